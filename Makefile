@@ -1,0 +1,35 @@
+# webhook-relay — build, test, run.
+#   make test    install system packages if missing, then run every test suite
+#   make build   release build of the webhook-relay binary
+#   make broker  run the embedded development broker
+#   make bench   benchmarks (see BENCHMARKS.md)
+
+SWIFT ?= swift
+export SWIFT_BACKTRACE ?= enable=no
+
+.PHONY: all deps build debug test broker bench clean
+
+all: build
+
+# librdkafka (C) and pkg-config are the only system packages the build needs.
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product webhook-relay
+
+debug: deps
+	$(SWIFT) build --product webhook-relay
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+broker: debug
+	$(SWIFT) run webhook-relay broker --brokers 1
+
+bench: deps
+	./scripts/bench/micro.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,69 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "webhook-relay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "webhook-relay", targets: ["webhook-relay"]),
+        .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "WebhookSignature", targets: ["WebhookSignature"]),
+        .library(name: "WebhookRelay", targets: ["WebhookRelay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "WebhookSignature",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "WebhookRelay",
+            dependencies: [
+                "Kafka",
+                "WebhookSignature",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "webhook-relay",
+            dependencies: [
+                "Kafka",
+                "WebhookSignature",
+                "WebhookRelay",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "KafkaTests",
+            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "WebhookSignatureTests", dependencies: ["WebhookSignature"]),
+        .testTarget(name: "WebhookRelayTests", dependencies: ["WebhookRelay"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["webhook-relay", "Kafka", .product(name: "Logging", package: "swift-log")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,64 @@
+/// Settings of a ``KafkaConsumer``. Every field has a production default.
+public struct KafkaConsumerConfiguration: Sendable {
+    /// Where a group starts reading a partition that has no committed offset.
+    public enum OffsetReset: String, Sendable {
+        /// The oldest record still kept.
+        case earliest
+        /// Only records produced after the consumer joined.
+        case latest
+    }
+
+    /// Comma-separated `host:port` list of bootstrap brokers.
+    public var bootstrapServers: String
+    /// The consumer group (`group.id`).
+    public var groupID: String
+    /// `client.id`, shown in broker logs and metrics.
+    public var clientID: String = "webhook-relay"
+    /// A member that sends no heartbeat for this long is removed from the group
+    /// (`session.timeout.ms`).
+    public var sessionTimeout: Duration = .seconds(10)
+    /// `partition.assignment.strategy`. The range assignor gives a member the same partition numbers
+    /// of every subscribed topic when the topics have equal partition counts.
+    public var assignmentStrategy: String = "range"
+    /// Where to start without a committed offset (`auto.offset.reset`).
+    public var offsetReset: OffsetReset = .earliest
+    /// How often stored offsets are committed (`auto.commit.interval.ms`).
+    public var commitInterval: Duration = .seconds(1)
+    /// Records of one partition buffered ahead of the application. Above it the partition's
+    /// fetching is paused until the application has taken half of them.
+    public var maxBufferedRecordsPerPartition: Int = 1_000
+    /// librdkafka's pre-fetch buffer (`queued.max.messages.kbytes`).
+    public var prefetchKilobytes: Int = 16_384
+    /// How long the rebalance handler may take for revoked partitions before they are let go anyway.
+    public var revocationTimeout: Duration = .seconds(30)
+    /// Any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, …); applied last, so it
+    /// overrides the fields above.
+    public var properties: [String: String] = [:]
+
+    /// Creates a configuration with defaults for everything but the brokers and the group.
+    public init(bootstrapServers: String, groupID: String) {
+        self.bootstrapServers = bootstrapServers
+        self.groupID = groupID
+    }
+
+    /// The librdkafka properties this configuration stands for.
+    var librdkafkaProperties: [(String, String)] {
+        var result: [(String, String)] = [
+            ("bootstrap.servers", bootstrapServers),
+            ("group.id", groupID),
+            ("client.id", clientID),
+            ("session.timeout.ms", String(sessionTimeout.milliseconds)),
+            ("partition.assignment.strategy", assignmentStrategy),
+            ("auto.offset.reset", offsetReset.rawValue),
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", String(commitInterval.milliseconds)),
+            ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "false"),
+            ("queued.max.messages.kbytes", String(prefetchKilobytes)),
+        ]
+        result.append(contentsOf: properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        // At-least-once rests on the application storing offsets itself: not overridable.
+        result.append(("enable.auto.offset.store", "false"))
+        return result
+    }
+}

@@ -1,0 +1,37 @@
+/// A record read by a ``KafkaConsumer``.
+public struct KafkaConsumerRecord: Sendable, Hashable {
+    /// The topic and partition the record was read from.
+    public var topicPartition: KafkaTopicPartition
+    /// The record's offset within its partition.
+    public var offset: Int64
+    /// The key, or `nil` for a keyless record.
+    public var key: [UInt8]?
+    /// The value (payload).
+    public var value: [UInt8]
+    /// The headers, in order.
+    public var headers: [KafkaHeader]
+    /// The record timestamp in milliseconds since the epoch, when the broker supplied one.
+    public var timestampMilliseconds: Int64?
+
+    /// Creates a record (useful for tests of code that consumes records).
+    public init(
+        topicPartition: KafkaTopicPartition,
+        offset: Int64,
+        key: [UInt8]?,
+        value: [UInt8],
+        headers: [KafkaHeader],
+        timestampMilliseconds: Int64? = nil
+    ) {
+        self.topicPartition = topicPartition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestampMilliseconds = timestampMilliseconds
+    }
+
+    /// The topic name.
+    public var topic: String { topicPartition.topic }
+    /// The partition number.
+    public var partition: Int32 { topicPartition.partition }
+}

@@ -1,0 +1,63 @@
+import CRdKafka
+
+/// An error reported by librdkafka or by this wrapper, carrying librdkafka's code and text.
+public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// librdkafka's `rd_kafka_resp_err_t` value (negative values are local errors, positive ones
+    /// come from the broker), or ``KafkaError/configurationCode`` for a rejected property.
+    public let code: Int32
+    /// librdkafka's symbolic name of the code, e.g. `_MSG_TIMED_OUT` or `NOT_LEADER_FOR_PARTITION`.
+    public let name: String
+    /// A human-readable explanation.
+    public let message: String
+
+    /// The code used for configuration errors (no librdkafka code exists for them).
+    public static let configurationCode: Int32 = Int32.min
+
+    /// Creates an error from a code, name and message.
+    public init(code: Int32, name: String, message: String) {
+        self.code = code
+        self.name = name
+        self.message = message
+    }
+
+    init(_ err: rd_kafka_resp_err_t, message: String? = nil) {
+        self.code = err.rawValue
+        self.name = String(cString: rd_kafka_err2name(err))
+        self.message = message ?? String(cString: rd_kafka_err2str(err))
+    }
+
+    /// Takes ownership of an `rd_kafka_error_t` and destroys it.
+    init(consuming error: OpaquePointer) {
+        let err = rd_kafka_error_code(error)
+        self.code = err.rawValue
+        self.name = String(cString: rd_kafka_error_name(error))
+        self.message = String(cString: rd_kafka_error_string(error))
+        rd_kafka_error_destroy(error)
+    }
+
+    /// A property was rejected by librdkafka.
+    static func configuration(_ message: String) -> KafkaError {
+        KafkaError(code: configurationCode, name: "CONFIGURATION", message: message)
+    }
+
+    /// The partition is not assigned to this consumer (any more): storing its offset is refused.
+    public var isNotAssigned: Bool { code == RD_KAFKA_RESP_ERR__STATE.rawValue }
+
+    /// A message could not be delivered within `message.timeout.ms`.
+    public var isMessageTimeout: Bool { code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue }
+
+    /// A blocking call did not finish within its deadline.
+    public var isTimeout: Bool { code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue }
+
+    /// The operation was abandoned because the client is closing.
+    public var isPurged: Bool {
+        code == RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue || code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue
+    }
+
+    public var description: String { "KafkaError(\(name)): \(message)" }
+
+    static let timedOut = KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT)
+    static func closed(_ what: String) -> KafkaError {
+        KafkaError(RD_KAFKA_RESP_ERR__DESTROY, message: "\(what) is closed")
+    }
+}

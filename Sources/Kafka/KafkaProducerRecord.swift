@@ -1,0 +1,36 @@
+/// A record to produce.
+public struct KafkaProducerRecord: Sendable, Hashable {
+    /// The topic to produce to.
+    public var topic: String
+    /// An explicit partition, or `nil` to let the partitioner choose (by key when there is one).
+    public var partition: Int32?
+    /// The key, or `nil` for a keyless record.
+    public var key: [UInt8]?
+    /// The value (payload).
+    public var value: [UInt8]
+    /// The headers, in order.
+    public var headers: [KafkaHeader]
+
+    /// Creates a record.
+    public init(topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8], headers: [KafkaHeader] = []) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+}
+
+/// Where the broker stored a produced record.
+public struct KafkaDeliveryReport: Sendable, Hashable {
+    /// The partition the record was written to.
+    public var partition: Int32
+    /// The record's offset in that partition.
+    public var offset: Int64
+
+    /// Creates a report.
+    public init(partition: Int32, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}

@@ -1,0 +1,335 @@
+import CRdKafka
+import Dispatch
+import Logging
+import Synchronization
+
+/// The state and threads behind a ``KafkaConsumer``. Owned by the consumer and by its poll
+/// thread, so that dropping the consumer lets the thread close and destroy the handle.
+final class KafkaConsumerCore: Sendable {
+    private struct State {
+        var buffer: ConsumerBuffer
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<KafkaConsumerRecord?, Never>)] = []
+        var nextWaiterID: UInt64 = 0
+        var finished = false
+    }
+
+    /// Records taken from librdkafka per lock of the shared state.
+    static let pollBatchSize = 256
+
+    private let client: RDKafkaClient
+    private let state: Mutex<State>
+    private let closeRequested = Atomic<Bool>(false)
+    private let logger: Logger
+    private let configuration: KafkaConsumerConfiguration
+    let closed = OneShotSignal()
+
+    init(
+        configuration: KafkaConsumerConfiguration,
+        topics: [String],
+        logger: Logger,
+        rebalanceHandler: (@Sendable (KafkaRebalanceEvent) async -> Void)?
+    ) throws(KafkaError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.state = Mutex(State(buffer: ConsumerBuffer(maxPerPartition: configuration.maxBufferedRecordsPerPartition)))
+
+        // The rebalance callback needs this object, which needs the handle: a box breaks the cycle.
+        let coreBox = CoreReference()
+        let context = RDKafkaClientContext(logger: logger) { handle, event, partitions in
+            coreBox.core?.rebalance(handle: handle, event: event, partitions: partitions, handler: rebalanceHandler)
+        }
+        let conf = try RDKafkaConfig.make(configuration.librdkafkaProperties)
+        let opaque = context.install(on: conf)
+        let handle: OpaquePointer
+        do {
+            handle = try RDKafkaConfig.newClient(type: RD_KAFKA_CONSUMER, conf: conf)
+        } catch {
+            RDKafkaClientContext.release(opaque)
+            throw error
+        }
+        client = RDKafkaClient(handle: handle, opaque: opaque)
+        coreBox.core = self
+        rd_kafka_poll_set_consumer(handle)
+
+        let subscribeError = RDKafkaTopicPartitionList.with(topics.map { (KafkaTopicPartition(topic: $0, partition: wr_rd_kafka_partition_unassigned), -1001) }) {
+            rd_kafka_subscribe(handle, $0)
+        }
+        if subscribeError != RD_KAFKA_RESP_ERR_NO_ERROR {
+            client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+            throw KafkaError(subscribeError, message: "subscribe to \(topics): \(String(cString: rd_kafka_err2str(subscribeError)))")
+        }
+        RDKafkaThread.start(name: "kafka-consumer-poll") { [self] in pollLoop() }
+    }
+
+    // MARK: Poll thread
+
+    private func pollLoop() {
+        let handle = client.handle
+        var batch: [KafkaConsumerRecord] = []
+        batch.reserveCapacity(Self.pollBatchSize)
+        while !closeRequested.load(ordering: .acquiring) {
+            guard let first = rd_kafka_consumer_poll(handle, 100) else { continue }
+            take(first, into: &batch)
+            while batch.count < Self.pollBatchSize, let next = rd_kafka_consumer_poll(handle, 0) {
+                take(next, into: &batch)
+            }
+            if !batch.isEmpty {
+                deliver(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        // Serves the final revocation through the rebalance callback and commits stored offsets.
+        let closeError = rd_kafka_consumer_close(handle)
+        if closeError != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Consumer close reported an error", metadata: ["kafka.error": "\(KafkaError(closeError))"])
+        }
+        finish()
+        client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+        closed.signal()
+    }
+
+    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord]) {
+        defer { rd_kafka_message_destroy(message) }
+        let err = message.pointee.err
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+            logger.warning(
+                "Consumer error",
+                metadata: [
+                    "kafka.error": "\(KafkaError(err))", "kafka.topic": "\(topic)",
+                    "kafka.partition": "\(message.pointee.partition)",
+                ]
+            )
+            return
+        }
+        batch.append(RDKafkaMessage.record(from: message))
+    }
+
+    private func deliver(_ records: [KafkaConsumerRecord]) {
+        var resumptions: [(CheckedContinuation<KafkaConsumerRecord?, Never>, KafkaConsumerRecord)] = []
+        state.withLock { state in
+            apply(state.buffer.append(records))
+            while !state.waiters.isEmpty, let (record, action) = state.buffer.next() {
+                apply(action)
+                resumptions.append((state.waiters.removeFirst().continuation, record))
+            }
+        }
+        for (continuation, record) in resumptions { continuation.resume(returning: record) }
+    }
+
+    private func finish() {
+        let waiters = state.withLock { state in
+            state.finished = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
+    }
+
+    /// Pauses or resumes fetching in librdkafka. Called with the state lock held, so that the
+    /// order of pause and resume calls matches the order of the state changes.
+    private func apply(_ action: ConsumerBuffer.FetchAction) {
+        guard !action.isEmpty else { return }
+        let handle = client.handle
+        if !action.pause.isEmpty {
+            _ = RDKafkaTopicPartitionList.with(action.pause.map { ($0, -1001) }) { rd_kafka_pause_partitions(handle, $0) }
+        }
+        if !action.resume.isEmpty {
+            _ = RDKafkaTopicPartitionList.with(action.resume.map { ($0, -1001) }) { rd_kafka_resume_partitions(handle, $0) }
+        }
+    }
+
+    fileprivate func rebalance(
+        handle: OpaquePointer,
+        event: rd_kafka_resp_err_t,
+        partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
+        handler: (@Sendable (KafkaRebalanceEvent) async -> Void)?
+    ) {
+        let topicPartitions = RDKafkaTopicPartitionList.partitions(partitions)
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        switch event {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            logger.info("Partitions assigned", metadata: ["kafka.partitions": "\(topicPartitions.sorted())"])
+            state.withLock { $0.buffer.assign(topicPartitions) }
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, partitions) {
+                    logger.error("Incremental assign failed", metadata: ["kafka.error": "\(KafkaError(consuming: error))"])
+                }
+            } else {
+                rd_kafka_assign(handle, partitions)
+            }
+            // A partition paused under an earlier assignment starts fetching again.
+            rd_kafka_resume_partitions(handle, partitions)
+            runHandler(handler, .assigned(topicPartitions))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let lost = rd_kafka_assignment_lost(handle) != 0
+            logger.info(
+                lost ? "Partitions lost" : "Partitions revoked",
+                metadata: ["kafka.partitions": "\(topicPartitions.sorted())"]
+            )
+            let dropped = state.withLock { $0.buffer.revoke(topicPartitions) }
+            if dropped > 0 {
+                logger.debug("Dropped buffered records of revoked partitions", metadata: ["kafka.records": "\(dropped)"])
+            }
+            runHandler(handler, lost ? .lost(topicPartitions) : .revoking(topicPartitions))
+            if !lost {
+                // Commit what the handler stored before the partitions go, so the next owner
+                // starts after it (the commit on unassign alone races the next owner's fetch).
+                let err = rd_kafka_commit(handle, nil, 0)
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    logger.warning("Commit before revocation failed", metadata: ["kafka.error": "\(KafkaError(err))"])
+                }
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, partitions) {
+                    logger.error("Incremental unassign failed", metadata: ["kafka.error": "\(KafkaError(consuming: error))"])
+                }
+            } else {
+                rd_kafka_assign(handle, nil)
+            }
+        default:
+            logger.error("Rebalance failed", metadata: ["kafka.error": "\(KafkaError(event))"])
+            _ = state.withLock { $0.buffer.revoke(topicPartitions) }
+            rd_kafka_assign(handle, nil)
+        }
+    }
+
+    /// Runs the application's handler and blocks the poll thread until it returns or the
+    /// revocation timeout passes.
+    private func runHandler(_ handler: (@Sendable (KafkaRebalanceEvent) async -> Void)?, _ event: KafkaRebalanceEvent) {
+        guard let handler else { return }
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await handler(event)
+            done.signal()
+        }
+        let timeout = configuration.revocationTimeout.milliseconds
+        if done.wait(timeout: .now() + .milliseconds(timeout)) == .timedOut {
+            logger.warning(
+                "Rebalance handler did not finish in time; going on without it",
+                metadata: ["kafka.timeout_ms": "\(timeout)"]
+            )
+        }
+    }
+
+    // MARK: Application side
+
+    func next() async -> KafkaConsumerRecord? {
+        enum Immediate { case record(KafkaConsumerRecord?), wait(UInt64) }
+        let immediate: Immediate = state.withLock { state in
+            if let (record, action) = state.buffer.next() {
+                apply(action)
+                return .record(record)
+            }
+            if state.finished { return .record(nil) }
+            state.nextWaiterID += 1
+            return .wait(state.nextWaiterID)
+        }
+        let id: UInt64
+        switch immediate {
+        case .record(let record): return record
+        case .wait(let waiterID): id = waiterID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<KafkaConsumerRecord?, Never>) in
+                let now: KafkaConsumerRecord?? = state.withLock { state in
+                    if let (record, action) = state.buffer.next() {
+                        apply(action)
+                        return .some(record)
+                    }
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.waiters.append((id, continuation))
+                    return .none
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<KafkaConsumerRecord?, Never>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+
+    func storeOffsets(_ offsets: [(KafkaTopicPartition, Int64)]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let handle = client.handle
+        let failure: KafkaError? = RDKafkaTopicPartitionList.with(offsets) { list in
+            let err = rd_kafka_offsets_store(handle, list)
+            guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+            let l = list.pointee
+            for index in 0..<Int(l.cnt) where l.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let element = l.elems[index]
+                return KafkaError(
+                    element.err,
+                    message: "store offset \(element.offset) for \(String(cString: element.topic))[\(element.partition)]: "
+                        + String(cString: rd_kafka_err2str(element.err))
+                )
+            }
+            return KafkaError(err)
+        }
+        if let failure { throw failure }
+    }
+
+    func pause(_ topicPartitions: [KafkaTopicPartition]) {
+        state.withLock { apply($0.buffer.pause(topicPartitions)) }
+    }
+
+    func resume(_ topicPartitions: [KafkaTopicPartition]) {
+        var resumptions: [(CheckedContinuation<KafkaConsumerRecord?, Never>, KafkaConsumerRecord)] = []
+        state.withLock { state in
+            apply(state.buffer.resume(topicPartitions))
+            while !state.waiters.isEmpty, let (record, action) = state.buffer.next() {
+                apply(action)
+                resumptions.append((state.waiters.removeFirst().continuation, record))
+            }
+        }
+        for (continuation, record) in resumptions { continuation.resume(returning: record) }
+    }
+
+    var assignment: Set<KafkaTopicPartition> { state.withLock { $0.buffer.assigned } }
+
+    var bufferedRecordCount: Int { state.withLock { $0.buffer.bufferedCount } }
+
+    func commit() async throws(KafkaError) {
+        let client = self.client
+        let err = await RDKafkaThread.run(name: "kafka-consumer-commit") {
+            rd_kafka_commit(client.handle, nil, 0)
+        }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(err) }
+    }
+
+    func committed(_ topicPartitions: [KafkaTopicPartition], timeout: Duration) async throws(KafkaError) -> [KafkaTopicPartition: Int64?] {
+        let client = self.client
+        let result: Result<[KafkaTopicPartition: Int64?], KafkaError> = await RDKafkaThread.run(name: "kafka-consumer-committed") {
+            RDKafkaTopicPartitionList.with(topicPartitions.map { ($0, -1001) }) { list in
+                let err = rd_kafka_committed(client.handle, list, Int32(clamping: timeout.milliseconds))
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(KafkaError(err)) }
+                var offsets: [KafkaTopicPartition: Int64?] = [:]
+                let l = list.pointee
+                for index in 0..<Int(l.cnt) {
+                    let element = l.elems[index]
+                    let key = KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)
+                    offsets[key] = element.offset >= 0 ? element.offset : nil
+                }
+                return .success(offsets)
+            }
+        }
+        return try result.get()
+    }
+
+    func requestClose() {
+        closeRequested.store(true, ordering: .releasing)
+    }
+}
+
+/// Lets the rebalance callback, created before the core exists, reach it. The reference lives as
+/// long as the client context, which is released when the poll thread destroys the handle.
+private final class CoreReference: Sendable {
+    private let reference = Mutex<KafkaConsumerCore?>(nil)
+    var core: KafkaConsumerCore? {
+        get { reference.withLock { $0 } }
+        set { reference.withLock { $0 = newValue } }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Runs a subprocess to completion, for CLI tests.
+enum ProcessRunner {
+    /// The process did not finish within its time limit and was killed.
+    struct TimedOut: Error, CustomStringConvertible {
+        var arguments: [String]
+        var seconds: Double
+        var description: String { "\(arguments) did not finish within \(seconds)s" }
+    }
+
+    /// Runs `executable` (the `webhook-relay` binary by default) with `arguments`.
+    ///
+    /// - Parameters:
+    ///   - stdin: bytes for standard input; `nil` gives an empty standard input.
+    ///   - environment: variables set on top of this process's environment; a value of `nil`
+    ///     removes the variable.
+    ///   - timeout: the process is killed after this many seconds.
+    /// - Returns: the exit status and everything written to standard output and standard error.
+    ///   Output goes through temporary files, so large outputs cannot deadlock a pipe.
+    static func run(
+        _ arguments: [String],
+        stdin: Data? = nil,
+        environment: [String: String?] = [:],
+        executable: URL? = nil,
+        timeout: Double = 60
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
+        let fileManager = FileManager.default
+        let directory = fileManager.temporaryDirectory.appendingPathComponent("process-runner-\(UUID().uuidString)")
+        try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? fileManager.removeItem(at: directory) }
+        let inputURL = directory.appendingPathComponent("stdin")
+        let outputURL = directory.appendingPathComponent("stdout")
+        let errorURL = directory.appendingPathComponent("stderr")
+        try (stdin ?? Data()).write(to: inputURL)
+        fileManager.createFile(atPath: outputURL.path, contents: nil)
+        fileManager.createFile(atPath: errorURL.path, contents: nil)
+
+        let input = try FileHandle(forReadingFrom: inputURL)
+        let output = try FileHandle(forWritingTo: outputURL)
+        let error = try FileHandle(forWritingTo: errorURL)
+        defer {
+            try? input.close()
+            try? output.close()
+            try? error.close()
+        }
+
+        var processEnvironment = ProcessInfo.processInfo.environment
+        for (name, value) in environment {
+            processEnvironment[name] = value
+        }
+
+        let process = Process()
+        process.executableURL = try executable ?? WebhookRelayBinary.url()
+        process.arguments = arguments
+        process.environment = processEnvironment
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                process.waitUntilExit()
+                throw TimedOut(arguments: arguments, seconds: timeout)
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        process.waitUntilExit()
+
+        let stdout = String(decoding: try Data(contentsOf: outputURL), as: UTF8.self)
+        let stderr = String(decoding: try Data(contentsOf: errorURL), as: UTF8.self)
+        return (process.terminationStatus, stdout, stderr)
+    }
+}
+
+extension WebhookRelayBinary {
+    /// Runs the `webhook-relay` binary with `arguments`; see ``ProcessRunner/run(_:stdin:environment:executable:timeout:)``.
+    static func run(
+        _ arguments: [String], stdin: Data? = nil, environment: [String: String?] = [:], timeout: Double = 60
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
+        try ProcessRunner.run(arguments, stdin: stdin, environment: environment, executable: url(), timeout: timeout)
+    }
+}

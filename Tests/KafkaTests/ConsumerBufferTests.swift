@@ -1,0 +1,91 @@
+import Testing
+
+@testable import Kafka
+
+/// The consumer's buffering and flow-control state machine, without a broker.
+struct ConsumerBufferTests {
+    let p0 = KafkaTopicPartition(topic: "t", partition: 0)
+    let p1 = KafkaTopicPartition(topic: "t", partition: 1)
+
+    func record(_ topicPartition: KafkaTopicPartition, _ offset: Int64) -> KafkaConsumerRecord {
+        KafkaConsumerRecord(topicPartition: topicPartition, offset: offset, key: nil, value: [], headers: [])
+    }
+
+    @Test func handsOutRoundRobinInOffsetOrder() {
+        var buffer = ConsumerBuffer(maxPerPartition: 100)
+        buffer.assign([p0, p1])
+        _ = buffer.append([record(p0, 0), record(p0, 1), record(p0, 2), record(p1, 0), record(p1, 1)])
+        var order: [String] = []
+        while let (record, _) = buffer.next() { order.append("\(record.partition):\(record.offset)") }
+        #expect(order == ["0:0", "1:0", "0:1", "1:1", "0:2"])
+    }
+
+    @Test func fullPartitionIsPausedAndResumedAtHalf() {
+        var buffer = ConsumerBuffer(maxPerPartition: 4)
+        buffer.assign([p0])
+        #expect(buffer.append([record(p0, 0), record(p0, 1), record(p0, 2)]).isEmpty)
+        #expect(buffer.append([record(p0, 3)]) == .init(pause: [p0]))
+        #expect(buffer.next()?.action == .init())  // 3 left
+        #expect(buffer.next()?.action == .init(resume: [p0]))  // 2 left = half
+        #expect(buffer.next()?.action == .init())
+    }
+
+    @Test func pausedPartitionHoldsRecordsUntilResumed() {
+        var buffer = ConsumerBuffer(maxPerPartition: 100)
+        buffer.assign([p0, p1])
+        _ = buffer.append([record(p0, 0), record(p0, 1), record(p1, 0)])
+        #expect(buffer.pause([p0]) == .init(pause: [p0]))
+        #expect(buffer.pause([p0]).isEmpty)
+        #expect(buffer.next()?.record == record(p1, 0))
+        #expect(buffer.next() == nil)
+        _ = buffer.append([record(p0, 2)])
+        #expect(buffer.next() == nil)
+        #expect(buffer.resume([p0]) == .init(resume: [p0]))
+        #expect(buffer.next()?.record.offset == 0)
+        #expect(buffer.next()?.record.offset == 1)
+        #expect(buffer.next()?.record.offset == 2)
+        #expect(buffer.next() == nil)
+    }
+
+    @Test func resumingAFullPausedPartitionKeepsFetchPaused() {
+        var buffer = ConsumerBuffer(maxPerPartition: 2)
+        buffer.assign([p0])
+        #expect(buffer.pause([p0]) == .init(pause: [p0]))
+        #expect(buffer.append([record(p0, 0), record(p0, 1)]).isEmpty)  // already paused
+        #expect(buffer.resume([p0]).isEmpty)  // still full
+        #expect(buffer.next()?.action == .init(resume: [p0]))
+    }
+
+    @Test func revokeDropsBufferedRecordsAndLaterRecordsOfThePartition() {
+        var buffer = ConsumerBuffer(maxPerPartition: 100)
+        buffer.assign([p0, p1])
+        _ = buffer.append([record(p0, 0), record(p1, 0), record(p0, 1)])
+        #expect(buffer.revoke([p0]) == 2)
+        _ = buffer.append([record(p0, 2)])
+        #expect(buffer.next()?.record == record(p1, 0))
+        #expect(buffer.next() == nil)
+        #expect(buffer.assigned == [p1])
+        buffer.assign([p0])
+        _ = buffer.append([record(p0, 5)])
+        #expect(buffer.next()?.record == record(p0, 5))
+        #expect(buffer.bufferedCount == 0)
+    }
+
+    @Test func manyRecordsKeepOrderThroughCompaction() {
+        var buffer = ConsumerBuffer(maxPerPartition: 10_000)
+        buffer.assign([p0])
+        var expected: Int64 = 0
+        for chunk in 0..<10 {
+            _ = buffer.append((0..<1_000).map { record(p0, Int64(chunk * 1_000 + $0)) })
+            for _ in 0..<700 {
+                #expect(buffer.next()?.record.offset == expected)
+                expected += 1
+            }
+        }
+        while let (record, _) = buffer.next() {
+            #expect(record.offset == expected)
+            expected += 1
+        }
+        #expect(expected == 10_000)
+    }
+}

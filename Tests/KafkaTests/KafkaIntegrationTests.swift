@@ -1,0 +1,220 @@
+import Foundation
+import Kafka
+import Synchronization
+import Testing
+
+/// The producer and consumer against the embedded broker (librdkafka's mock cluster, the real
+/// Kafka protocol). Serialized: each suite blocks threads on polling, and the machine has 2 cores.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct KafkaIntegrationTests {
+    let logger = KafkaTestSupport.logger
+
+    @Test func tenThousandKeyedRecordsWithHeadersArriveIntact() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["records": 6], logger: logger) { broker in
+            // Produce concurrently: many sends in flight, one continuation each.
+            let sent = try await KafkaProducer.withProducer(
+                configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger
+            ) { producer in
+                try await withThrowingTaskGroup(of: (KafkaProducerRecord, KafkaDeliveryReport).self) { group in
+                    for index in 0..<10_000 {
+                        group.addTask {
+                            let record = KafkaProducerRecord(
+                                topic: "records",
+                                key: Array("endpoint-\(index % 97)".utf8),
+                                value: Array("{\"n\":\(index)}".utf8) + [0, 255],
+                                headers: [
+                                    KafkaHeader(key: "webhook-event", value: "order.\(index)"),
+                                    KafkaHeader(key: "binary", value: [0, 1, 2, UInt8(index % 256)]),
+                                    KafkaHeader(key: "empty", value: []),
+                                    KafkaHeader(key: "null", value: nil),
+                                ]
+                            )
+                            return (record, try await producer.send(record))
+                        }
+                    }
+                    var sent: [String: (KafkaProducerRecord, KafkaDeliveryReport)] = [:]
+                    for try await (record, report) in group { sent["\(report.partition)/\(report.offset)"] = (record, report) }
+                    return sent
+                }
+            }
+            #expect(sent.count == 10_000)
+            #expect(Set(sent.values.map(\.1.partition)).count == 6)
+
+            let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            let received = try await KafkaConsumer.withConsumer(
+                configuration: configuration, topics: ["records"], logger: logger
+            ) { consumer in
+                await KafkaTestSupport.read(10_000, from: consumer, timeout: .seconds(60))
+            }
+            #expect(received.count == 10_000)
+            var seen = Set<String>()
+            for record in received {
+                let coordinates = "\(record.partition)/\(record.offset)"
+                #expect(seen.insert(coordinates).inserted, "duplicate \(coordinates)")
+                guard let (original, _) = sent[coordinates] else {
+                    Issue.record("unexpected record at \(coordinates)")
+                    continue
+                }
+                #expect(record.key == original.key)
+                #expect(record.value == original.value)
+                #expect(record.headers == original.headers)
+                #expect(record.topic == "records")
+            }
+            // The key decides the partition: every key lives in exactly one partition.
+            let partitionsByKey = Dictionary(grouping: received, by: { $0.key ?? [] }).mapValues { Set($0.map(\.partition)) }
+            #expect(partitionsByKey.values.allSatisfy { $0.count == 1 })
+        }
+    }
+
+    @Test func twoConsumersSplitPartitionsAndTheSurvivorTakesAll() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["split": 6], logger: logger) { broker in
+            let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            let first = try KafkaConsumer(configuration: configuration, topics: ["split"], logger: logger)
+            let second = try KafkaConsumer(configuration: configuration, topics: ["split"], logger: logger)
+            let all = Set((0..<6).map { KafkaTopicPartition(topic: "split", partition: Int32($0)) })
+
+            let split = await KafkaTestSupport.eventually {
+                let a = first.assignment, b = second.assignment
+                return !a.isEmpty && !b.isEmpty && a.isDisjoint(with: b) && a.union(b) == all
+            }
+            #expect(split, "assignments: \(first.assignment) / \(second.assignment)")
+            #expect(first.assignment.count == 3 && second.assignment.count == 3)
+
+            try await first.close(timeout: .seconds(20))
+            let takenOver = await KafkaTestSupport.eventually { second.assignment == all }
+            #expect(takenOver, "survivor holds \(second.assignment)")
+
+            // And the survivor now reads every partition.
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) {
+                try await KafkaTestSupport.produce($0, topic: "split", partitions: Array(0..<6), count: 5)
+            }
+            let records = await KafkaTestSupport.read(30, from: second)
+            #expect(Set(records.map(\.partition)) == Set(0..<6))
+            try await second.close(timeout: .seconds(20))
+        }
+    }
+
+    @Test func newConsumerResumesAtFirstRecordNotStored() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["resume": 3], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) {
+                try await KafkaTestSupport.produce($0, topic: "resume", partitions: [0, 1, 2], count: 50)
+            }
+            let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            // Done up to a different point in each partition; 2 is never stored.
+            let doneUpTo: [Int32: Int64] = [0: 17, 1: 50]
+            try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["resume"], logger: logger) { consumer in
+                let records = await KafkaTestSupport.read(150, from: consumer)
+                #expect(records.count == 150)
+                for (partition, next) in doneUpTo {
+                    try consumer.storeOffset(next, for: KafkaTopicPartition(topic: "resume", partition: partition))
+                }
+            }
+            try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["resume"], logger: logger) { consumer in
+                let expected = 150 - 17 - 50
+                let records = await KafkaTestSupport.read(expected, from: consumer)
+                #expect(records.count == expected)
+                let byPartition = Dictionary(grouping: records, by: \.partition).mapValues { $0.map(\.offset) }
+                #expect(byPartition[0] == Array(17..<50))
+                #expect(byPartition[1] == nil)
+                #expect(byPartition[2] == Array(0..<50))
+                // Nothing beyond them: no repeats.
+                let extra = await KafkaTestSupport.read(1, from: consumer, timeout: .seconds(2))
+                #expect(extra.isEmpty)
+            }
+        }
+    }
+
+    @Test func pauseStopsAPartitionAndResumeRestartsItWithoutLoss() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["pause": 2], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in
+                try await KafkaTestSupport.produce(producer, topic: "pause", partitions: [0, 1], count: 10, tag: "before")
+                var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+                configuration.maxBufferedRecordsPerPartition = 5
+                try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["pause"], logger: logger) { consumer in
+                    let p0 = KafkaTopicPartition(topic: "pause", partition: 0)
+                    // Take the first record of partition 0 and hold it (e.g. not yet due), then pause.
+                    let held = await KafkaTestSupport.read(1, from: consumer) { $0.partition == 0 }
+                    #expect(held.first?.offset == 0)
+                    consumer.pause([p0])
+                    try await KafkaTestSupport.produce(producer, topic: "pause", partitions: [0, 1], count: 10, tag: "during")
+
+                    // While paused: partition 1 flows (20 records, some may have been skipped above
+                    // while waiting for partition 0), partition 0 stays silent.
+                    let whilePaused = await KafkaTestSupport.read(100, from: consumer, timeout: .seconds(4))
+                    #expect(whilePaused.allSatisfy { $0.partition == 1 })
+                    #expect(!whilePaused.isEmpty)
+
+                    consumer.resume([p0])
+                    let afterResume = await KafkaTestSupport.read(19, from: consumer) { $0.partition == 0 }
+                    #expect(afterResume.map(\.offset) == Array(1..<20))
+                }
+            }
+        }
+    }
+
+    @Test func boundedBufferingDeliversEverythingInOrder() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["bounded": 1], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) {
+                try await KafkaTestSupport.produce($0, topic: "bounded", partitions: [0], count: 500)
+            }
+            var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            configuration.maxBufferedRecordsPerPartition = 50
+            try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["bounded"], logger: logger) { consumer in
+                var offsets: [Int64] = []
+                var maxBuffered = 0
+                for await record in consumer.records {
+                    offsets.append(record.offset)
+                    // A slow application: the buffer fills, so fetching pauses and resumes repeatedly
+                    // (librdkafka 2.0.2 purges its fetch queue on pause and re-fetches on resume).
+                    if record.offset % 50 == 0 {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        maxBuffered = max(maxBuffered, consumer.bufferedRecordCount)
+                    }
+                    if offsets.count == 500 { break }
+                }
+                #expect(offsets == Array(0..<500))
+                // The limit plus at most one poll batch, instead of the whole backlog.
+                #expect(maxBuffered >= 40)
+                #expect(maxBuffered <= 50 + 256)
+            }
+        }
+    }
+
+    @Test func sendFailsWithTypedErrorWhenBrokersAreDown() async throws {
+        try await EmbeddedBroker.withBroker(brokers: 2, topics: ["down": 2], logger: logger) { broker in
+            var configuration = KafkaTestSupport.producerConfiguration(broker)
+            configuration.messageTimeout = .seconds(2)
+            try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
+                _ = try await producer.send(KafkaProducerRecord(topic: "down", partition: 0, value: [1]))
+                for id in broker.brokerIDs { try broker.setBrokerDown(id) }
+                let started = ContinuousClock.now
+                let error = await #expect(throws: KafkaError.self) {
+                    _ = try await producer.send(KafkaProducerRecord(topic: "down", partition: 0, value: [2]))
+                }
+                #expect(error?.isMessageTimeout == true, "got \(String(describing: error))")
+                #expect(ContinuousClock.now - started < .seconds(20))
+                for id in broker.brokerIDs { try broker.setBrokerUp(id) }
+            }
+        }
+    }
+
+    @Test func badPropertyIsRejectedWithItsName() {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: "127.0.0.1:1")
+        configuration.properties["no.such.property"] = "1"
+        let error = #expect(throws: KafkaError.self) {
+            _ = try KafkaProducer(configuration: configuration, logger: logger)
+        }
+        #expect(error?.message.contains("no.such.property") == true)
+    }
+
+    @Test func closedProducerRefusesSends() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["closed": 1], logger: logger) { broker in
+            let producer = try KafkaProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger)
+            _ = try await producer.send(KafkaProducerRecord(topic: "closed", value: [1]))
+            await producer.close(timeout: .seconds(5))
+            await #expect(throws: KafkaError.self) {
+                _ = try await producer.send(KafkaProducerRecord(topic: "closed", value: [2]))
+            }
+        }
+    }
+}
