@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -41,6 +44,18 @@ let package = Package(
                 "Kafka",
                 "WebhookSignature",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "WebhookReceiver",
+            dependencies: [
+                "WebhookSignature",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -49,7 +64,9 @@ let package = Package(
                 "Kafka",
                 "WebhookSignature",
                 "WebhookRelay",
+                "WebhookReceiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
@@ -59,7 +76,13 @@ let package = Package(
             dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "WebhookSignatureTests", dependencies: ["WebhookSignature"]),
-        .testTarget(name: "WebhookRelayTests", dependencies: ["WebhookRelay"]),
+        .testTarget(
+            name: "WebhookRelayTests",
+            dependencies: [
+                "WebhookRelay", "WebhookReceiver", "Kafka", "WebhookSignature",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "CLITests",
             dependencies: ["webhook-relay", "Kafka", .product(name: "Logging", package: "swift-log")]

@@ -202,3 +202,11 @@ private func rdKafkaDeliveryReportCallback(
         : .failed(KafkaError(m.err))
     box.continuation.resume(returning: outcome)
 }
+
+extension KafkaProducer {
+    /// The number of partitions of each topic as the brokers report it; a topic that does not
+    /// exist is missing from the result.
+    public func partitionCounts(of topics: [String], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String: Int] {
+        try await RDKafkaMetadata.partitionCounts(client: client, topics: topics, timeout: timeout)
+    }
+}

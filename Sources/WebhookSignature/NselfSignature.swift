@@ -20,11 +20,10 @@ public enum NselfSignature {
         }
     }
 
-    /// HMAC-SHA256 over `timestamp.body`, fed piece by piece (the body is not copied).
+    /// HMAC-SHA256 over `timestamp.body`, fed incrementally (the body is not copied).
     static func mac(_ keyed: HMAC<SHA256>, timestamp: String, body: UnsafeRawBufferPointer) -> HashedAuthenticationCode<SHA256> {
         var hmac = keyed
-        hmac.update(string: timestamp)
-        hmac.update(data: StandardWebhooks.dot)
+        SignedPrefix.with(timestamp) { hmac.update(data: $0) }
         hmac.update(data: body)
         return hmac.finalize()
     }

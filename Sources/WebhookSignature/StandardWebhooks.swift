@@ -24,15 +24,14 @@ public enum StandardWebhooks {
         }
     }
 
-    /// HMAC-SHA256 over `id.timestamp.body`, fed piece by piece (the body is not copied).
+    /// HMAC-SHA256 over `id.timestamp.body`, fed incrementally (the body is not copied).
     static func mac(
         _ keyed: HMAC<SHA256>, id: String, timestamp: String, body: UnsafeRawBufferPointer
     ) -> HashedAuthenticationCode<SHA256> {
+        // Two updates (the short "id.timestamp." prefix, then the body in place): each call into
+        // swift-crypto's generic `update(data:)` has a fixed cost that dwarfs a few copied bytes.
         var hmac = keyed
-        hmac.update(string: id)
-        hmac.update(data: dot)
-        hmac.update(string: timestamp)
-        hmac.update(data: dot)
+        SignedPrefix.with(id, timestamp) { hmac.update(data: $0) }
         hmac.update(data: body)
         return hmac.finalize()
     }
@@ -69,15 +68,5 @@ public enum StandardWebhooks {
             entries.append(Entry(version: Substring(version), signature: bytes))
         }
         return (entries, !entries.isEmpty)
-    }
-
-    static let dot: [UInt8] = [UInt8(ascii: ".")]
-}
-
-extension HMAC {
-    /// Feeds a string's UTF-8 bytes without copying them when the string is contiguous.
-    mutating func update(string: String) {
-        var string = string
-        string.withUTF8 { update(data: UnsafeRawBufferPointer($0)) }
     }
 }

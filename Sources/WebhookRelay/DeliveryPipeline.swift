@@ -1,0 +1,401 @@
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WebhookSignature
+
+/// One relay replica: consumes the deliveries and delay topics, POSTs each record to its endpoint
+/// with signed headers, forwards failed attempts to the delay topic of the next retry and
+/// exhausted or invalid records to the dead-letter topic.
+///
+/// At least once: a record's offset is stored only when its delivery is finished — a 2xx was
+/// received, or the record was handed to a delay or dead-letter topic and the broker acknowledged
+/// it. Runs as a ``Service`` until graceful shutdown, then stops fetching, lets in-flight work
+/// finish within ``RelayConfiguration/drainTimeout``, commits and closes.
+public final class DeliveryPipeline: Service, Sendable {
+    private let configuration: RelayConfiguration
+    private let endpoints: [String: Endpoint]
+    private let endpointLimits: [String: AsyncSemaphore]
+    private let logger: Logger
+    /// What happened to deliveries since start, per endpoint.
+    public let statistics = DeliveryStatistics()
+
+    /// Creates a replica for the given endpoints.
+    public init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger) {
+        self.configuration = configuration
+        self.endpoints = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.endpointLimits = self.endpoints.mapValues { AsyncSemaphore(permits: $0.maxInFlight) }
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let http = WebhookHTTPClient(configuration: configuration.http)
+        let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
+        do {
+            try await checkTopics(producer)
+            try await consume(producer: producer, http: http)
+        } catch {
+            await producer.close(timeout: .seconds(5))
+            await http.shutdown()
+            throw error
+        }
+        await producer.close(timeout: configuration.drainTimeout)
+        await http.shutdown()
+        logger.info("Relay stopped")
+    }
+
+    /// Every consumed topic and the dead-letter topic must exist with the deliveries topic's
+    /// partition count, so that a partition number means the same endpoints on every topic.
+    private func checkTopics(_ producer: KafkaProducer) async throws {
+        let topics = configuration.topics
+        let needed = topics.consumed + [topics.deadLetters]
+        let counts = try await producer.partitionCounts(of: needed)
+        let missing = needed.filter { counts[$0] == nil }
+        guard missing.isEmpty else {
+            throw ConfigurationError(
+                "topics missing on the brokers: \(missing.joined(separator: ", ")) (create them with `webhook-relay topics create`)"
+            )
+        }
+        let expected = counts[topics.deliveries] ?? 0
+        let different = needed.filter { counts[$0] != expected }
+        guard different.isEmpty else {
+            let list = different.map { "\($0) has \(counts[$0] ?? 0)" }.joined(separator: ", ")
+            throw ConfigurationError(
+                "every relay topic needs the partition count of \(topics.deliveries) (\(expected)): \(list)"
+            )
+        }
+    }
+
+    private func consume(producer: KafkaProducer, http: WebhookHTTPClient) async throws {
+        let consumerReference = ConsumerReference()
+        let logger = self.logger
+        let ledger = OffsetLedger { topicPartition, doneUpTo in
+            guard let consumer = consumerReference.consumer else { return }
+            do throws(KafkaError) {
+                try consumer.storeOffset(doneUpTo, for: topicPartition)
+            } catch {
+                // Not assigned: revoked meanwhile, the next owner starts from the last commit.
+                if !error.isNotAssigned {
+                    logger.error("Storing an offset failed", metadata: ["kafka.partition": "\(topicPartition)", "kafka.error": "\(error)"])
+                }
+            }
+        }
+        let drainTimeout = configuration.drainTimeout
+        let consumer = try KafkaConsumer(
+            configuration: configuration.consumerConfiguration,
+            topics: configuration.topics.consumed,
+            logger: logger
+        ) { event in
+            await Self.rebalance(event, ledger: ledger, drainTimeout: drainTimeout, logger: logger)
+        }
+        consumerReference.consumer = consumer
+        let context = WorkContext(consumer: consumer, producer: producer, http: http, ledger: ledger)
+        let inFlight = AsyncSemaphore(permits: configuration.maxInFlight)
+        let closeTimeout = configuration.drainTimeout + .seconds(10)
+        logger.info(
+            "Relay consuming",
+            metadata: ["kafka.topics": "\(configuration.topics.consumed)", "kafka.group": "\(configuration.groupID)"]
+        )
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await record in consumer.records {
+                    await inFlight.acquire()
+                    guard let ticket = ledger.start(record) else {
+                        inFlight.release()
+                        continue
+                    }
+                    let decoded = DeliveryRecord.decode(record, bodyLimit: configuration.bodyLimit)
+                    if case .success(let delivery) = decoded, let dueAt = delivery.dueAtMilliseconds,
+                        dueAt > WallClock.nowMilliseconds,
+                        configuration.topics.delay(ofRetryTopic: record.topic) != nil
+                    {
+                        // Not due: hold it and stop fetching its partition until it is.
+                        consumer.pause([record.topicPartition])
+                        statistics.update(delivery.endpointID) { $0.waiting += 1 }
+                        group.addTask {
+                            let due = await self.waitUntilDue(dueAt, ticket: ticket, ledger: ledger)
+                            self.statistics.update(delivery.endpointID) { $0.waiting -= 1 }
+                            if due {
+                                consumer.resume([record.topicPartition])
+                                await self.process(.success(delivery), record: record, ticket: ticket, context: context)
+                            } else {
+                                ledger.abandon(ticket)
+                            }
+                            inFlight.release()
+                        }
+                        continue
+                    }
+                    group.addTask {
+                        await self.process(decoded, record: record, ticket: ticket, context: context)
+                        inFlight.release()
+                    }
+                }
+                // The consumer is closed: every partition was revoked and what is still running
+                // was abandoned to the next owner.
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            logger.info("Graceful shutdown: draining in-flight deliveries", metadata: ["relay.drain_timeout": "\(drainTimeout)"])
+            Task {
+                do {
+                    try await consumer.close(timeout: closeTimeout)
+                } catch {
+                    logger.error("Consumer did not close in time", metadata: ["kafka.error": "\(error)"])
+                }
+            }
+        }
+        if !consumer.assignment.isEmpty || ledger.owned.isEmpty == false {
+            logger.debug("Consumer closed with partitions still tracked", metadata: ["kafka.partitions": "\(ledger.owned)"])
+        }
+    }
+
+    private static func rebalance(_ event: KafkaRebalanceEvent, ledger: OffsetLedger, drainTimeout: Duration, logger: Logger) async {
+        switch event {
+        case .assigned(let partitions):
+            ledger.assign(partitions)
+        case .revoking(let partitions):
+            // Stop starting work, let in-flight work finish (bounded), then let the partitions go.
+            ledger.beginRevoking(partitions)
+            let deadline = ContinuousClock.now.advanced(by: drainTimeout)
+            while ledger.inFlight(partitions) > 0 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            let abandoned = ledger.inFlight(partitions)
+            if abandoned > 0 {
+                logger.warning(
+                    "In-flight deliveries did not finish before revocation; the next owner repeats them",
+                    metadata: ["relay.abandoned": "\(abandoned)"]
+                )
+            }
+            ledger.remove(partitions)
+        case .lost(let partitions):
+            ledger.remove(partitions)
+        }
+    }
+
+    /// Sleeps until `dueAt` while the ticket's partition stays ours; `false` when it was revoked.
+    private func waitUntilDue(_ dueAt: Int64, ticket: OffsetLedger.Ticket, ledger: OffsetLedger) async -> Bool {
+        while true {
+            let remaining = dueAt - WallClock.nowMilliseconds
+            if remaining <= 0 { return true }
+            guard ledger.isCurrent(ticket), !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(min(remaining, 200)))
+        }
+    }
+
+    private struct WorkContext: Sendable {
+        let consumer: KafkaConsumer
+        let producer: KafkaProducer
+        let http: WebhookHTTPClient
+        let ledger: OffsetLedger
+    }
+
+    private func process(
+        _ decoded: Result<DeliveryRecord, DeliveryRecordDefect>,
+        record: KafkaConsumerRecord,
+        ticket: OffsetLedger.Ticket,
+        context: WorkContext
+    ) async {
+        let delivery: DeliveryRecord
+        switch decoded {
+        case .failure(let defect):
+            logger.warning(
+                "Invalid record dead-lettered",
+                metadata: [
+                    "relay.reason": "\(defect.reason)", "relay.detail": "\(defect.detail)",
+                    "kafka.topic": "\(record.topic)", "kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)",
+                ]
+            )
+            let endpointID = record.key.flatMap { String(validating: $0, as: UTF8.self) } ?? ""
+            await deadLetter(record, delivery: nil, reason: defect.reason, lastError: defect.detail, lastStatus: nil,
+                             attempts: 0, ticket: ticket, context: context, endpointID: endpointID)
+            return
+        case .success(let value):
+            delivery = value
+        }
+
+        guard let endpoint = endpoints[delivery.endpointID] else {
+            logger.warning(
+                "Record for an unknown endpoint dead-lettered",
+                metadata: ["endpoint.id": "\(delivery.endpointID)", "webhook.id": "\(delivery.webhookID)",
+                           "kafka.partition": "\(record.partition)", "kafka.offset": "\(record.offset)"]
+            )
+            await deadLetter(record, delivery: delivery, reason: .unknownEndpoint,
+                             lastError: "no endpoint '\(delivery.endpointID)' is configured", lastStatus: nil,
+                             attempts: delivery.attempts, ticket: ticket, context: context, endpointID: delivery.endpointID)
+            return
+        }
+        guard endpoint.accepts(event: delivery.event) else {
+            statistics.update(endpoint.id) { $0.skipped += 1 }
+            context.ledger.finish(ticket)
+            return
+        }
+
+        let limit = endpointLimits[endpoint.id]
+        await limit?.acquire()
+        guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
+            limit?.release()
+            context.ledger.abandon(ticket)
+            return
+        }
+        let attemptAt = WallClock.nowMilliseconds
+        let result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http)
+        limit?.release()
+
+        let attempts = delivery.attempts + 1
+        if result.succeeded {
+            statistics.update(endpoint.id) { $0.delivered += 1 }
+            logger.debug("Delivered", metadata: [
+                "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
+                "http.status": "\(result.status ?? 0)",
+            ])
+            context.ledger.finish(ticket)
+            return
+        }
+        statistics.update(endpoint.id) { $0.failedAttempts += 1 }
+        logger.info("Attempt failed", metadata: [
+            "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
+            "http.status": "\(result.status.map(String.init) ?? "-")", "error": "\(result.error ?? "")",
+        ])
+        let firstAttemptAt = delivery.firstAttemptAtMilliseconds ?? attemptAt
+        if let delay = configuration.topics.schedule.delay(afterAttempts: attempts) {
+            let dueAt = WallClock.nowMilliseconds + delay.wholeMilliseconds
+            var headers = hopHeaders(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
+                                     lastStatus: result.status, lastError: result.error)
+            headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(dueAt)))
+            let hop = hopRecord(record, topic: configuration.topics.retry(delay), delivery: delivery, headers: headers)
+            if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
+                statistics.update(endpoint.id) { $0.retried += 1 }
+                context.ledger.finish(ticket)
+            } else {
+                context.ledger.abandon(ticket)
+            }
+        } else {
+            await deadLetter(record, delivery: delivery, reason: .exhausted, lastError: result.error, lastStatus: result.status,
+                             attempts: attempts, firstAttemptAt: firstAttemptAt, ticket: ticket, context: context,
+                             endpointID: endpoint.id)
+        }
+    }
+
+    /// Signs and POSTs one attempt.
+    private func attempt(_ delivery: DeliveryRecord, endpoint: Endpoint, at now: Int64, http: WebhookHTTPClient) async -> AttemptResult {
+        var headers: [(name: String, value: String)]
+        do {
+            headers = try endpoint.signer.headers(
+                id: delivery.webhookID, timestamp: now / 1_000, event: delivery.event, body: delivery.body
+            )
+        } catch {
+            return AttemptResult(status: nil, error: "signing failed: \(error)", duration: .zero)
+        }
+        if endpoint.scheme != .nself {
+            headers.append(("Content-Type", delivery.contentType))
+        }
+        headers.append(contentsOf: endpoint.headers)
+        return await http.post(url: endpoint.url, headers: headers, body: delivery.body, timeout: endpoint.timeout)
+    }
+
+    private func deadLetter(
+        _ record: KafkaConsumerRecord,
+        delivery: DeliveryRecord?,
+        reason: DeadLetterReason,
+        lastError: String?,
+        lastStatus: Int?,
+        attempts: Int,
+        firstAttemptAt: Int64? = nil,
+        ticket: OffsetLedger.Ticket,
+        context: WorkContext,
+        endpointID: String
+    ) async {
+        var headers = hopHeaders(
+            delivery: delivery, attempts: attempts,
+            firstAttemptAt: firstAttemptAt ?? delivery?.firstAttemptAtMilliseconds,
+            lastStatus: lastStatus, lastError: lastError,
+            origin: delivery?.origin ?? DeliveryRecord.Origin(topic: record.topic, partition: record.partition, offset: record.offset)
+        )
+        headers.append(KafkaHeader(key: RelayHeader.deadLetterReason, value: reason.rawValue))
+        headers.append(KafkaHeader(key: RelayHeader.diedAt, value: String(WallClock.nowMilliseconds)))
+        let hop = hopRecord(record, topic: configuration.topics.deadLetters, delivery: delivery, headers: headers)
+        if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
+            statistics.update(endpointID) { $0.deadLettered += 1 }
+            context.ledger.finish(ticket)
+        } else {
+            context.ledger.abandon(ticket)
+        }
+    }
+
+    /// The relay's headers for a hop (replacing any from an earlier hop).
+    private func hopHeaders(
+        delivery: DeliveryRecord?, attempts: Int, firstAttemptAt: Int64?, lastStatus: Int?, lastError: String?,
+        origin: DeliveryRecord.Origin? = nil
+    ) -> [KafkaHeader] {
+        var headers: [KafkaHeader] = [KafkaHeader(key: RelayHeader.attempts, value: String(attempts))]
+        if let firstAttemptAt { headers.append(KafkaHeader(key: RelayHeader.firstAttemptAt, value: String(firstAttemptAt))) }
+        if let origin = origin ?? delivery?.origin {
+            headers.append(KafkaHeader(key: RelayHeader.originTopic, value: origin.topic))
+            headers.append(KafkaHeader(key: RelayHeader.originPartition, value: String(origin.partition)))
+            headers.append(KafkaHeader(key: RelayHeader.originOffset, value: String(origin.offset)))
+        }
+        if let lastStatus { headers.append(KafkaHeader(key: RelayHeader.lastStatus, value: String(lastStatus))) }
+        if let lastError { headers.append(KafkaHeader(key: RelayHeader.lastError, value: Self.truncate(lastError))) }
+        return headers
+    }
+
+    /// The record for a hop: same key, body and partition number; the producer's headers kept
+    /// (with `webhook-id` added when it was derived), the relay's headers replaced.
+    private func hopRecord(
+        _ record: KafkaConsumerRecord, topic: String, delivery: DeliveryRecord?, headers relayHeaders: [KafkaHeader]
+    ) -> KafkaProducerRecord {
+        var headers = record.headers.filter { !RelayHeader.relayOwned.contains($0.key) }
+        if let delivery, !headers.contains(where: { $0.key == RelayHeader.id }) {
+            headers.append(KafkaHeader(key: RelayHeader.id, value: delivery.webhookID))
+        }
+        headers.append(contentsOf: relayHeaders)
+        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+    }
+
+    /// Produces a hop, retrying with backoff until the broker acknowledges it or the partition is
+    /// no longer ours. Returns whether it was acknowledged.
+    private func forward(_ hop: KafkaProducerRecord, ticket: OffsetLedger.Ticket, ledger: OffsetLedger, producer: KafkaProducer) async -> Bool {
+        var backoff = Duration.milliseconds(100)
+        while true {
+            do {
+                _ = try await producer.send(hop)
+                return true
+            } catch {
+                logger.warning(
+                    "Producing to \(hop.topic) failed; retrying",
+                    metadata: ["kafka.error": "\(error)", "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)"]
+                )
+                guard ledger.isOwned(ticket), !Task.isCancelled else { return false }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    static func truncate(_ text: String) -> String {
+        guard text.utf8.count > RelayHeader.lastErrorLimit else { return text }
+        var result = ""
+        for character in text {
+            if result.utf8.count + character.utf8.count > RelayHeader.lastErrorLimit - 3 { break }
+            result.append(character)
+        }
+        return result + "..."
+    }
+}
+
+/// The consumer, set once it exists, for the offset ledger created before it.
+private final class ConsumerReference: Sendable {
+    private let reference = Mutex<KafkaConsumer?>(nil)
+    var consumer: KafkaConsumer? {
+        get { reference.withLock { $0 } }
+        set { reference.withLock { $0 = newValue } }
+    }
+}
+
+/// Wall-clock time in epoch milliseconds (due times are wall-clock: they travel between replicas).
+enum WallClock {
+    static var nowMilliseconds: Int64 { Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)) }
+}

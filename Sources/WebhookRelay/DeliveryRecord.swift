@@ -1,0 +1,137 @@
+import Kafka
+
+/// A record of the contract in docs/records.md, decoded from the deliveries topic or a delay topic.
+public struct DeliveryRecord: Sendable {
+    /// The endpoint id (the record key).
+    public var endpointID: String
+    /// The event type (`webhook-event`).
+    public var event: String
+    /// The message id: the `webhook-id` header, or one derived from the origin coordinates.
+    public var webhookID: String
+    /// The body's content type.
+    public var contentType: String
+    /// The HTTP body, byte for byte.
+    public var body: [UInt8]
+    /// HTTP attempts made so far (0 on the deliveries topic).
+    public var attempts: Int
+    /// When the next attempt is due, epoch milliseconds (`nil`: now).
+    public var dueAtMilliseconds: Int64?
+    /// When the first attempt was made, epoch milliseconds.
+    public var firstAttemptAtMilliseconds: Int64?
+    /// Where the record was first read.
+    public var origin: Origin
+    /// The record's headers as read (the producer's and any relay hop headers).
+    public var headers: [KafkaHeader]
+
+    /// Coordinates on the deliveries topic.
+    public struct Origin: Sendable, Hashable {
+        public var topic: String
+        public var partition: Int32
+        public var offset: Int64
+    }
+}
+
+/// Why a record could not be decoded: the dead-letter reason and a detail for the log and header.
+public struct DeliveryRecordDefect: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reason: DeadLetterReason
+    public var detail: String
+
+    public var description: String { "\(reason): \(detail)" }
+}
+
+extension DeliveryRecord {
+    /// Decodes a consumed record. Never traps: every defect is returned as a reason.
+    /// - Parameter bodyLimit: the largest body accepted, in bytes.
+    public static func decode(_ record: KafkaConsumerRecord, bodyLimit: Int) -> Result<DeliveryRecord, DeliveryRecordDefect> {
+        func malformed(_ detail: String) -> Result<DeliveryRecord, DeliveryRecordDefect> {
+            .failure(DeliveryRecordDefect(reason: .malformed, detail: detail))
+        }
+        guard let keyBytes = record.key, !keyBytes.isEmpty else { return malformed("record has no key (the endpoint id)") }
+        guard let endpointID = String(validating: keyBytes, as: UTF8.self) else { return malformed("key is not valid UTF-8") }
+
+        var event: String?
+        var webhookID: String?
+        var contentType = "application/json"
+        var attempts = 0
+        var dueAt: Int64?
+        var firstAttemptAt: Int64?
+        var originTopic: String?
+        var originPartition: Int32?
+        var originOffset: Int64?
+        for header in record.headers {
+            switch header.key {
+            case RelayHeader.event, RelayHeader.id, RelayHeader.contentType, RelayHeader.attempts, RelayHeader.dueAt,
+                RelayHeader.firstAttemptAt, RelayHeader.originTopic, RelayHeader.originPartition, RelayHeader.originOffset:
+                guard let value = header.stringValue else { return malformed("header '\(header.key)' is not valid UTF-8") }
+                switch header.key {
+                case RelayHeader.event: event = value
+                case RelayHeader.id: webhookID = value
+                case RelayHeader.contentType: contentType = value
+                case RelayHeader.attempts:
+                    guard let number = Int(value), number >= 0 else { return malformed("header '\(header.key)' is not a count") }
+                    attempts = number
+                case RelayHeader.dueAt:
+                    guard let number = Int64(value) else { return malformed("header '\(header.key)' is not epoch milliseconds") }
+                    dueAt = number
+                case RelayHeader.firstAttemptAt:
+                    guard let number = Int64(value) else { return malformed("header '\(header.key)' is not epoch milliseconds") }
+                    firstAttemptAt = number
+                case RelayHeader.originTopic: originTopic = value
+                case RelayHeader.originPartition:
+                    guard let number = Int32(value), number >= 0 else { return malformed("header '\(header.key)' is not a partition") }
+                    originPartition = number
+                default:
+                    guard let number = Int64(value), number >= 0 else { return malformed("header '\(header.key)' is not an offset") }
+                    originOffset = number
+                }
+            default:
+                continue
+            }
+        }
+        guard let event, !event.isEmpty else { return malformed("no '\(RelayHeader.event)' header") }
+        guard event.utf8.count <= 256, event.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            return malformed("'\(RelayHeader.event)' must be at most 256 printable characters")
+        }
+        guard contentType.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }), contentType.utf8.count <= 256 else {
+            return malformed("'\(RelayHeader.contentType)' must be at most 256 printable characters")
+        }
+        let origin = DeliveryRecord.Origin(
+            topic: originTopic ?? record.topic,
+            partition: originPartition ?? record.partition,
+            offset: originOffset ?? record.offset
+        )
+        let id = webhookID ?? derivedID(origin)
+        guard isValidID(id) else {
+            return malformed("'\(RelayHeader.id)' must be 1-256 characters without '.', spaces or control characters")
+        }
+        guard record.value.count <= bodyLimit else {
+            return .failure(DeliveryRecordDefect(
+                reason: .payloadTooLarge, detail: "body is \(record.value.count) bytes, the limit is \(bodyLimit)"
+            ))
+        }
+        return .success(DeliveryRecord(
+            endpointID: endpointID, event: event, webhookID: id, contentType: contentType, body: record.value,
+            attempts: attempts, dueAtMilliseconds: dueAt, firstAttemptAtMilliseconds: firstAttemptAt, origin: origin,
+            headers: record.headers
+        ))
+    }
+
+    /// A stable id for a record without `webhook-id`: the same for every retry and replay, since it
+    /// comes from the origin coordinates (which hops carry), e.g. `msg_9c1f0e3a7b2d4c11_3_1042`.
+    public static func derivedID(_ origin: Origin) -> String {
+        // FNV-1a 64 of the topic keeps ids short; partition and offset make them unique within it.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in origin.topic.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        let hex = String(hash, radix: 16)
+        return "msg_\(String(repeating: "0", count: 16 - hex.count))\(hex)_\(origin.partition)_\(origin.offset)"
+    }
+
+    /// Whether an id can be signed: 1-256 printable ASCII characters without `.` or spaces
+    /// (`.` separates the signed parts in both schemes).
+    public static func isValidID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 256 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ".") }
+    }
+}

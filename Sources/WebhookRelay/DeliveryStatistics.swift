@@ -1,0 +1,34 @@
+import Synchronization
+
+/// Counts of what happened to deliveries, per endpoint, since the relay started.
+public final class DeliveryStatistics: Sendable {
+    /// The counts of one endpoint.
+    public struct Counts: Sendable, Hashable {
+        /// Deliveries that got a 2xx.
+        public var delivered = 0
+        /// HTTP attempts that failed.
+        public var failedAttempts = 0
+        /// Deliveries forwarded to a delay topic.
+        public var retried = 0
+        /// Deliveries sent to the dead-letter topic.
+        public var deadLettered = 0
+        /// Records whose event the endpoint does not subscribe to.
+        public var skipped = 0
+        /// Records read from a delay topic and waiting for their due time.
+        public var waiting = 0
+
+        public init() {}
+    }
+
+    private let counts = Mutex<[String: Counts]>([:])
+
+    public init() {}
+
+    /// Changes the counts of an endpoint (`""` collects records with no usable endpoint id).
+    public func update(_ endpointID: String, _ change: (inout Counts) -> Void) {
+        counts.withLock { counts in change(&counts[endpointID, default: Counts()]) }
+    }
+
+    /// A copy of all counts.
+    public var snapshot: [String: Counts] { counts.withLock { $0 } }
+}

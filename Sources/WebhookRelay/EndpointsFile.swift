@@ -1,0 +1,211 @@
+import Foundation
+import WebhookSignature
+import Yams
+
+/// The endpoints file (`--endpoints endpoints.yaml`):
+///
+/// ```yaml
+/// defaults:            # optional; any endpoint field but id and url
+///   timeout: 10s
+///   max_in_flight: 32
+/// endpoints:
+///   - id: orders
+///     url: https://example.com/hooks
+///     scheme: standard               # standard | nself | ed25519
+///     secrets: [env:ORDERS_SECRET]   # inline value, env:NAME or file:PATH
+///     events: ["order.*"]            # optional globs
+///     timeout: 5s
+///     max_in_flight: 16
+///     headers: {X-Team: payments}
+/// ```
+///
+/// Unknown fields and bad values are errors that name the endpoint and the field; secret values
+/// never appear in them.
+public enum EndpointsFile {
+    static let endpointFields: Set<String> = ["id", "url", "scheme", "secrets", "events", "timeout", "max_in_flight", "headers"]
+
+    /// Reads and validates the file.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> [Endpoint] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("\(path): cannot read the endpoints file (\(error.localizedDescription))")
+        }
+        return try parse(text, source: path, environment: environment, baseDirectory: (path as NSString).deletingLastPathComponent)
+    }
+
+    /// Parses endpoints from YAML text. `source` names the file in errors.
+    public static func parse(
+        _ text: String,
+        source: String = "endpoints",
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        baseDirectory: String = "."
+    ) throws(ConfigurationError) -> [Endpoint] {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw ConfigurationError("\(source): the file is empty") }
+            root = node
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw ConfigurationError("\(source): not valid YAML (\(error))")
+        }
+        let context = Context(source: source, environment: environment, baseDirectory: baseDirectory)
+        guard let top = root.mapping else { throw context.error(at: root, "the top level must be a mapping with 'endpoints'") }
+        var defaults: Node.Mapping?
+        var list: Node.Sequence?
+        for (keyNode, value) in top {
+            switch keyNode.string {
+            case "defaults":
+                guard let mapping = value.mapping else { throw context.error(at: value, "'defaults' must be a mapping") }
+                for (field, _) in mapping where !endpointFields.subtracting(["id", "url"]).contains(field.string ?? "") {
+                    throw context.error(at: field, "defaults: unknown field '\(field.string ?? "?")'")
+                }
+                defaults = mapping
+            case "endpoints":
+                guard let sequence = value.sequence else { throw context.error(at: value, "'endpoints' must be a list") }
+                list = sequence
+            default:
+                throw context.error(at: keyNode, "unknown top-level field '\(keyNode.string ?? "?")' (expected 'defaults' and 'endpoints')")
+            }
+        }
+        guard let list, !list.isEmpty else { throw ConfigurationError("\(source): 'endpoints' is missing or empty") }
+        var endpoints: [Endpoint] = []
+        var seen = Set<String>()
+        for (index, node) in list.enumerated() {
+            let endpoint = try context.endpoint(node, index: index, defaults: defaults)
+            guard seen.insert(endpoint.id).inserted else {
+                throw context.error(at: node, "endpoint '\(endpoint.id)': the id is used twice")
+            }
+            endpoints.append(endpoint)
+        }
+        return endpoints
+    }
+
+    private struct Context {
+        var source: String
+        var environment: [String: String]
+        var baseDirectory: String
+
+        func error(at node: Node?, _ message: String) -> ConfigurationError {
+            if let mark = node?.mark { return ConfigurationError("\(source):\(mark.line): \(message)") }
+            return ConfigurationError("\(source): \(message)")
+        }
+
+        func endpoint(_ node: Node, index: Int, defaults: Node.Mapping?) throws(ConfigurationError) -> Endpoint {
+            guard let mapping = node.mapping else { throw error(at: node, "endpoint #\(index + 1) must be a mapping") }
+            var fields: [String: Node] = [:]
+            for (key, value) in defaults ?? [:] { fields[key.string ?? ""] = value }
+            var own = Set<String>()
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                guard EndpointsFile.endpointFields.contains(name) else {
+                    let id = mapping["id"]?.string ?? "#\(index + 1)"
+                    throw error(at: key, "endpoint '\(id)': unknown field '\(name)'")
+                }
+                guard own.insert(name).inserted else { throw error(at: key, "field '\(name)' appears twice") }
+                fields[name] = value
+            }
+            guard let idNode = mapping["id"], let id = idNode.scalar?.string, !id.isEmpty else {
+                throw error(at: node, "endpoint #\(index + 1): 'id' is required")
+            }
+            func fail(_ field: String, _ message: String) -> ConfigurationError {
+                error(at: fields[field] ?? node, "endpoint '\(id)': field '\(field)': \(message)")
+            }
+            guard id.utf8.count <= 249, id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+                throw fail("id", "must be 1-249 printable characters without spaces")
+            }
+
+            guard let url = fields["url"]?.scalar?.string, !url.isEmpty else { throw fail("url", "is required") }
+            guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+                scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+            else { throw fail("url", "'\(url)' is not an http:// or https:// URL with a host") }
+
+            let schemeName = fields["scheme"]?.scalar?.string ?? "standard"
+            guard let signatureScheme = SignatureScheme(rawValue: schemeName) else {
+                throw fail("scheme", "'\(schemeName)' is not one of standard, nself, ed25519")
+            }
+
+            var secretValues: [String] = []
+            if let secretsNode = fields["secrets"] {
+                guard let sequence = secretsNode.sequence else { throw fail("secrets", "must be a list") }
+                for (position, item) in sequence.enumerated() {
+                    guard let text = item.scalar?.string else { throw fail("secrets", "item \(position + 1) must be a string") }
+                    secretValues.append(try resolveSecret(text, field: { fail("secrets", "item \(position + 1): \($0)") }))
+                }
+            }
+            let signer: WebhookSigner
+            do {
+                signer = try WebhookSigner(scheme: signatureScheme, secrets: secretValues)
+            } catch {
+                throw fail("secrets", "\(error)")
+            }
+
+            var events: [EventPattern] = []
+            if let eventsNode = fields["events"] {
+                guard let sequence = eventsNode.sequence else { throw fail("events", "must be a list of patterns") }
+                for item in sequence {
+                    guard let pattern = item.scalar?.string, !pattern.isEmpty else { throw fail("events", "patterns must be non-empty strings") }
+                    events.append(EventPattern(pattern))
+                }
+            }
+
+            var timeout = Duration.seconds(10)
+            if let node = fields["timeout"] {
+                guard let text = node.scalar?.string, let value = DurationText.parse(text), value > .zero, value <= .seconds(300) else {
+                    throw fail("timeout", "expected a duration from 1ms to 300s, like 10s")
+                }
+                timeout = value
+            }
+
+            var maxInFlight = 32
+            if let node = fields["max_in_flight"] {
+                guard let text = node.scalar?.string, let value = Int(text), (1...10_000).contains(value) else {
+                    throw fail("max_in_flight", "expected a whole number from 1 to 10000")
+                }
+                maxInFlight = value
+            }
+
+            var headers: [(name: String, value: String)] = []
+            if let node = fields["headers"] {
+                guard let headerMapping = node.mapping else { throw fail("headers", "must be a mapping of names to values") }
+                for (key, value) in headerMapping {
+                    guard let name = key.string, isToken(name), let text = value.scalar?.string,
+                        text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+                    else { throw fail("headers", "'\(key.string ?? "?")' must be a header name with a printable value") }
+                    headers.append((name, text))
+                }
+            }
+
+            return Endpoint(
+                id: id, url: url, scheme: signatureScheme, signer: signer, events: events, timeout: timeout,
+                maxInFlight: maxInFlight, headers: headers
+            )
+        }
+
+        /// `env:NAME`, `file:PATH` or the value itself.
+        func resolveSecret(_ text: String, field: (String) -> ConfigurationError) throws(ConfigurationError) -> String {
+            if text.hasPrefix("env:") {
+                let name = String(text.dropFirst(4))
+                guard let value = environment[name] else { throw field("environment variable '\(name)' is not set") }
+                return value
+            }
+            if text.hasPrefix("file:") {
+                var path = String(text.dropFirst(5))
+                if !path.hasPrefix("/") { path = (baseDirectory as NSString).appendingPathComponent(path) }
+                guard let data = FileManager.default.contents(atPath: path), var value = String(data: data, encoding: .utf8) else {
+                    throw field("cannot read secret file '\(path)'")
+                }
+                while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
+                return value
+            }
+            return text
+        }
+
+        func isToken(_ name: String) -> Bool {
+            let allowed = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+            return !name.isEmpty && name.utf8.allSatisfy(allowed.contains)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Kafka
+
+/// Settings of a relay replica (`webhook-relay run`).
+public struct RelayConfiguration: Sendable {
+    /// `host:port,...` of the Kafka brokers.
+    public var bootstrapServers: String
+    /// The consumer group all replicas join.
+    public var groupID: String = "webhook-relay"
+    /// The topics (prefix and retry schedule).
+    public var topics: RelayTopics
+    /// Deliveries in progress at once across all endpoints, at most.
+    public var maxInFlight: Int = 1_024
+    /// The largest body delivered; larger records are dead-lettered as `payload_too_large`.
+    public var bodyLimit: Int = 1_048_576
+    /// How long in-flight work may take to finish when partitions are revoked or the relay stops.
+    public var drainTimeout: Duration = .seconds(15)
+    /// Consumer session timeout (`session.timeout.ms`).
+    public var sessionTimeout: Duration = .seconds(10)
+    /// How often stored offsets are committed.
+    public var commitInterval: Duration = .seconds(1)
+    /// Extra librdkafka properties for the consumer and producer (`--kafka KEY=VALUE`).
+    public var kafkaProperties: [String: String] = [:]
+    /// The shared HTTP client's settings.
+    public var http = WebhookHTTPClient.Configuration()
+
+    /// Creates a configuration with defaults for everything but the brokers.
+    public init(bootstrapServers: String, topics: RelayTopics) {
+        self.bootstrapServers = bootstrapServers
+        self.topics = topics
+    }
+
+    var consumerConfiguration: KafkaConsumerConfiguration {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrapServers, groupID: groupID)
+        configuration.clientID = "webhook-relay"
+        configuration.sessionTimeout = sessionTimeout
+        configuration.commitInterval = commitInterval
+        // The rebalance handler waits for in-flight work up to the drain timeout.
+        configuration.revocationTimeout = drainTimeout + .seconds(5)
+        configuration.properties = kafkaProperties
+        return configuration
+    }
+
+    var producerConfiguration: KafkaProducerConfiguration {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
+        configuration.clientID = "webhook-relay"
+        configuration.properties = kafkaProperties
+        return configuration
+    }
+}

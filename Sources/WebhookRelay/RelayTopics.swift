@@ -1,0 +1,47 @@
+/// The topics webhook-relay reads and writes, derived from a prefix and the retry schedule.
+///
+/// All of them must have the deliveries topic's partition count: every hop keeps the source
+/// partition number, so with the range assignor one replica owns an endpoint's partition on every
+/// topic.
+public struct RelayTopics: Sendable, Hashable {
+    /// The topic prefix, `webhooks` by default.
+    public let prefix: String
+    /// The retry schedule whose distinct delays name the delay topics.
+    public let schedule: RetrySchedule
+
+    /// Creates the topic set.
+    public init(prefix: String = "webhooks", schedule: RetrySchedule = .standard) throws(ConfigurationError) {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        guard !prefix.isEmpty, prefix.count <= 200, prefix.allSatisfy(allowed.contains) else {
+            throw ConfigurationError("topic prefix '\(prefix)' must be 1-200 characters of a-z, A-Z, 0-9, '.', '_' and '-'")
+        }
+        self.prefix = prefix
+        self.schedule = schedule
+    }
+
+    /// Where producers publish deliveries.
+    public var deliveries: String { "\(prefix).deliveries" }
+    /// Dead letters.
+    public var deadLetters: String { "\(prefix).dlq" }
+    /// Marks of republished dead letters (compacted; key = DLQ id).
+    public var replayed: String { "\(prefix).dlq.replayed" }
+
+    /// The delay topic of a delay, e.g. `webhooks.retry.30s`.
+    public func retry(_ delay: Duration) -> String {
+        "\(prefix).retry.\(DurationText.format(delay))"
+    }
+
+    /// Every delay topic, shortest delay first.
+    public var retryTopics: [String] { schedule.tiers.map(retry) }
+
+    /// The topics the relay consumes: deliveries and every delay topic.
+    public var consumed: [String] { [deliveries] + retryTopics }
+
+    /// Every topic the relay needs.
+    public var all: [String] { consumed + [deadLetters, replayed] }
+
+    /// The delay a delay topic stands for, or `nil` for any other topic.
+    public func delay(ofRetryTopic topic: String) -> Duration? {
+        schedule.tiers.first { retry($0) == topic }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import Kafka
+import Testing
+import WebhookReceiver
+import WebhookRelay
+import WebhookSignature
+
+/// `webhook-relay run`'s pipeline end to end: embedded broker, relay replicas in-process, a real
+/// HTTP receiver on 127.0.0.1 that verifies every signature.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct DeliveryPipelineTests {
+    static func endpointsYAML(_ url: String, _ endpoints: [(id: String, scheme: SignatureScheme)], extra: String = "") -> String {
+        var yaml = "endpoints:\n"
+        for endpoint in endpoints {
+            yaml += """
+                  - id: \(endpoint.id)
+                    url: \(url)/\(endpoint.id)
+                    scheme: \(endpoint.scheme.rawValue)
+                    secrets: ["\(TestSecrets.yamlSecret(endpoint.scheme))"]
+                    timeout: 2s
+
+                """
+        }
+        return yaml + extra
+    }
+
+    @Test func everySchemeArrivesSignedWithTheBodyByteForByte() async throws {
+        let schemes: [(id: String, scheme: SignatureScheme)] = [("std", .standard), ("nself", .nself), ("ed", .ed25519)]
+        let receiverEndpoints = try schemes.map { WebhookReceiver.Endpoint(id: $0.id, verifier: try TestSecrets.verifier($0.scheme)) }
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            var sent: [String: [UInt8]] = [:]
+            var records: [KafkaProducerRecord] = []
+            for (id, _) in schemes {
+                for index in 0..<20 {
+                    let webhookID = "msg_\(id)_\(index)"
+                    // Unicode, escapes and a trailing newline: bytes must not be re-encoded.
+                    let body = Array("{\"n\":\(index),\"text\":\"caf\u{e9} \\u00e9 \u{1F600}\"}\n".utf8)
+                    sent[webhookID] = body
+                    records.append(env.delivery(endpoint: id, event: "order.created", id: webhookID, body: body))
+                }
+            }
+            try await env.produce(records)
+            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, schemes))
+            let arrived = await env.waitForRequests { Set($0.map(\.webhookID)).count == 60 }
+            try await replica.stop()
+            #expect(arrived)
+
+            let requests = env.receiver.requests
+            let unverified = requests.filter { !$0.verified }.map { $0.verificationError ?? "" }
+            #expect(unverified.isEmpty, "\(unverified)")
+            for request in requests {
+                #expect(request.body == sent[request.webhookID], "body of \(request.webhookID)")
+                #expect(request.header("User-Agent")?.hasPrefix("webhook-relay/") == true)
+            }
+            #expect(requests.filter { $0.endpointID == "nself" }.allSatisfy {
+                $0.header("X-Nself-Event") == "order.created" && $0.header("X-Nself-Signature-256")?.hasPrefix("sha256=") == true
+            })
+            #expect(requests.filter { $0.endpointID == "std" }.allSatisfy { $0.header("webhook-signature")?.hasPrefix("v1,") == true })
+            #expect(requests.filter { $0.endpointID == "ed" }.allSatisfy { $0.header("webhook-signature")?.hasPrefix("v1a,") == true })
+        }
+    }
+
+    @Test func failingFirstAttemptsSucceedsOnTheNextAttemptNeverBeforeItIsDue() async throws {
+        let behaviour = WebhookReceiver.Behaviour(failFirstAttempts: 2)
+        let receiverEndpoints = [WebhookReceiver.Endpoint(id: "flaky", verifier: try TestSecrets.verifier(.standard), behaviour: behaviour)]
+        try await RelayTestEnvironment.with(schedule: "300ms,700ms,1s", receiverEndpoints: receiverEndpoints) { env in
+            try await env.produce((0..<10).map { env.delivery(endpoint: "flaky", id: "msg_flaky_\($0)", body: Array("{\"i\":\($0)}".utf8)) })
+            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, [("flaky", .standard)]))
+            let done = await env.waitForRequests { requests in requests.filter { $0.status == 204 }.count == 10 }
+            try await Task.sleep(for: .seconds(1))  // no further attempts may follow a success
+            try await replica.stop()
+            #expect(done)
+
+            let byID = Dictionary(grouping: env.receiver.requests, by: \.webhookID)
+            #expect(byID.count == 10)
+            for (id, requests) in byID {
+                #expect(requests.map(\.attempt) == [1, 2, 3], "attempts of \(id)")
+                #expect(requests.map(\.status) == [500, 500, 204], "statuses of \(id)")
+                // Attempt k+1 is due `delay k` after attempt k failed; it never arrives earlier.
+                let delays: [Int64] = [300, 700]
+                for k in 0..<2 {
+                    let gap = requests[k + 1].receivedAtMilliseconds - requests[k].receivedAtMilliseconds
+                    #expect(gap >= delays[k], "\(id): attempt \(k + 2) came \(gap) ms after attempt \(k + 1)")
+                }
+            }
+        }
+    }
+
+    @Test func alwaysFailingEndpointEndsOnTheDeadLetterTopicWithEveryHopHeader() async throws {
+        let receiverEndpoints = [WebhookReceiver.Endpoint(
+            id: "down", verifier: try TestSecrets.verifier(.standard), behaviour: .init(alwaysFail: true, failureStatus: 503)
+        )]
+        try await RelayTestEnvironment.with(schedule: "200ms,400ms", receiverEndpoints: receiverEndpoints) { env in
+            let body = Array("{\"dead\":true}".utf8)
+            // No webhook-id: the relay derives one and keeps it on every attempt.
+            let record = env.delivery(endpoint: "down", event: "invoice.paid", body: body, extraHeaders: [KafkaHeader(key: "x-trace", value: "abc")])
+            let report = try #require(try await env.produce([record]).first)
+            let started = Int64(Date().timeIntervalSince1970 * 1_000)
+            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, [("down", .standard)]))
+            let dead = try await env.read(topic: env.topics.deadLetters, count: 1)
+            try await Task.sleep(for: .milliseconds(500))
+            try await replica.stop()
+
+            let requests = env.receiver.requests
+            #expect(requests.count == 3, "the schedule allows exactly 3 attempts")
+            #expect(Set(requests.map(\.webhookID)).count == 1)
+            let entry = try #require(dead.first)
+            func header(_ name: String) -> String? { entry.headers.first(named: name)?.stringValue }
+            #expect(entry.partition == report.partition)
+            #expect(entry.key == Array("down".utf8))
+            #expect(entry.value == body)
+            #expect(header("webhook-event") == "invoice.paid")
+            #expect(header("x-trace") == "abc")
+            #expect(header("webhook-id") == requests.first?.webhookID)
+            #expect(header(RelayHeader.deadLetterReason) == "exhausted")
+            #expect(header(RelayHeader.attempts) == "3")
+            #expect(header(RelayHeader.lastStatus) == "503")
+            #expect(header(RelayHeader.lastError)?.hasPrefix("HTTP 503") == true)
+            #expect(header(RelayHeader.originTopic) == env.topics.deliveries)
+            #expect(header(RelayHeader.originPartition) == String(report.partition))
+            #expect(header(RelayHeader.originOffset) == String(report.offset))
+            let firstAttempt = try #require(header(RelayHeader.firstAttemptAt).flatMap { Int64($0) })
+            let diedAt = try #require(header(RelayHeader.diedAt).flatMap { Int64($0) })
+            #expect(firstAttempt >= started - 1_000 && diedAt >= firstAttempt + 600)
+            // Every relay header once: hops replace, never duplicate.
+            for name in RelayHeader.relayOwned where name != RelayHeader.dueAt {
+                #expect(entry.headers.filter { $0.key == name }.count == 1, "\(name)")
+            }
+        }
+    }
+
+    @Test func malformedRecordsAreDeadLetteredWithTheirReasonWhileGoodOnesAreDelivered() async throws {
+        let receiverEndpoints = [WebhookReceiver.Endpoint(id: "good", verifier: try TestSecrets.verifier(.standard))]
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            let deliveries = env.topics.deliveries
+            let bad: [(String, KafkaProducerRecord)] = [
+                ("malformed", KafkaProducerRecord(topic: deliveries, partition: 0, key: nil, value: [1], headers: [KafkaHeader(key: "webhook-event", value: "e")])),
+                ("unknown_endpoint", env.delivery(endpoint: "nobody", body: [2])),
+                ("malformed", env.delivery(endpoint: "good", event: nil, body: [3])),
+                ("payload_too_large", env.delivery(endpoint: "good", body: [UInt8](repeating: 65, count: 2_048))),
+                ("malformed", env.delivery(endpoint: "good", event: nil, body: [5], extraHeaders: [KafkaHeader(key: "webhook-event", value: [0xFF, 0xFE])])),
+                ("malformed", env.delivery(endpoint: "good", id: "has.dot", body: [6])),
+                ("malformed", KafkaProducerRecord(topic: deliveries, key: [0xC3, 0x28], value: [7], headers: [KafkaHeader(key: "webhook-event", value: "e")])),
+            ]
+            var records: [KafkaProducerRecord] = []
+            for index in 0..<30 {
+                records.append(env.delivery(endpoint: "good", id: "msg_good_\(index)", body: Array("{\"i\":\(index)}".utf8)))
+                if index < bad.count { records.append(bad[index].1) }
+            }
+            try await env.produce(records)
+            let replica = try env.startReplica(
+                endpointsYAML: Self.endpointsYAML(env.receiverURL, [("good", .standard)]), bodyLimit: 1_024
+            )
+            let dead = try await env.read(topic: env.topics.deadLetters, count: bad.count)
+            let delivered = await env.waitForRequests { $0.filter { $0.status == 204 }.count == 30 }
+            try await replica.stop()
+
+            #expect(delivered)
+            #expect(dead.count == bad.count)
+            let reasons = dead.compactMap { $0.headers.first(named: RelayHeader.deadLetterReason)?.stringValue }.sorted()
+            #expect(reasons == bad.map(\.0).sorted())
+            // Bodies are kept as produced, so the entries can be inspected and republished.
+            #expect(Set(dead.map(\.value)) == Set(bad.map(\.1.value)))
+            #expect(dead.allSatisfy { $0.headers.first(named: RelayHeader.lastError) != nil })
+        }
+    }
+
+    @Test func eventFilterSkipsRecordsWithoutDeliveringThem() async throws {
+        let receiverEndpoints = [WebhookReceiver.Endpoint(id: "orders", verifier: try TestSecrets.verifier(.standard))]
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            try await env.produce([
+                env.delivery(endpoint: "orders", event: "order.created", id: "msg_a", body: [1]),
+                env.delivery(endpoint: "orders", event: "invoice.paid", id: "msg_b", body: [2]),
+                env.delivery(endpoint: "orders", event: "order.shipped", id: "msg_c", body: [3]),
+            ])
+            let yaml = Self.endpointsYAML(env.receiverURL, [("orders", .standard)]).replacingOccurrences(
+                of: "    timeout: 2s", with: "    timeout: 2s\n    events: [\"order.*\"]"
+            )
+            let replica = try env.startReplica(endpointsYAML: yaml)
+            #expect(await env.waitForRequests { $0.count == 2 })
+            try await Task.sleep(for: .milliseconds(500))
+            try await replica.stop()
+            #expect(Set(env.receiver.requests.map(\.webhookID)) == ["msg_a", "msg_c"])
+            #expect(replica.pipeline.statistics.snapshot["orders"]?.skipped == 1)
+        }
+    }
+}
