@@ -210,3 +210,11 @@ extension KafkaProducer {
         try await RDKafkaMetadata.partitionCounts(client: client, topics: topics, timeout: timeout)
     }
 }
+
+extension KafkaProducer {
+    /// Creates topics through the brokers' admin API (CreateTopics). A topic that exists already is
+    /// reported as such and left unchanged. The embedded broker does not support this request.
+    public func createTopics(_ topics: [KafkaNewTopic], timeout: Duration = .seconds(30)) async throws(KafkaError) -> [String: KafkaTopicCreation] {
+        try await RDKafkaAdmin.createTopics(client: client, topics: topics, timeout: timeout)
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import UnixSignals
+import WebhookRelay
 
 /// `webhook-relay broker`: the embedded Kafka-protocol broker as a process of its own.
 struct BrokerCommand: AsyncParsableCommand {
@@ -28,11 +29,26 @@ struct BrokerCommand: AsyncParsableCommand {
     )
     var topics: [TopicSpec] = []
 
+    @Flag(help: "Also create every topic webhook-relay needs (deliveries, delay topics, dead letters, replay marks).")
+    var relayTopics = false
+
+    @Option(help: "Partitions of each relay topic with --relay-topics.")
+    var partitions: Int = 8
+
+    @Option(help: ArgumentHelp("Topic prefix with --relay-topics.", valueName: "prefix"))
+    var topicPrefix: String = "webhooks"
+
+    @Option(help: ArgumentHelp("Retry schedule whose delays name the delay topics, with --relay-topics.", valueName: "delays"))
+    var retrySchedule: String = RetrySchedule.standard.description
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard (1...32).contains(brokerCount) else {
             throw ValidationError("--brokers must be between 1 and 32, got \(brokerCount)")
+        }
+        guard (1...1_000).contains(partitions) else {
+            throw ValidationError("--partitions must be between 1 and 1000, got \(partitions)")
         }
     }
 
@@ -42,6 +58,10 @@ struct BrokerCommand: AsyncParsableCommand {
         defer { broker.shutdown() }
         for topic in topics {
             try broker.createTopic(topic.name, partitions: topic.partitions)
+        }
+        if relayTopics {
+            let relay = try RelayTopics(prefix: topicPrefix, schedule: RetrySchedule(parsing: retrySchedule))
+            for topic in relay.all { try broker.createTopic(topic, partitions: partitions) }
         }
         // Unbuffered, so a parent process reading a pipe sees the line at once.
         FileHandle.standardOutput.write(Data((broker.bootstrapServers + "\n").utf8))

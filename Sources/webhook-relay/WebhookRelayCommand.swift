@@ -9,6 +9,10 @@ struct WebhookRelayCommand: AsyncParsableCommand {
         abstract: "Delivers signed webhooks from Kafka, with retries through delay topics and a dead-letter topic.",
         version: WebhookRelayVersion.current,
         subcommands: [
+            RunCommand.self,
+            SendCommand.self,
+            TopicsCommand.self,
+            DemoCommand.self,
             BrokerCommand.self,
             SecretCommand.self,
             SignCommand.self,

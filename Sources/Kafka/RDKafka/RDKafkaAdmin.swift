@@ -1,0 +1,66 @@
+import CRdKafka
+
+/// librdkafka's admin API (CreateTopics), run on a dedicated thread.
+enum RDKafkaAdmin {
+    static func createTopics(
+        client: RDKafkaClient, topics: [KafkaNewTopic], timeout: Duration
+    ) async throws(KafkaError) -> [String: KafkaTopicCreation] {
+        let result: Result<[String: KafkaTopicCreation], KafkaError> = await RDKafkaThread.run(name: "kafka-admin") {
+            var errorText = [CChar](repeating: 0, count: 512)
+            var newTopics: [OpaquePointer?] = []
+            defer { for topic in newTopics { rd_kafka_NewTopic_destroy(topic) } }
+            for topic in topics {
+                guard let newTopic = rd_kafka_NewTopic_new(
+                    topic.name, Int32(clamping: topic.partitions), Int32(clamping: topic.replicationFactor),
+                    &errorText, errorText.count
+                ) else {
+                    return .failure(KafkaError.configuration("topic '\(topic.name)': \(String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"))
+                }
+                newTopics.append(newTopic)
+                for (key, value) in topic.config.sorted(by: { $0.key < $1.key }) {
+                    let err = rd_kafka_NewTopic_set_config(newTopic, key, value)
+                    if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                        return .failure(KafkaError(err, message: "topic '\(topic.name)' config '\(key)': \(String(cString: rd_kafka_err2str(err)))"))
+                    }
+                }
+            }
+            guard let queue = rd_kafka_queue_new(client.handle) else { return .failure(KafkaError.configuration("rd_kafka_queue_new failed")) }
+            defer { rd_kafka_queue_destroy(queue) }
+            let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+            defer { rd_kafka_AdminOptions_destroy(options) }
+            let milliseconds = Int32(clamping: timeout.milliseconds)
+            _ = rd_kafka_AdminOptions_set_operation_timeout(options, milliseconds, &errorText, errorText.count)
+            _ = rd_kafka_AdminOptions_set_request_timeout(options, milliseconds, &errorText, errorText.count)
+            newTopics.withUnsafeMutableBufferPointer { buffer in
+                rd_kafka_CreateTopics(client.handle, buffer.baseAddress, buffer.count, options, queue)
+            }
+            guard let event = rd_kafka_queue_poll(queue, milliseconds + 5_000) else { return .failure(KafkaError.timedOut) }
+            defer { rd_kafka_event_destroy(event) }
+            let eventError = rd_kafka_event_error(event)
+            if eventError != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
+                return .failure(KafkaError(eventError, message: "create topics: \(text)"))
+            }
+            guard let createResult = rd_kafka_event_CreateTopics_result(event) else {
+                return .failure(KafkaError.configuration("unexpected admin result"))
+            }
+            var count = 0
+            guard let results = rd_kafka_CreateTopics_result_topics(createResult, &count) else { return .success([:]) }
+            var outcome: [String: KafkaTopicCreation] = [:]
+            for index in 0..<count {
+                guard let topicResult = results[index] else { continue }
+                let name = String(cString: rd_kafka_topic_result_name(topicResult))
+                let err = rd_kafka_topic_result_error(topicResult)
+                switch err {
+                case RD_KAFKA_RESP_ERR_NO_ERROR: outcome[name] = .created
+                case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS: outcome[name] = .alreadyExists
+                default:
+                    let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) }
+                    outcome[name] = .failed(KafkaError(err, message: text))
+                }
+            }
+            return .success(outcome)
+        }
+        return try result.get()
+    }
+}

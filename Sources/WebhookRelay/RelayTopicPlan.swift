@@ -1,0 +1,25 @@
+import Kafka
+
+extension RelayTopics {
+    /// The topics `webhook-relay topics create` makes, each with the same partition count and a
+    /// retention suited to it:
+    /// - deliveries: 7 days (time to fix a stopped relay without losing records);
+    /// - each delay topic: 7 days or twice its delay, whichever is longer;
+    /// - dead letters: 90 days (operators replay them with `republish`);
+    /// - replay marks: compacted (one mark per dead letter, kept as long as needed).
+    public func plan(partitions: Int, replicationFactor: Int) -> [KafkaNewTopic] {
+        let week: Int64 = 7 * 86_400_000
+        var topics = [KafkaNewTopic(name: deliveries, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["retention.ms": String(week)])]
+        for delay in schedule.tiers {
+            let retention = max(week, 2 * delay.wholeMilliseconds)
+            topics.append(KafkaNewTopic(name: retry(delay), partitions: partitions, replicationFactor: replicationFactor,
+                                        config: ["retention.ms": String(retention)]))
+        }
+        topics.append(KafkaNewTopic(name: deadLetters, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["retention.ms": String(90 * 86_400_000)]))
+        topics.append(KafkaNewTopic(name: replayed, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["cleanup.policy": "compact"]))
+        return topics
+    }
+}
