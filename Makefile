@@ -1,4 +1,5 @@
 # webhook-relay — build, test, run.
+#   make demo    the whole relay on this machine: embedded broker, receiver, sample webhooks
 #   make test    install system packages if missing, then run every test suite
 #   make build   release build of the webhook-relay binary
 #   make broker  run the embedded development broker
@@ -7,7 +8,7 @@
 SWIFT ?= swift
 export SWIFT_BACKTRACE ?= enable=no
 
-.PHONY: all deps build debug test broker bench clean
+.PHONY: all deps build debug demo test broker bench clean
 
 all: build
 
@@ -21,12 +22,15 @@ build: deps
 debug: deps
 	$(SWIFT) build --product webhook-relay
 
+demo: debug
+	$(SWIFT) run webhook-relay demo
+
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
 broker: debug
-	$(SWIFT) run webhook-relay broker --brokers 1
+	$(SWIFT) run webhook-relay broker --brokers 1 --relay-topics
 
 bench: deps
 	./scripts/bench/micro.sh

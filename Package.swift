@@ -85,7 +85,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["webhook-relay", "Kafka", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "webhook-relay", "Kafka", "WebhookReceiver", "WebhookSignature",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -16,7 +16,7 @@ struct BrokerCommandTests {
         defer { if process.isRunning { process.terminate() } }
 
         // The first line on stdout is the bootstrap list.
-        let bootstrap = try firstLine(of: stdout.fileHandleForReading)
+        let bootstrap = try ProcessRunner.firstLine(of: stdout.fileHandleForReading)
         #expect(bootstrap.split(separator: ",").count == 2)
         #expect(bootstrap.split(separator: ",").allSatisfy { $0.hasPrefix("127.0.0.1:") })
 
@@ -67,16 +67,5 @@ struct BrokerCommandTests {
         let result = try ProcessRunner.run(["broker", "--topic", "nopartitions"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--topic"))
-    }
-
-    /// Reads bytes up to the first newline (the process keeps its stdout open).
-    private func firstLine(of handle: FileHandle) throws -> String {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = handle.readData(ofLength: 1)
-            guard let byte = chunk.first else { throw CocoaError(.fileReadUnknown) }
-            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
-        }
     }
 }

@@ -84,3 +84,16 @@ extension WebhookRelayBinary {
         try ProcessRunner.run(arguments, stdin: stdin, environment: environment, executable: url(), timeout: timeout)
     }
 }
+
+extension ProcessRunner {
+    /// Reads bytes up to the first newline of a process's output that stays open (e.g. the
+    /// bootstrap line `webhook-relay broker` prints before it serves).
+    static func firstLine(of handle: FileHandle) throws -> String {
+        var bytes: [UInt8] = []
+        while true {
+            guard let byte = handle.readData(ofLength: 1).first else { throw CocoaError(.fileReadUnknown) }
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import WebhookReceiver
+import WebhookSignature
+
+/// The relay's commands as separate processes: `broker`, `run` and `send` talking over the Kafka
+/// protocol, delivering to a receiver in this test process on 127.0.0.1.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct RelayCommandTests {
+    @Test func sendThenRunDeliversAndRunExitsZeroOnSIGTERM() async throws {
+        let broker = Process()
+        broker.executableURL = try WebhookRelayBinary.url()
+        broker.arguments = ["broker", "--relay-topics", "--partitions", "2", "--retry-schedule", "500ms", "--log-level", "warning"]
+        let brokerOutput = Pipe()
+        broker.standardOutput = brokerOutput
+        try broker.run()
+        defer { if broker.isRunning { broker.terminate() } }
+        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let receiver = WebhookReceiver(endpoints: [
+            .init(id: "orders", verifier: try WebhookVerifier(scheme: .standard, secrets: [secret]), behaviour: .init(failFirstAttempts: 1))
+        ])
+        try await receiver.withServer { url in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-cli-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let endpointsFile = directory.appendingPathComponent("endpoints.yaml")
+            try """
+                endpoints:
+                  - id: orders
+                    url: \(url)/orders
+                    secrets: ["env:ORDERS_SECRET"]
+                """.write(to: endpointsFile, atomically: true, encoding: .utf8)
+
+            let send = try ProcessRunner.run(
+                ["send", "--endpoint", "orders", "--event", "order.created", "--id", "msg_cli_1"],
+                stdin: Data("{\"cli\":true}".utf8),
+                environment: ["WEBHOOK_RELAY_BROKERS": bootstrap]
+            )
+            #expect(send.status == 0, "\(send.stderr)")
+
+            let run = Process()
+            run.executableURL = try WebhookRelayBinary.url()
+            run.arguments = ["run", "--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--log-level", "warning"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["WEBHOOK_RELAY_BROKERS"] = bootstrap
+            environment["ORDERS_SECRET"] = secret
+            run.environment = environment
+            let runErrors = Pipe()
+            run.standardError = runErrors
+            try run.run()
+            defer { if run.isRunning { run.interrupt() } }
+
+            let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+            while ContinuousClock.now < deadline && !receiver.requests.contains(where: { $0.status == 204 }) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let requests = receiver.requests
+            #expect(requests.map(\.status) == [500, 204], "first attempt fails, the retry from the delay topic succeeds")
+            #expect(requests.allSatisfy { $0.verified && $0.webhookID == "msg_cli_1" && $0.body == Array("{\"cli\":true}".utf8) })
+
+            run.terminate()  // SIGTERM: graceful
+            run.waitUntilExit()
+            #expect(run.terminationReason == .exit)
+            #expect(run.terminationStatus == 0)
+            let errors = String(decoding: runErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(!errors.contains(secret), "the secret leaked into the log")
+        }
+        broker.terminate()
+        broker.waitUntilExit()
+        #expect(broker.terminationStatus == 0)
+    }
+
+    @Test func runFailsFastOnABadEndpointsFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("endpoints.yaml")
+        try "endpoints:\n  - id: a\n    url: https://a.example/x\n    secrets: [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n    retries: 3\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let result = try ProcessRunner.run(["run", "--brokers", "127.0.0.1:1", "--endpoints", file.path], timeout: 30)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("endpoint 'a': unknown field 'retries'"), "\(result.stderr)")
+    }
+
+    @Test func runRequiresBrokersAndNamesTheFlag() throws {
+        let result = try ProcessRunner.run(["run", "--endpoints", "/nonexistent.yaml"], environment: ["WEBHOOK_RELAY_BROKERS": nil], timeout: 30)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--brokers") || result.stderr.contains("/nonexistent.yaml"), "\(result.stderr)")
+    }
+
+    @Test func demoEndsWithASummaryAndExitZero() throws {
+        let result = try ProcessRunner.run(["demo", "--events", "50"], timeout: 120)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        // 50 + 3 × 50 + 4 × 50 requests: each endpoint once, flaky three times, broken four times.
+        #expect(result.stdout.contains("Summary"))
+        #expect(result.stdout.contains("signatures verified: 400/400"))
+        #expect(result.stdout.contains("every delivery ended as the policy says"))
+    }
+}
