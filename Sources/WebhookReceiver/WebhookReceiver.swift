@@ -81,6 +81,8 @@ public final class WebhookReceiver: Sendable {
     private struct State {
         var requests: [Request] = []
         var attempts: [String: Int] = [:]
+        var concurrent: [String: Int] = [:]
+        var maxConcurrent: [String: Int] = [:]
     }
 
     private let endpoints: [String: Endpoint]
@@ -94,6 +96,11 @@ public final class WebhookReceiver: Sendable {
     /// Every request so far, in arrival order.
     public var requests: [Request] { state.withLock { $0.requests } }
 
+    /// The most requests an endpoint had in progress at the same time.
+    public func maxConcurrentRequests(_ endpointID: String) -> Int {
+        state.withLock { $0.maxConcurrent[endpointID] ?? 0 }
+    }
+
     /// Runs the server on 127.0.0.1 (port 0: a free one), calls `body` with its base URL
     /// (`http://127.0.0.1:PORT`), and stops the server when `body` returns.
     public func withServer<T: Sendable>(
@@ -106,6 +113,11 @@ public final class WebhookReceiver: Sendable {
             let endpointID = context.parameters.get("endpoint") ?? ""
             var request = request
             let bytes = try await request.collectBody(upTo: 16 << 20)
+            self.state.withLock { state in
+                state.concurrent[endpointID, default: 0] += 1
+                state.maxConcurrent[endpointID] = max(state.maxConcurrent[endpointID] ?? 0, state.concurrent[endpointID] ?? 0)
+            }
+            defer { self.state.withLock { $0.concurrent[endpointID, default: 1] -= 1 } }
             if let delay = self.endpoints[endpointID]?.behaviour.responseDelay, delay > .zero {
                 try await Task.sleep(for: delay)
             }

@@ -1,4 +1,6 @@
 import Foundation
+import Kafka
+import Logging
 import Testing
 import WebhookReceiver
 import WebhookSignature
@@ -70,6 +72,51 @@ struct RelayCommandTests {
         broker.terminate()
         broker.waitUntilExit()
         #expect(broker.terminationStatus == 0)
+    }
+
+    @Test func sendJSONLinesProducesTheRecordContract() async throws {
+        let broker = Process()
+        broker.executableURL = try WebhookRelayBinary.url()
+        broker.arguments = ["broker", "--relay-topics", "--partitions", "2", "--log-level", "warning"]
+        let brokerOutput = Pipe()
+        broker.standardOutput = brokerOutput
+        try broker.run()
+        defer { broker.terminate() }
+        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+
+        let lines = """
+            {"endpoint": "orders", "event": "order.created", "id": "msg_j1", "body": {"total": 12.5, "items": [1, 2]}}
+            {"endpoint": "billing", "event": "invoice.paid", "body_base64": "AAH/", "content_type": "application/octet-stream"}
+
+            """
+        let sent = try ProcessRunner.run(["send", "--brokers", bootstrap, "--jsonl"], stdin: Data(lines.utf8))
+        #expect(sent.status == 0, "\(sent.stderr)")
+        #expect(sent.stdout.contains("sent 2 deliveries"))
+        let bad = try ProcessRunner.run(["send", "--brokers", bootstrap, "--jsonl"], stdin: Data("{\"endpoint\": \"x\"}\n".utf8))
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("line 1"))
+
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: "jsonl-reader")
+        configuration.sessionTimeout = .seconds(4)
+        var logger = Logger(label: "cli-tests")
+        logger.logLevel = .warning
+        let records = try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["webhooks.deliveries"], logger: logger) { consumer in
+            var records: [KafkaConsumerRecord] = []
+            for await record in consumer.records {
+                records.append(record)
+                if records.count == 2 { break }
+            }
+            return records
+        }
+        let byKey = Dictionary(uniqueKeysWithValues: records.map { (String(decoding: $0.key ?? [], as: UTF8.self), $0) })
+        let orders = try #require(byKey["orders"])
+        #expect(orders.headers.first(named: "webhook-event")?.stringValue == "order.created")
+        #expect(orders.headers.first(named: "webhook-id")?.stringValue == "msg_j1")
+        #expect(String(decoding: orders.value, as: UTF8.self) == #"{"items":[1,2],"total":12.5}"#)
+        let billing = try #require(byKey["billing"])
+        #expect(billing.value == [0, 1, 255])
+        #expect(billing.headers.first(named: "content-type")?.stringValue == "application/octet-stream")
+        #expect(billing.headers.first(named: "webhook-id") == nil)
     }
 
     @Test func runFailsFastOnABadEndpointsFile() throws {

@@ -185,3 +185,82 @@ struct DeliveryPipelineTests {
         }
     }
 }
+
+/// Start-up checks, caps and HTTP rules of the pipeline.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct DeliveryPipelinePolicyTests {
+    @Test func perEndpointCapBoundsConcurrentRequests() async throws {
+        let slow = WebhookReceiver.Behaviour(responseDelay: .milliseconds(50))
+        let receiverEndpoints = [
+            WebhookReceiver.Endpoint(id: "capped", verifier: try TestSecrets.verifier(.standard), behaviour: slow),
+            WebhookReceiver.Endpoint(id: "wide", verifier: try TestSecrets.verifier(.standard), behaviour: slow),
+        ]
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            var records: [KafkaProducerRecord] = []
+            for index in 0..<60 {
+                records.append(env.delivery(endpoint: "capped", id: "msg_c_\(index)", body: [1]))
+                records.append(env.delivery(endpoint: "wide", id: "msg_w_\(index)", body: [2]))
+            }
+            try await env.produce(records)
+            let yaml = """
+                endpoints:
+                  - id: capped
+                    url: \(env.receiverURL)/capped
+                    secrets: ["\(TestSecrets.standard)"]
+                    max_in_flight: 2
+                  - id: wide
+                    url: \(env.receiverURL)/wide
+                    secrets: ["\(TestSecrets.standard)"]
+                    max_in_flight: 16
+                """
+            let replica = try env.startReplica(endpointsYAML: yaml)
+            #expect(await env.waitForRequests { $0.count == 120 })
+            try await replica.stop()
+            #expect(env.receiver.maxConcurrentRequests("capped") <= 2)
+            #expect(env.receiver.maxConcurrentRequests("capped") == 2)
+            #expect(env.receiver.maxConcurrentRequests("wide") > 2, "the other endpoint is not held to the cap")
+        }
+    }
+
+    @Test func redirectIsAFailedAttemptAndNotFollowed() async throws {
+        let receiverEndpoints = [WebhookReceiver.Endpoint(
+            id: "moved", verifier: try TestSecrets.verifier(.standard), behaviour: .init(alwaysFail: true, failureStatus: 302)
+        )]
+        try await RelayTestEnvironment.with(schedule: "100ms", receiverEndpoints: receiverEndpoints) { env in
+            try await env.produce([env.delivery(endpoint: "moved", id: "msg_moved", body: [1])])
+            let replica = try env.startReplica(endpointsYAML: DeliveryPipelineTests.endpointsYAML(env.receiverURL, [("moved", .standard)]))
+            let dead = try await env.read(topic: env.topics.deadLetters, count: 1)
+            try await replica.stop()
+            #expect(env.receiver.requests.map(\.status) == [302, 302])
+            #expect(dead.first?.headers.first(named: RelayHeader.lastStatus)?.stringValue == "302")
+            #expect(dead.first?.headers.first(named: RelayHeader.deadLetterReason)?.stringValue == "exhausted")
+        }
+    }
+
+    @Test func topicsWithDifferentPartitionCountsStopTheRelayWithAClearError() async throws {
+        let broker = try EmbeddedBroker(logger: RelayTestEnvironment.logger)
+        defer { broker.shutdown() }
+        let topics = try RelayTopics(prefix: "mixed", schedule: RetrySchedule(parsing: "1s,5s"))
+        for topic in topics.all { try broker.createTopic(topic, partitions: topic == "mixed.retry.5s" ? 3 : 4) }
+        var configuration = RelayConfiguration(bootstrapServers: broker.bootstrapServers, topics: topics)
+        configuration.sessionTimeout = .seconds(4)
+        let endpoints = try EndpointsFile.parse(
+            "endpoints:\n  - id: a\n    url: http://127.0.0.1:9/a\n    secrets: [\"\(TestSecrets.standard)\"]", environment: [:]
+        )
+        let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpoints, logger: RelayTestEnvironment.logger)
+        let error = await #expect(throws: ConfigurationError.self) { try await pipeline.run() }
+        #expect(error?.message.contains("mixed.retry.5s has 3") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("mixed.deliveries (4)") == true)
+    }
+
+    @Test func topicPlanCoversEveryTopicWithRetention() throws {
+        let topics = try RelayTopics(prefix: "p", schedule: RetrySchedule(parsing: "30s,5m,8d"))
+        let plan = topics.plan(partitions: 12, replicationFactor: 3)
+        #expect(plan.map(\.name) == ["p.deliveries", "p.retry.30s", "p.retry.5m", "p.retry.8d", "p.dlq", "p.dlq.replayed"])
+        #expect(plan.allSatisfy { $0.partitions == 12 && $0.replicationFactor == 3 })
+        #expect(plan[1].config["retention.ms"] == String(7 * 86_400_000))
+        #expect(plan[3].config["retention.ms"] == String(16 * 86_400_000), "twice a delay longer than a week")
+        #expect(plan[4].config["retention.ms"] == String(90 * 86_400_000))
+        #expect(plan[5].config["cleanup.policy"] == "compact")
+    }
+}
