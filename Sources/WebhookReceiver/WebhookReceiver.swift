@@ -22,12 +22,15 @@ public final class WebhookReceiver: Sendable {
         public var successStatus: Int
         /// How long to wait before answering.
         public var responseDelay: Duration
+        /// A `Retry-After` value sent with failures.
+        public var retryAfter: String?
 
         /// Creates a behaviour; the default succeeds at once with 204.
         public init(
             failFirstAttempts: Int = 0, alwaysFail: Bool = false, failureStatus: Int = 500, successStatus: Int = 204,
-            responseDelay: Duration = .zero
+            responseDelay: Duration = .zero, retryAfter: String? = nil
         ) {
+            self.retryAfter = retryAfter
             self.failFirstAttempts = failFirstAttempts
             self.alwaysFail = alwaysFail
             self.failureStatus = failureStatus
@@ -168,6 +171,7 @@ public final class WebhookReceiver: Sendable {
         } catch {
             verificationError = "\(error)"
         }
+        let behaviour = endpoint.behaviour
         let status = state.withLock { state -> Int in
             let key = endpointID + " " + webhookID
             let attempt = state.attempts[key, default: 0] + 1
@@ -182,7 +186,11 @@ public final class WebhookReceiver: Sendable {
             ))
             return status
         }
-        return Response(status: HTTPResponse.Status(code: status))
+        var fields = HTTPFields()
+        if let retryAfter = behaviour.retryAfter, status == behaviour.failureStatus {
+            fields[.retryAfter] = retryAfter
+        }
+        return Response(status: HTTPResponse.Status(code: status), headers: fields)
     }
 }
 

@@ -15,18 +15,34 @@ import WebhookSignature
 /// finish within ``RelayConfiguration/drainTimeout``, commits and closes.
 public final class DeliveryPipeline: Service, Sendable {
     private let configuration: RelayConfiguration
-    private let endpoints: [String: Endpoint]
-    private let endpointLimits: [String: AsyncSemaphore]
+    private let registry: EndpointRegistry
+    private let planner: RetryPlanner
     private let logger: Logger
+    /// HTTP attempts in flight across all endpoints.
+    private let attemptsInFlight: AsyncSemaphore
     /// What happened to deliveries since start, per endpoint.
     public let statistics = DeliveryStatistics()
 
     /// Creates a replica for the given endpoints.
     public init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger) {
         self.configuration = configuration
-        self.endpoints = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        self.endpointLimits = self.endpoints.mapValues { AsyncSemaphore(permits: $0.maxInFlight) }
+        self.registry = EndpointRegistry(endpoints)
+        self.planner = RetryPlanner(topics: configuration.topics, jitter: configuration.retryJitter)
+        self.attemptsInFlight = AsyncSemaphore(permits: configuration.maxInFlight)
         self.logger = logger
+    }
+
+    /// Replaces the endpoints (SIGHUP) without dropping in-flight work: deliveries already attempted
+    /// finish with the settings they started with; every endpoint's circuit, rate limit and
+    /// `410` disabling start afresh.
+    public func reload(endpoints: [Endpoint]) {
+        registry.reload(endpoints)
+        logger.notice("Endpoints reloaded", metadata: ["relay.endpoints": "\(endpoints.count)"])
+    }
+
+    /// The health of each endpoint this replica owns: circuit state and health score.
+    public var endpointHealth: [String: (circuit: String, healthScore: Int)] {
+        registry.snapshots.mapValues { ($0.circuit.name, $0.healthScore) }
     }
 
     public func run() async throws {
@@ -82,16 +98,19 @@ public final class DeliveryPipeline: Service, Sendable {
             }
         }
         let drainTimeout = configuration.drainTimeout
+        let registry = self.registry
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
             topics: configuration.topics.consumed,
             logger: logger
         ) { event in
-            await Self.rebalance(event, ledger: ledger, drainTimeout: drainTimeout, logger: logger)
+            await Self.rebalance(event, ledger: ledger, registry: registry, drainTimeout: drainTimeout, logger: logger)
         }
         consumerReference.consumer = consumer
         let context = WorkContext(consumer: consumer, producer: producer, http: http, ledger: ledger)
-        let inFlight = AsyncSemaphore(permits: configuration.maxInFlight)
+        // Records being worked on (waiting for their endpoint, attempted, or forwarded). Waiting is
+        // bounded per endpoint, so one slow endpoint cannot take all of them.
+        let inFlight = AsyncSemaphore(permits: 4 * configuration.maxInFlight)
         let closeTimeout = configuration.drainTimeout + .seconds(10)
         logger.info(
             "Relay consuming",
@@ -151,7 +170,9 @@ public final class DeliveryPipeline: Service, Sendable {
         }
     }
 
-    private static func rebalance(_ event: KafkaRebalanceEvent, ledger: OffsetLedger, drainTimeout: Duration, logger: Logger) async {
+    private static func rebalance(
+        _ event: KafkaRebalanceEvent, ledger: OffsetLedger, registry: EndpointRegistry, drainTimeout: Duration, logger: Logger
+    ) async {
         switch event {
         case .assigned(let partitions):
             ledger.assign(partitions)
@@ -170,8 +191,10 @@ public final class DeliveryPipeline: Service, Sendable {
                 )
             }
             ledger.remove(partitions)
+            registry.forget(partitions: Set(partitions.map(\.partition)))
         case .lost(let partitions):
             ledger.remove(partitions)
+            registry.forget(partitions: Set(partitions.map(\.partition)))
         }
     }
 
@@ -216,7 +239,7 @@ public final class DeliveryPipeline: Service, Sendable {
             delivery = value
         }
 
-        guard let endpoint = endpoints[delivery.endpointID] else {
+        guard let (endpoint, runtime) = registry.lookup(delivery.endpointID, partition: record.partition) else {
             logger.warning(
                 "Record for an unknown endpoint dead-lettered",
                 metadata: ["endpoint.id": "\(delivery.endpointID)", "webhook.id": "\(delivery.webhookID)",
@@ -233,16 +256,38 @@ public final class DeliveryPipeline: Service, Sendable {
             return
         }
 
-        let limit = endpointLimits[endpoint.id]
-        await limit?.acquire()
+        let admission: EndpointRuntime.Admission
+        switch await runtime.enter(now: { MonotonicClock.milliseconds }) {
+        case .attempt(let admitted):
+            admission = admitted
+        case .disabled(let reason):
+            await deadLetter(record, delivery: delivery, reason: .gone, lastError: reason, lastStatus: delivery.lastStatus,
+                             attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpoint.id)
+            return
+        case .circuitOpen(let wait):
+            let firstSeen = delivery.firstAttemptAtMilliseconds ?? WallClock.nowMilliseconds
+            if WallClock.nowMilliseconds - firstSeen > endpoint.policy.circuitMaxAge.wholeMilliseconds {
+                await deadLetter(record, delivery: delivery, reason: .circuitOpen,
+                                 lastError: delivery.lastError ?? "circuit open", lastStatus: delivery.lastStatus,
+                                 attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpoint.id)
+            } else {
+                await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
+            }
+            return
+        case .deferred(let wait):
+            await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
+            return
+        }
         guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
-            limit?.release()
+            runtime.cancel(admission, now: MonotonicClock.milliseconds)
             context.ledger.abandon(ticket)
             return
         }
         let attemptAt = WallClock.nowMilliseconds
+        await attemptsInFlight.acquire()
         let result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http)
-        limit?.release()
+        attemptsInFlight.release()
+        runtime.leave(admission, .init(success: result.succeeded, status: result.status, now: MonotonicClock.milliseconds))
 
         let attempts = delivery.attempts + 1
         if result.succeeded {
@@ -260,22 +305,60 @@ public final class DeliveryPipeline: Service, Sendable {
             "http.status": "\(result.status.map(String.init) ?? "-")", "error": "\(result.error ?? "")",
         ])
         let firstAttemptAt = delivery.firstAttemptAtMilliseconds ?? attemptAt
-        if let delay = configuration.topics.schedule.delay(afterAttempts: attempts) {
-            let dueAt = WallClock.nowMilliseconds + delay.wholeMilliseconds
-            var headers = hopHeaders(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
-                                     lastStatus: result.status, lastError: result.error)
-            headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(dueAt)))
-            let hop = hopRecord(record, topic: configuration.topics.retry(delay), delivery: delivery, headers: headers)
-            if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-                statistics.update(endpoint.id) { $0.retried += 1 }
-                context.ledger.finish(ticket)
-            } else {
-                context.ledger.abandon(ticket)
+        let final: DeadLetterReason? =
+            switch result.status {
+            case 410?: .gone
+            case let status? where endpoint.policy.permanent4xx && (400..<500).contains(status) && status != 408 && status != 429:
+                .rejected
+            default: nil
             }
-        } else {
-            await deadLetter(record, delivery: delivery, reason: .exhausted, lastError: result.error, lastStatus: result.status,
+        if final == .gone {
+            runtime.disable(reason: "410 Gone at \(Date())")
+            logger.warning("Endpoint answered 410 Gone: disabled on this replica until the endpoints file is reloaded",
+                           metadata: ["endpoint.id": "\(endpoint.id)"])
+        }
+        let retryAfter = result.status == 429 || result.status == 503 ? RetryAfter.parse(result.retryAfter) : nil
+        guard final == nil, let next = planner.afterFailure(attempts: attempts, retryAfter: retryAfter) else {
+            await deadLetter(record, delivery: delivery, reason: final ?? .exhausted, lastError: result.error, lastStatus: result.status,
                              attempts: attempts, firstAttemptAt: firstAttemptAt, ticket: ticket, context: context,
                              endpointID: endpoint.id)
+            return
+        }
+        var headers = hopHeaders(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
+                                 lastStatus: result.status, lastError: result.error)
+        headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
+        let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
+        if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
+            statistics.update(endpoint.id) { $0.retried += 1 }
+            context.ledger.finish(ticket)
+        } else {
+            context.ledger.abandon(ticket)
+        }
+    }
+
+    /// Sends a record to a delay topic without using an attempt (circuit open, endpoint busy).
+    private func postpone(
+        _ record: KafkaConsumerRecord, delivery: DeliveryRecord, wait: Duration, ticket: OffsetLedger.Ticket,
+        context: WorkContext, endpointID: String
+    ) async {
+        guard let next = planner.fitting(wait) else {
+            // No delay topics (schedule `none`): wait here instead.
+            try? await Task.sleep(for: wait)
+            await process(.success(delivery), record: record, ticket: ticket, context: context)
+            return
+        }
+        var headers = hopHeaders(
+            delivery: delivery, attempts: delivery.attempts,
+            firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? WallClock.nowMilliseconds,
+            lastStatus: delivery.lastStatus, lastError: delivery.lastError
+        )
+        headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
+        let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
+        if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
+            statistics.update(endpointID) { $0.postponed += 1 }
+            context.ledger.finish(ticket)
+        } else {
+            context.ledger.abandon(ticket)
         }
     }
 
@@ -393,9 +476,4 @@ private final class ConsumerReference: Sendable {
         get { reference.withLock { $0 } }
         set { reference.withLock { $0 = newValue } }
     }
-}
-
-/// Wall-clock time in epoch milliseconds (due times are wall-clock: they travel between replicas).
-enum WallClock {
-    static var nowMilliseconds: Int64 { Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)) }
 }

@@ -18,6 +18,9 @@ public struct DeliveryRecord: Sendable {
     public var dueAtMilliseconds: Int64?
     /// When the first attempt was made, epoch milliseconds.
     public var firstAttemptAtMilliseconds: Int64?
+    /// The last HTTP status and error of an earlier attempt, carried from hop to hop.
+    public var lastStatus: Int?
+    public var lastError: String?
     /// Where the record was first read.
     public var origin: Origin
     /// The record's headers as read (the producer's and any relay hop headers).
@@ -58,6 +61,8 @@ extension DeliveryRecord {
         var originTopic: String?
         var originPartition: Int32?
         var originOffset: Int64?
+        var lastStatus: Int?
+        var lastError: String?
         for header in record.headers {
             switch header.key {
             case RelayHeader.event, RelayHeader.id, RelayHeader.contentType, RelayHeader.attempts, RelayHeader.dueAt,
@@ -84,6 +89,10 @@ extension DeliveryRecord {
                     guard let number = Int64(value), number >= 0 else { return malformed("header '\(header.key)' is not an offset") }
                     originOffset = number
                 }
+            case RelayHeader.lastStatus:
+                lastStatus = header.stringValue.flatMap { Int($0) }
+            case RelayHeader.lastError:
+                lastError = header.stringValue
             default:
                 continue
             }
@@ -111,8 +120,8 @@ extension DeliveryRecord {
         }
         return .success(DeliveryRecord(
             endpointID: endpointID, event: event, webhookID: id, contentType: contentType, body: record.value,
-            attempts: attempts, dueAtMilliseconds: dueAt, firstAttemptAtMilliseconds: firstAttemptAt, origin: origin,
-            headers: record.headers
+            attempts: attempts, dueAtMilliseconds: dueAt, firstAttemptAtMilliseconds: firstAttemptAt,
+            lastStatus: lastStatus, lastError: lastError, origin: origin, headers: record.headers
         ))
     }
 

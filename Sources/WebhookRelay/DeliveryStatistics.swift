@@ -14,6 +14,8 @@ public final class DeliveryStatistics: Sendable {
         public var deadLettered = 0
         /// Records whose event the endpoint does not subscribe to.
         public var skipped = 0
+        /// Deliveries sent to a delay topic without an attempt (circuit open, endpoint busy).
+        public var postponed = 0
         /// Records read from a delay topic and waiting for their due time.
         public var waiting = 0
 

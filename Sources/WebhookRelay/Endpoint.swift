@@ -18,6 +18,8 @@ public struct Endpoint: Sendable {
     public var maxInFlight: Int
     /// Static headers added to every POST.
     public var headers: [(name: String, value: String)]
+    /// Circuit, rate limit and final answers.
+    public var policy: EndpointPolicy
 
     /// Whether a record of this event type is delivered to the endpoint.
     public func accepts(event: String) -> Bool {

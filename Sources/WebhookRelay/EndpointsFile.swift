@@ -17,12 +17,22 @@ import Yams
 ///     timeout: 5s
 ///     max_in_flight: 16
 ///     headers: {X-Team: payments}
+///     rate_limit: 50/s               # requests per period at most
+///     permanent_4xx: true            # 4xx but 408/429 dead-letters at once ("rejected")
+///     https_only: true               # refuse an http:// URL
+///     circuit_failure_threshold: 5   # consecutive failures that open the circuit
+///     circuit_open_duration: 10m     # open time before one probe
+///     circuit_successes_to_close: 2  # successful probes that close it
+///     circuit_max_age: 3d            # held back by an open circuit longer: dead-lettered
 /// ```
 ///
 /// Unknown fields and bad values are errors that name the endpoint and the field; secret values
 /// never appear in them.
 public enum EndpointsFile {
-    static let endpointFields: Set<String> = ["id", "url", "scheme", "secrets", "events", "timeout", "max_in_flight", "headers"]
+    static let endpointFields: Set<String> = [
+        "id", "url", "scheme", "secrets", "events", "timeout", "max_in_flight", "headers", "rate_limit", "permanent_4xx",
+        "https_only", "circuit_failure_threshold", "circuit_open_duration", "circuit_successes_to_close", "circuit_max_age",
+    ]
 
     /// Reads and validates the file.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> [Endpoint] {
@@ -178,9 +188,47 @@ public enum EndpointsFile {
                 }
             }
 
+            func flag(_ field: String) throws(ConfigurationError) -> Bool? {
+                guard let node = fields[field] else { return nil }
+                guard let value = node.scalar?.string, let parsed = ["true": true, "false": false][value] else {
+                    throw fail(field, "expected true or false")
+                }
+                return parsed
+            }
+            func count(_ field: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+                guard let node = fields[field] else { return nil }
+                guard let text = node.scalar?.string, let value = Int(text), range.contains(value) else {
+                    throw fail(field, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+                }
+                return value
+            }
+            func duration(_ field: String) throws(ConfigurationError) -> Duration? {
+                guard let node = fields[field] else { return nil }
+                guard let text = node.scalar?.string, let value = DurationText.parse(text), value > .zero else {
+                    throw fail(field, "expected a duration like 10m")
+                }
+                return value
+            }
+
+            if try flag("https_only") == true && scheme != "https" {
+                throw fail("url", "'\(url)' is not https:// but https_only is set")
+            }
+            var policy = EndpointPolicy()
+            if let node = fields["rate_limit"] {
+                guard let text = node.scalar?.string, let rate = RateLimit.Rate(text) else {
+                    throw fail("rate_limit", "expected requests per period, like 50/s, 600/m or 100/10s")
+                }
+                policy.rateLimit = rate
+            }
+            policy.permanent4xx = try flag("permanent_4xx") ?? false
+            policy.circuit.failureThreshold = try count("circuit_failure_threshold", 1...1_000) ?? policy.circuit.failureThreshold
+            policy.circuit.successesToClose = try count("circuit_successes_to_close", 1...1_000) ?? policy.circuit.successesToClose
+            policy.circuit.openDuration = try duration("circuit_open_duration") ?? policy.circuit.openDuration
+            policy.circuitMaxAge = try duration("circuit_max_age") ?? policy.circuitMaxAge
+
             return Endpoint(
                 id: id, url: url, scheme: signatureScheme, signer: signer, events: events, timeout: timeout,
-                maxInFlight: maxInFlight, headers: headers
+                maxInFlight: maxInFlight, headers: headers, policy: policy
             )
         }
 

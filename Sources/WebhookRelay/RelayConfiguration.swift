@@ -18,6 +18,9 @@ public struct RelayConfiguration: Sendable {
     public var sessionTimeout: Duration = .seconds(10)
     /// How often stored offsets are committed.
     public var commitInterval: Duration = .seconds(1)
+    /// Each retry delay is varied by up to this fraction either way (0.1 = ±10 %), so that
+    /// deliveries that failed together do not retry together.
+    public var retryJitter: Double = 0.1
     /// Extra librdkafka properties for the consumer and producer (`--kafka KEY=VALUE`).
     public var kafkaProperties: [String: String] = [:]
     /// The shared HTTP client's settings.

@@ -11,6 +11,8 @@ public struct AttemptResult: Sendable {
     public var error: String?
     /// How long the attempt took.
     public var duration: Duration
+    /// The `Retry-After` response header, if any.
+    public var retryAfter: String?
 
     /// 2xx is success; anything else, including 3xx (redirects are not followed), is a failure.
     public var succeeded: Bool { status.map { (200..<300).contains($0) } ?? false }
@@ -74,7 +76,9 @@ public final class WebhookHTTPClient: Sendable {
             }
             let succeeded = (200..<300).contains(status)
             let text = succeeded ? nil : "HTTP \(status)" + (kept.readableBytes > 0 ? ": " + String(buffer: kept) : "")
-            return AttemptResult(status: status, error: text, duration: clock.now - started)
+            return AttemptResult(
+                status: status, error: text, duration: clock.now - started, retryAfter: response.headers.first(name: "Retry-After")
+            )
         } catch {
             return AttemptResult(status: nil, error: Self.describe(error), duration: clock.now - started)
         }

