@@ -14,6 +14,8 @@ public final class WebhookReceiver: Sendable {
     public struct Behaviour: Sendable, Hashable {
         /// Answer ``failureStatus`` to the first this many requests of each message id.
         public var failFirstAttempts: Int
+        /// Answer ``failureStatus`` to the first this many requests of the endpoint, whatever their id.
+        public var failFirstRequests: Int
         /// Answer ``failureStatus`` to every request.
         public var alwaysFail: Bool
         /// The status of a failed request.
@@ -27,9 +29,10 @@ public final class WebhookReceiver: Sendable {
 
         /// Creates a behaviour; the default succeeds at once with 204.
         public init(
-            failFirstAttempts: Int = 0, alwaysFail: Bool = false, failureStatus: Int = 500, successStatus: Int = 204,
-            responseDelay: Duration = .zero, retryAfter: String? = nil
+            failFirstAttempts: Int = 0, failFirstRequests: Int = 0, alwaysFail: Bool = false, failureStatus: Int = 500,
+            successStatus: Int = 204, responseDelay: Duration = .zero, retryAfter: String? = nil
         ) {
+            self.failFirstRequests = failFirstRequests
             self.retryAfter = retryAfter
             self.failFirstAttempts = failFirstAttempts
             self.alwaysFail = alwaysFail
@@ -177,7 +180,9 @@ public final class WebhookReceiver: Sendable {
             let attempt = state.attempts[key, default: 0] + 1
             state.attempts[key] = attempt
             let behaviour = endpoint.behaviour
-            let fail = behaviour.alwaysFail || attempt <= behaviour.failFirstAttempts || verificationError != nil
+            let earlier = state.requests.lazy.filter { $0.endpointID == endpointID }.count
+            let fail = behaviour.alwaysFail || attempt <= behaviour.failFirstAttempts || earlier < behaviour.failFirstRequests
+                || verificationError != nil
             let status = fail ? (verificationError != nil ? 401 : behaviour.failureStatus) : behaviour.successStatus
             state.requests.append(Request(
                 endpointID: endpointID, webhookID: webhookID, attempt: attempt, receivedAtMilliseconds: now,

@@ -305,13 +305,12 @@ public final class DeliveryPipeline: Service, Sendable {
             "http.status": "\(result.status.map(String.init) ?? "-")", "error": "\(result.error ?? "")",
         ])
         let firstAttemptAt = delivery.firstAttemptAtMilliseconds ?? attemptAt
-        let final: DeadLetterReason? =
-            switch result.status {
-            case 410?: .gone
-            case let status? where endpoint.policy.permanent4xx && (400..<500).contains(status) && status != 408 && status != 429:
-                .rejected
-            default: nil
-            }
+        let final = Self.finalReason(result, policy: endpoint.policy)
+        if let refusal = result.refusal {
+            logger.warning("Endpoint address refused by the SSRF guard", metadata: [
+                "endpoint.id": "\(endpoint.id)", "relay.reason": "\(refusal.reason)",
+            ])
+        }
         if final == .gone {
             runtime.disable(reason: "410 Gone at \(Date())")
             logger.warning("Endpoint answered 410 Gone: disabled on this replica until the endpoints file is reloaded",
@@ -333,6 +332,18 @@ public final class DeliveryPipeline: Service, Sendable {
             context.ledger.finish(ticket)
         } else {
             context.ledger.abandon(ticket)
+        }
+    }
+
+    /// A failed attempt that ends the delivery at once: a refused address, `410 Gone`, or a 4xx
+    /// the endpoint's policy calls permanent (never 408 or 429).
+    static func finalReason(_ result: AttemptResult, policy: EndpointPolicy) -> DeadLetterReason? {
+        if result.refusal != nil { return .blockedAddress }
+        switch result.status {
+        case 410?: return .gone
+        case let status? where policy.permanent4xx && (400..<500).contains(status) && status != 408 && status != 429:
+            return .rejected
+        default: return nil
         }
     }
 

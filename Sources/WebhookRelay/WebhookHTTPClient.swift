@@ -1,7 +1,9 @@
 import AsyncHTTPClient
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// The outcome of one HTTP attempt.
 public struct AttemptResult: Sendable {
@@ -13,15 +15,21 @@ public struct AttemptResult: Sendable {
     public var duration: Duration
     /// The `Retry-After` response header, if any.
     public var retryAfter: String?
+    /// The SSRF guard refused the endpoint's address: no connection was opened.
+    public var refusal: AddressRefusal?
 
     /// 2xx is success; anything else, including 3xx (redirects are not followed), is a failure.
     public var succeeded: Bool { status.map { (200..<300).contains($0) } ?? false }
 }
 
-/// POSTs webhooks through one shared async-http-client connection pool.
+/// POSTs webhooks through async-http-client connection pools, behind the SSRF guard.
 ///
-/// Redirects are not followed, responses are not decompressed, and at most ``responseLimit`` bytes
-/// of a response body are kept (the rest is read and dropped so the connection can be reused).
+/// Before connecting, the endpoint's host is resolved and every address is checked against the
+/// ``AddressPolicy``; a refused host gets no connection. The connection then goes to the address
+/// that was checked: each host name has a client whose DNS override pins it to that address (TLS
+/// still verifies the name), so nothing resolves the name a second time in between. Resolutions
+/// are cached for ``Configuration/resolutionTTL``. Redirects are not followed, responses are not
+/// decompressed, and at most ``Configuration/responseLimit`` bytes of a failed response body are kept.
 public final class WebhookHTTPClient: Sendable {
     /// Settings of the shared client.
     public struct Configuration: Sendable {
@@ -31,17 +39,33 @@ public final class WebhookHTTPClient: Sendable {
         public var responseLimit: Int = 1_024
         /// Connections per host the pool keeps open at most (soft limit).
         public var connectionsPerHost: Int = 64
+        /// Which addresses may be connected to (the SSRF guard).
+        public var addressPolicy = AddressPolicy()
+        /// How long a host's checked addresses are reused before resolving it again.
+        public var resolutionTTL: Duration = .seconds(30)
 
         public init() {}
     }
 
+    /// A host's checked address and the client pinned to it.
+    private struct Pinned {
+        var address: IPAddress
+        var client: HTTPClient
+        var expiresAt: ContinuousClock.Instant
+    }
+
     private let client: HTTPClient
     private let configuration: Configuration
+    private let pinned = Mutex<[String: Pinned]>([:])
     private let userAgent = "webhook-relay/\(WebhookRelayVersion.current)"
 
     /// Creates the client on NIO's shared event loop group.
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
+        client = Self.makeClient(configuration, dnsOverride: [:])
+    }
+
+    private static func makeClient(_ configuration: Configuration, dnsOverride: [String: String]) -> HTTPClient {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
         clientConfiguration.decompression = .disabled
@@ -52,13 +76,74 @@ public final class WebhookHTTPClient: Sendable {
             idleTimeout: .seconds(60),
             concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerHost
         )
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        clientConfiguration.dnsOverride = dnsOverride
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    /// The client to use for `host`, after checking its addresses; the refusal when one is not allowed.
+    private func client(for host: String) async -> Result<HTTPClient, AttemptFailure> {
+        if let literal = IPAddress(host) {
+            // An address literal needs no resolution: check it and connect to it.
+            if case .refused(let reason) = configuration.addressPolicy.check(literal) {
+                return .failure(.refused(AddressRefusal(host: host, address: literal, reason: reason)))
+            }
+            return .success(client)
+        }
+        let now = ContinuousClock.now
+        if let entry = pinned.withLock({ $0[host] }), entry.expiresAt > now {
+            return .success(entry.client)
+        }
+        let addresses: [IPAddress]
+        do {
+            addresses = try await AddressResolver.resolve(host: host)
+        } catch {
+            return .failure(.unresolved("\(error)"))
+        }
+        let address: IPAddress
+        switch AddressResolver.pick(ResolvedHost(host: host, addresses: addresses), policy: configuration.addressPolicy) {
+        case .failure(let refusal): return .failure(.refused(refusal))
+        case .success(let picked): address = picked
+        }
+        let expiresAt = now.advanced(by: configuration.resolutionTTL)
+        let (chosen, retired) = pinned.withLock { pinned -> (HTTPClient, HTTPClient?) in
+            if var entry = pinned[host], entry.address == address {
+                entry.expiresAt = expiresAt
+                pinned[host] = entry
+                return (entry.client, nil)
+            }
+            let fresh = Self.makeClient(configuration, dnsOverride: [host: address.description])
+            let old = pinned[host]?.client
+            pinned[host] = Pinned(address: address, client: fresh, expiresAt: expiresAt)
+            return (fresh, old)
+        }
+        if let retired {
+            // The host moved: requests already using the old client finish, then it closes.
+            Task { try? await retired.shutdown() }
+        }
+        return .success(chosen)
+    }
+
+    private enum AttemptFailure: Error {
+        case refused(AddressRefusal)
+        case unresolved(String)
     }
 
     /// POSTs `body` with `headers` to `url`, within `timeout` for the whole exchange.
     public func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async -> AttemptResult {
         let clock = ContinuousClock()
         let started = clock.now
+        guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
+            return AttemptResult(status: nil, error: "the URL has no host", duration: .zero)
+        }
+        let client: HTTPClient
+        switch await self.client(for: host) {
+        case .success(let chosen):
+            client = chosen
+        case .failure(.refused(let refusal)):
+            return AttemptResult(status: nil, error: refusal.description, duration: clock.now - started, refusal: refusal)
+        case .failure(.unresolved(let reason)):
+            return AttemptResult(status: nil, error: reason, duration: clock.now - started)
+        }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.reserveCapacity(headers.count + 1)
@@ -87,6 +172,9 @@ public final class WebhookHTTPClient: Sendable {
     /// Closes every connection.
     public func shutdown() async {
         try? await client.shutdown()
+        for entry in pinned.withLock({ pinned in defer { pinned = [:] }; return Array(pinned.values) }) {
+            try? await entry.client.shutdown()
+        }
     }
 
     private static func describe(_ error: any Error) -> String {

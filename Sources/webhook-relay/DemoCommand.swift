@@ -17,7 +17,8 @@ struct DemoCommand: AsyncParsableCommand {
             Starts the embedded broker and a receiver on 127.0.0.1 with three endpoints — 'healthy' \
             (Standard Webhooks HMAC), 'flaky' (nSelf headers; fails each message's first two attempts) \
             and 'broken' (Ed25519; always answers 503) — produces sample events for each, and relays \
-            them with a short retry schedule (1s,2s,4s). Shows live progress, then a summary in which \
+            them with a short retry schedule (1s,2s,4s); the circuit breaker is relaxed so that every \
+            delivery walks the whole schedule. Shows live progress, then a summary in which \
             the receiver has verified every signature. Exits 0 when every outcome is as expected.
             """
     )
@@ -68,10 +69,12 @@ struct DemoCommand: AsyncParsableCommand {
                     url: \(url)/flaky
                     scheme: nself
                     secrets: ["\(nselfSecret.exposeSecret())"]
+                    circuit_failure_threshold: 1000
                   - id: broken
                     url: \(url)/broken
                     scheme: ed25519
                     secrets: ["\(signingKey.exposeSecret())"]
+                    circuit_failure_threshold: 1000
                 """
             let endpoints = try EndpointsFile.parse(yaml, source: "demo endpoints", environment: [:])
             Console.line("webhook-relay demo: broker \(broker.bootstrapServers), receiver \(url)")
@@ -81,6 +84,8 @@ struct DemoCommand: AsyncParsableCommand {
             var configuration = RelayConfiguration(bootstrapServers: broker.bootstrapServers, topics: topics)
             configuration.groupID = "webhook-relay-demo"
             configuration.sessionTimeout = .seconds(6)
+            // The demo's receiver is on loopback, which the SSRF guard refuses unless allowed.
+            configuration.http.addressPolicy = AddressPolicy(allowedNetworks: [CIDR("127.0.0.0/8")].compactMap { $0 })
             let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpoints, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [pipeline], logger: logger))
             let running = Task { try await group.run() }

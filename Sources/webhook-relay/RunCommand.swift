@@ -14,7 +14,12 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Replicas with the same --group share the partitions. SIGTERM or SIGINT stops gracefully \
             (in-flight deliveries finish within --drain-timeout, offsets are committed); a second \
-            signal exits at once.
+            signal exits at once. SIGHUP reloads the endpoints file without dropping in-flight \
+            work (an invalid file is rejected with a log line and the old endpoints stay); reloading \
+            also re-enables endpoints that a 410 Gone disabled.
+
+            Deliveries only go to globally routable addresses unless --allow-network or \
+            --allow-private-network says otherwise (SSRF guard).
             """
     )
 
@@ -34,6 +39,17 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Time in-flight deliveries get to finish on shutdown or rebalance (env: WEBHOOK_RELAY_DRAIN_TIMEOUT; default 15s).", valueName: "duration"))
     var drainTimeout: String?
+
+    @Option(help: ArgumentHelp("Vary each retry delay by up to this fraction either way (env: WEBHOOK_RELAY_RETRY_JITTER; default 0.1 = ±10 %).", valueName: "fraction"))
+    var retryJitter: Double?
+
+    @Option(name: .customLong("allow-network"), help: ArgumentHelp(
+        "Let deliveries reach this network although it is not globally routable, e.g. 10.20.0.0/16 (repeatable; env: WEBHOOK_RELAY_ALLOW_NETWORK, comma-separated).",
+        valueName: "cidr"))
+    var allowNetworks: [String] = []
+
+    @Flag(help: "Let deliveries reach any address, private ones included (internal deployments; env: WEBHOOK_RELAY_ALLOW_PRIVATE_NETWORK=true).")
+    var allowPrivateNetwork = false
 
     @Flag(help: "Start the embedded development broker in this process with every relay topic created (not for production).")
     var embeddedBroker = false
@@ -80,12 +96,51 @@ struct RunCommand: AsyncParsableCommand {
             configuration.drainTimeout = value
         }
 
+        if let text = retryJitter.map({ String($0) }) ?? RelayOptions.environment["WEBHOOK_RELAY_RETRY_JITTER"] {
+            guard let value = Double(text), (0...0.5).contains(value) else {
+                throw ValidationError("--retry-jitter must be a fraction from 0 to 0.5, like 0.1")
+            }
+            configuration.retryJitter = value
+        }
+        configuration.http.addressPolicy = try addressPolicy()
+
         let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpointList, logger: logger)
         logger.info("Starting relay", metadata: [
             "relay.endpoints": "\(endpointList.count)", "relay.retry_schedule": "\(topics.schedule)",
             "kafka.group": "\(configuration.groupID)",
         ])
-        try await ServiceRunner.run([pipeline], logger: logger, gracePeriod: configuration.drainTimeout + .seconds(20))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                // SIGHUP: reload the endpoints file; an invalid file is rejected and the old one stays.
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    do {
+                        pipeline.reload(endpoints: try EndpointsFile.load(path: endpointsPath))
+                    } catch {
+                        logger.error("Endpoints file rejected on reload; keeping the previous endpoints", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            try await ServiceRunner.run([pipeline], logger: logger, gracePeriod: configuration.drainTimeout + .seconds(20))
+            tasks.cancelAll()
+        }
+    }
+}
+
+extension RunCommand {
+    /// The SSRF guard's policy from `--allow-network` and `--allow-private-network`.
+    func addressPolicy() throws -> AddressPolicy {
+        var texts = allowNetworks
+        if texts.isEmpty, let value = RelayOptions.environment["WEBHOOK_RELAY_ALLOW_NETWORK"] {
+            texts = value.split(separator: ",").map(String.init)
+        }
+        let networks = try texts.map { text in
+            guard let network = CIDR(text) else {
+                throw ValidationError("--allow-network: '\(text)' is not a network like 10.20.0.0/16 or fd00::/8")
+            }
+            return network
+        }
+        let allowPrivate = allowPrivateNetwork || RelayOptions.environment["WEBHOOK_RELAY_ALLOW_PRIVATE_NETWORK"] == "true"
+        return AddressPolicy(allowedNetworks: networks, allowPrivateNetwork: allowPrivate)
     }
 }
 

@@ -44,7 +44,9 @@ struct RelayCommandTests {
 
             let run = Process()
             run.executableURL = try WebhookRelayBinary.url()
-            run.arguments = ["run", "--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--log-level", "warning"]
+            run.arguments = [
+                "run", "--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--allow-private-network", "--log-level", "warning",
+            ]
             var environment = ProcessInfo.processInfo.environment
             environment["WEBHOOK_RELAY_BROKERS"] = bootstrap
             environment["ORDERS_SECRET"] = secret

@@ -9,7 +9,7 @@ import WebhookSignature
 /// HTTP receiver on 127.0.0.1 that verifies every signature.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct DeliveryPipelineTests {
-    static func endpointsYAML(_ url: String, _ endpoints: [(id: String, scheme: SignatureScheme)], extra: String = "") -> String {
+    static func endpointsYAML(_ url: String, _ endpoints: [(id: String, scheme: SignatureScheme)], circuitThreshold: Int = 5) -> String {
         var yaml = "endpoints:\n"
         for endpoint in endpoints {
             yaml += """
@@ -18,10 +18,11 @@ struct DeliveryPipelineTests {
                     scheme: \(endpoint.scheme.rawValue)
                     secrets: ["\(TestSecrets.yamlSecret(endpoint.scheme))"]
                     timeout: 2s
+                    circuit_failure_threshold: \(circuitThreshold)
 
                 """
         }
-        return yaml + extra
+        return yaml
     }
 
     @Test func everySchemeArrivesSignedWithTheBodyByteForByte() async throws {
@@ -65,7 +66,8 @@ struct DeliveryPipelineTests {
         let receiverEndpoints = [WebhookReceiver.Endpoint(id: "flaky", verifier: try TestSecrets.verifier(.standard), behaviour: behaviour)]
         try await RelayTestEnvironment.with(schedule: "300ms,700ms,1s", receiverEndpoints: receiverEndpoints) { env in
             try await env.produce((0..<10).map { env.delivery(endpoint: "flaky", id: "msg_flaky_\($0)", body: Array("{\"i\":\($0)}".utf8)) })
-            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, [("flaky", .standard)]))
+            // Ten messages failing twice each would open the circuit: this test is about the schedule.
+            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, [("flaky", .standard)], circuitThreshold: 100))
             let done = await env.waitForRequests { requests in requests.filter { $0.status == 204 }.count == 10 }
             try await Task.sleep(for: .seconds(1))  // no further attempts may follow a success
             try await replica.stop()

@@ -49,7 +49,10 @@ final class RelayTestEnvironment: Sendable {
         }
     }
 
-    func configuration(bodyLimit: Int = 1_048_576) -> RelayConfiguration {
+    /// The tests' receiver is on loopback, which the SSRF guard refuses unless allowed.
+    static let loopbackAllowed = AddressPolicy(allowedNetworks: [CIDR("127.0.0.0/8")].compactMap { $0 })
+
+    func configuration(bodyLimit: Int = 1_048_576, addressPolicy: AddressPolicy = loopbackAllowed) -> RelayConfiguration {
         var configuration = RelayConfiguration(bootstrapServers: broker.bootstrapServers, topics: topics)
         configuration.groupID = group
         configuration.sessionTimeout = .seconds(4)
@@ -57,6 +60,7 @@ final class RelayTestEnvironment: Sendable {
         configuration.drainTimeout = .seconds(5)
         configuration.bodyLimit = bodyLimit
         configuration.retryJitter = 0  // exact due times for the timing assertions
+        configuration.http.addressPolicy = addressPolicy
         return configuration
     }
 
@@ -79,9 +83,11 @@ final class RelayTestEnvironment: Sendable {
         }
     }
 
-    func startReplica(endpointsYAML: String, bodyLimit: Int = 1_048_576) throws -> Replica {
+    func startReplica(endpointsYAML: String, bodyLimit: Int = 1_048_576, addressPolicy: AddressPolicy = loopbackAllowed) throws -> Replica {
         let endpoints = try EndpointsFile.parse(endpointsYAML, environment: [:])
-        let pipeline = DeliveryPipeline(configuration: configuration(bodyLimit: bodyLimit), endpoints: endpoints, logger: Self.logger)
+        let pipeline = DeliveryPipeline(
+            configuration: configuration(bodyLimit: bodyLimit, addressPolicy: addressPolicy), endpoints: endpoints, logger: Self.logger
+        )
         return Replica(pipeline: pipeline, logger: Self.logger)
     }
 
