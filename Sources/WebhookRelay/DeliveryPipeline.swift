@@ -107,7 +107,7 @@ public final class DeliveryPipeline: Service, Sendable {
             await Self.rebalance(event, ledger: ledger, registry: registry, drainTimeout: drainTimeout, logger: logger)
         }
         consumerReference.consumer = consumer
-        let context = WorkContext(consumer: consumer, producer: producer, http: http, ledger: ledger)
+        let context = WorkContext(producer: producer, http: http, ledger: ledger)
         // Records being worked on (waiting for their endpoint, attempted, or forwarded). Waiting is
         // bounded per endpoint, so one slow endpoint cannot take all of them.
         let inFlight = AsyncSemaphore(permits: 4 * configuration.maxInFlight)
@@ -165,9 +165,6 @@ public final class DeliveryPipeline: Service, Sendable {
                 }
             }
         }
-        if !consumer.assignment.isEmpty || ledger.owned.isEmpty == false {
-            logger.debug("Consumer closed with partitions still tracked", metadata: ["kafka.partitions": "\(ledger.owned)"])
-        }
     }
 
     private static func rebalance(
@@ -209,7 +206,6 @@ public final class DeliveryPipeline: Service, Sendable {
     }
 
     private struct WorkContext: Sendable {
-        let consumer: KafkaConsumer
         let producer: KafkaProducer
         let http: WebhookHTTPClient
         let ledger: OffsetLedger

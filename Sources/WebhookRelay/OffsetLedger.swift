@@ -107,7 +107,4 @@ final class OffsetLedger: Sendable {
             for topicPartition in topicPartitions { state.partitions[topicPartition] = nil }
         }
     }
-
-    /// The partitions owned now.
-    var owned: [KafkaTopicPartition] { state.withLock { Array($0.partitions.keys) } }
 }

@@ -121,6 +121,70 @@ struct RelayCommandTests {
         #expect(billing.headers.first(named: "webhook-id") == nil)
     }
 
+    @Test func sighupWithAnInvalidFileKeepsTheOldEndpoints() async throws {
+        let broker = Process()
+        broker.executableURL = try WebhookRelayBinary.url()
+        broker.arguments = ["broker", "--relay-topics", "--partitions", "1", "--log-level", "warning"]
+        let brokerOutput = Pipe()
+        broker.standardOutput = brokerOutput
+        try broker.run()
+        defer { broker.terminate() }
+        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let receiver = WebhookReceiver(endpoints: [.init(id: "orders", verifier: try WebhookVerifier(scheme: .standard, secrets: [secret]))])
+        try await receiver.withServer { url in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-hup-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let endpointsFile = directory.appendingPathComponent("endpoints.yaml")
+            try "endpoints:\n  - id: orders\n    url: \(url)/orders\n    secrets: [\"\(secret)\"]\n"
+                .write(to: endpointsFile, atomically: true, encoding: .utf8)
+            let logFile = directory.appendingPathComponent("run.log")
+            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let log = try FileHandle(forWritingTo: logFile)
+            defer { try? log.close() }
+
+            let run = Process()
+            run.executableURL = try WebhookRelayBinary.url()
+            run.arguments = ["run", "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--allow-private-network", "--log-level", "info"]
+            run.standardError = log
+            try run.run()
+            defer { if run.isRunning { run.interrupt() } }
+
+            func send(_ id: String) throws {
+                let result = try ProcessRunner.run(
+                    ["send", "--brokers", bootstrap, "--endpoint", "orders", "--event", "e", "--id", id], stdin: Data("{}".utf8)
+                )
+                #expect(result.status == 0)
+            }
+            func waitFor(_ condition: () throws -> Bool) async throws -> Bool {
+                let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+                while ContinuousClock.now < deadline {
+                    if try condition() { return true }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return false
+            }
+            try send("msg_before")
+            #expect(try await waitFor { receiver.requests.contains { $0.webhookID == "msg_before" } })
+
+            // An invalid file: rejected with a log line, the old endpoints stay.
+            try "endpoints:\n  - id: orders\n    url: not a url\n".write(to: endpointsFile, atomically: true, encoding: .utf8)
+            kill(run.processIdentifier, SIGHUP)
+            #expect(try await waitFor {
+                String(decoding: try Data(contentsOf: logFile), as: UTF8.self).contains("Endpoints file rejected on reload")
+            })
+            try send("msg_after")
+            #expect(try await waitFor { receiver.requests.contains { $0.webhookID == "msg_after" && $0.status == 204 } })
+            #expect(run.isRunning)
+
+            run.terminate()
+            run.waitUntilExit()
+            #expect(run.terminationStatus == 0)
+        }
+    }
+
     @Test func runFailsFastOnABadEndpointsFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
