@@ -24,9 +24,19 @@ public final class KafkaConsumer: Sendable {
         rebalanceHandler: (@Sendable (KafkaRebalanceEvent) async -> Void)? = nil
     ) throws(KafkaError) {
         core = try KafkaConsumerCore(
-            configuration: configuration, topics: topics, logger: logger, rebalanceHandler: rebalanceHandler
+            configuration: configuration, source: .topics(topics), logger: logger, rebalanceHandler: rebalanceHandler
         )
     }
+
+    /// Creates a consumer that reads fixed partitions from fixed offsets, outside any consumer
+    /// group (nothing is committed; `groupID` only names the client). Use
+    /// ``KafkaConsumer/beginning`` to start at the oldest record kept.
+    public init(configuration: KafkaConsumerConfiguration, assignment: [KafkaTopicPartition: Int64], logger: Logger) throws(KafkaError) {
+        core = try KafkaConsumerCore(configuration: configuration, source: .partitions(assignment), logger: logger, rebalanceHandler: nil)
+    }
+
+    /// The offset that means "the oldest record kept", for ``init(configuration:assignment:logger:)``.
+    public static let beginning: Int64 = -2
 
     deinit {
         core.requestClose()
@@ -99,6 +109,19 @@ public final class KafkaConsumer: Sendable {
         _ topicPartitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)
     ) async throws(KafkaError) -> [KafkaTopicPartition: Int64?] {
         try await core.committed(topicPartitions, timeout: timeout)
+    }
+
+    /// The low and high watermarks of partitions: the oldest kept offset and the offset the next
+    /// record will get (so `high` is "the end as seen now").
+    public func watermarks(
+        _ topicPartitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)
+    ) async throws(KafkaError) -> [KafkaTopicPartition: KafkaWatermarks] {
+        try await core.watermarks(topicPartitions, timeout: timeout)
+    }
+
+    /// The number of partitions of each topic; a topic that does not exist is missing.
+    public func partitionCounts(of topics: [String], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String: Int] {
+        try await core.partitionCounts(of: topics, timeout: timeout)
     }
 
     /// Leaves the group: the rebalance handler hears `revoking` for every assigned partition,

@@ -221,7 +221,7 @@ public enum EndpointsFile {
                 policy.rateLimit = rate
             }
             policy.permanent4xx = try flag("permanent_4xx") ?? false
-            policy.circuit.failureThreshold = try count("circuit_failure_threshold", 1...1_000) ?? policy.circuit.failureThreshold
+            policy.circuit.failureThreshold = try count("circuit_failure_threshold", 1...1_000_000) ?? policy.circuit.failureThreshold
             policy.circuit.successesToClose = try count("circuit_successes_to_close", 1...1_000) ?? policy.circuit.successesToClose
             policy.circuit.openDuration = try duration("circuit_open_duration") ?? policy.circuit.openDuration
             policy.circuitMaxAge = try duration("circuit_max_age") ?? policy.circuitMaxAge

@@ -12,6 +12,8 @@ struct WebhookRelayCommand: AsyncParsableCommand {
             RunCommand.self,
             SendCommand.self,
             TopicsCommand.self,
+            DeadLetterCommand.self,
+            RepublishCommand.self,
             DemoCommand.self,
             BrokerCommand.self,
             SecretCommand.self,

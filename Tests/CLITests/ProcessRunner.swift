@@ -33,8 +33,8 @@ enum ProcessRunner {
         let outputURL = directory.appendingPathComponent("stdout")
         let errorURL = directory.appendingPathComponent("stderr")
         try (stdin ?? Data()).write(to: inputURL)
-        fileManager.createFile(atPath: outputURL.path, contents: nil)
-        fileManager.createFile(atPath: errorURL.path, contents: nil)
+        _ = fileManager.createFile(atPath: outputURL.path, contents: nil)
+        _ = fileManager.createFile(atPath: errorURL.path, contents: nil)
 
         let input = try FileHandle(forReadingFrom: inputURL)
         let output = try FileHandle(forWritingTo: outputURL)

@@ -23,9 +23,17 @@ final class KafkaConsumerCore: Sendable {
     private let configuration: KafkaConsumerConfiguration
     let closed = OneShotSignal()
 
+    /// What the consumer reads.
+    enum Source {
+        /// A group subscription to topics (partitions assigned by the group).
+        case topics([String])
+        /// Fixed partitions from fixed offsets, outside any group, committing nothing.
+        case partitions([KafkaTopicPartition: Int64])
+    }
+
     init(
         configuration: KafkaConsumerConfiguration,
-        topics: [String],
+        source: Source,
         logger: Logger,
         rebalanceHandler: (@Sendable (KafkaRebalanceEvent) async -> Void)?
     ) throws(KafkaError) {
@@ -38,7 +46,9 @@ final class KafkaConsumerCore: Sendable {
         let context = RDKafkaClientContext(logger: logger) { handle, event, partitions in
             coreBox.core?.rebalance(handle: handle, event: event, partitions: partitions, handler: rebalanceHandler)
         }
-        let conf = try RDKafkaConfig.make(configuration.librdkafkaProperties)
+        var properties = configuration.librdkafkaProperties
+        if case .partitions = source { properties.append(("enable.auto.commit", "false")) }
+        let conf = try RDKafkaConfig.make(properties)
         let opaque = context.install(on: conf)
         let handle: OpaquePointer
         do {
@@ -51,12 +61,22 @@ final class KafkaConsumerCore: Sendable {
         coreBox.core = self
         rd_kafka_poll_set_consumer(handle)
 
-        let subscribeError = RDKafkaTopicPartitionList.with(topics.map { (KafkaTopicPartition(topic: $0, partition: wr_rd_kafka_partition_unassigned), -1001) }) {
-            rd_kafka_subscribe(handle, $0)
+        let startError: KafkaError?
+        switch source {
+        case .topics(let topics):
+            let err = RDKafkaTopicPartitionList.with(topics.map { (KafkaTopicPartition(topic: $0, partition: wr_rd_kafka_partition_unassigned), -1001) }) {
+                rd_kafka_subscribe(handle, $0)
+            }
+            startError = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil
+                : KafkaError(err, message: "subscribe to \(topics): \(String(cString: rd_kafka_err2str(err)))")
+        case .partitions(let offsets):
+            state.withLock { $0.buffer.assign(Array(offsets.keys)) }
+            let err = RDKafkaTopicPartitionList.with(offsets.map { ($0.key, $0.value) }) { rd_kafka_assign(handle, $0) }
+            startError = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "assign partitions: \(String(cString: rd_kafka_err2str(err)))")
         }
-        if subscribeError != RD_KAFKA_RESP_ERR_NO_ERROR {
+        if let startError {
             client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
-            throw KafkaError(subscribeError, message: "subscribe to \(topics): \(String(cString: rd_kafka_err2str(subscribeError)))")
+            throw startError
         }
         RDKafkaThread.start(name: "kafka-consumer-poll") { [self] in pollLoop() }
     }
@@ -317,6 +337,30 @@ final class KafkaConsumerCore: Sendable {
             }
         }
         return try result.get()
+    }
+
+    func watermarks(_ topicPartitions: [KafkaTopicPartition], timeout: Duration) async throws(KafkaError) -> [KafkaTopicPartition: KafkaWatermarks] {
+        let client = self.client
+        let result: Result<[KafkaTopicPartition: KafkaWatermarks], KafkaError> = await RDKafkaThread.run(name: "kafka-watermarks") {
+            var marks: [KafkaTopicPartition: KafkaWatermarks] = [:]
+            for topicPartition in topicPartitions {
+                var low: Int64 = -1
+                var high: Int64 = -1
+                let err = rd_kafka_query_watermark_offsets(
+                    client.handle, topicPartition.topic, topicPartition.partition, &low, &high, Int32(clamping: timeout.milliseconds)
+                )
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    return .failure(KafkaError(err, message: "watermarks of \(topicPartition): \(String(cString: rd_kafka_err2str(err)))"))
+                }
+                marks[topicPartition] = KafkaWatermarks(low: low, high: high)
+            }
+            return .success(marks)
+        }
+        return try result.get()
+    }
+
+    func partitionCounts(of topics: [String], timeout: Duration) async throws(KafkaError) -> [String: Int] {
+        try await RDKafkaMetadata.partitionCounts(client: client, topics: topics, timeout: timeout)
     }
 
     func requestClose() {
