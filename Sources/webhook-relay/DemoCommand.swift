@@ -69,12 +69,12 @@ struct DemoCommand: AsyncParsableCommand {
                     url: \(url)/flaky
                     scheme: nself
                     secrets: ["\(nselfSecret.exposeSecret())"]
-                    circuit_failure_threshold: 1000
+                    circuit_failure_threshold: 1000000
                   - id: broken
                     url: \(url)/broken
                     scheme: ed25519
                     secrets: ["\(signingKey.exposeSecret())"]
-                    circuit_failure_threshold: 1000
+                    circuit_failure_threshold: 1000000
                 """
             let endpoints = try EndpointsFile.parse(yaml, source: "demo endpoints", environment: [:])
             Console.line("webhook-relay demo: broker \(broker.bootstrapServers), receiver \(url)")

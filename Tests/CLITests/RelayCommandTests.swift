@@ -204,11 +204,12 @@ struct RelayCommandTests {
     }
 
     @Test func demoEndsWithASummaryAndExitZero() throws {
-        let result = try ProcessRunner.run(["demo", "--events", "50"], timeout: 120)
+        // The default size, as `make demo` runs it.
+        let result = try ProcessRunner.run(["demo"], timeout: 150)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
-        // 50 + 3 × 50 + 4 × 50 requests: each endpoint once, flaky three times, broken four times.
+        // 1,000 + 3 × 1,000 + 4 × 1,000 requests: healthy once, flaky three times, broken four times.
         #expect(result.stdout.contains("Summary"))
-        #expect(result.stdout.contains("signatures verified: 400/400"))
+        #expect(result.stdout.contains("signatures verified: 8000/8000"))
         #expect(result.stdout.contains("every delivery ended as the policy says"))
     }
 }
