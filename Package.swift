@@ -50,6 +50,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WebhookRelayAdmin",
+            dependencies: [
+                "WebhookRelay",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "WebhookReceiver",
             dependencies: [
                 "WebhookSignature",
@@ -64,6 +73,7 @@ let package = Package(
                 "Kafka",
                 "WebhookSignature",
                 "WebhookRelay",
+                "WebhookRelayAdmin",
                 "WebhookReceiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,8 +89,9 @@ let package = Package(
         .testTarget(
             name: "WebhookRelayTests",
             dependencies: [
-                "WebhookRelay", "WebhookReceiver", "Kafka", "WebhookSignature",
+                "WebhookRelay", "WebhookRelayAdmin", "WebhookReceiver", "Kafka", "WebhookSignature",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .testTarget(

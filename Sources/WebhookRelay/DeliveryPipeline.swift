@@ -20,6 +20,8 @@ public final class DeliveryPipeline: Service, Sendable {
     private let logger: Logger
     /// HTTP attempts in flight across all endpoints.
     private let attemptsInFlight: AsyncSemaphore
+    /// Whether the consumer took part in a completed rebalance and has not lost it since.
+    private let groupMember = LockedValue(false)
     /// What happened to deliveries since start, per endpoint.
     public let statistics = DeliveryStatistics()
 
@@ -44,6 +46,20 @@ public final class DeliveryPipeline: Service, Sendable {
     public var endpointHealth: [String: (circuit: String, healthScore: Int)] {
         registry.snapshots.mapValues { ($0.circuit.name, $0.healthScore) }
     }
+
+    /// What the replica knows about each endpoint whose partition it owns.
+    public var endpointStatus: [EndpointStatus] {
+        registry.snapshots.map { id, snapshot in
+            EndpointStatus(
+                id: id, circuit: snapshot.circuit.name, healthScore: snapshot.healthScore, inFlight: snapshot.inFlight,
+                waiting: snapshot.waiting, lastStatus: snapshot.lastStatus, disabledReason: snapshot.disabledReason
+            )
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// Ready for traffic: the consumer joined its group and holds an assignment — possibly an empty
+    /// one, when there are more replicas than partitions (legitimately idle).
+    public var isReady: Bool { groupMember.value }
 
     public func run() async throws {
         let http = WebhookHTTPClient(configuration: configuration.http)
@@ -84,10 +100,10 @@ public final class DeliveryPipeline: Service, Sendable {
     }
 
     private func consume(producer: KafkaProducer, http: WebhookHTTPClient) async throws {
-        let consumerReference = ConsumerReference()
+        let consumerReference = LockedValue<KafkaConsumer?>(nil)
         let logger = self.logger
         let ledger = OffsetLedger { topicPartition, doneUpTo in
-            guard let consumer = consumerReference.consumer else { return }
+            guard let consumer = consumerReference.value else { return }
             do throws(KafkaError) {
                 try consumer.storeOffset(doneUpTo, for: topicPartition)
             } catch {
@@ -99,14 +115,21 @@ public final class DeliveryPipeline: Service, Sendable {
         }
         let drainTimeout = configuration.drainTimeout
         let registry = self.registry
+        let groupMember = self.groupMember
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
             topics: configuration.topics.consumed,
             logger: logger
         ) { event in
+            switch event {
+            case .assigned: groupMember.value = true
+            case .lost: groupMember.value = false
+            case .revoking: break
+            }
             await Self.rebalance(event, ledger: ledger, registry: registry, drainTimeout: drainTimeout, logger: logger)
         }
-        consumerReference.consumer = consumer
+        defer { groupMember.value = false }
+        consumerReference.value = consumer
         let context = WorkContext(producer: producer, http: http, ledger: ledger)
         // Records being worked on (waiting for their endpoint, attempted, or forwarded). Waiting is
         // bounded per endpoint, so one slow endpoint cannot take all of them.
@@ -476,11 +499,3 @@ public final class DeliveryPipeline: Service, Sendable {
     }
 }
 
-/// The consumer, set once it exists, for the offset ledger created before it.
-private final class ConsumerReference: Sendable {
-    private let reference = Mutex<KafkaConsumer?>(nil)
-    var consumer: KafkaConsumer? {
-        get { reference.withLock { $0 } }
-        set { reference.withLock { $0 = newValue } }
-    }
-}

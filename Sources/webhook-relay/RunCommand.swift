@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import WebhookRelay
+import WebhookRelayAdmin
 
 /// `webhook-relay run`: a relay replica.
 struct RunCommand: AsyncParsableCommand {
@@ -50,6 +51,12 @@ struct RunCommand: AsyncParsableCommand {
 
     @Flag(help: "Let deliveries reach any address, private ones included (internal deployments; env: WEBHOOK_RELAY_ALLOW_PRIVATE_NETWORK=true).")
     var allowPrivateNetwork = false
+
+    @Option(help: ArgumentHelp("Port of the admin server: /healthz, /readyz, /endpoints (env: WEBHOOK_RELAY_ADMIN_PORT; default 9090; 0 turns it off).", valueName: "port"))
+    var adminPort: Int?
+
+    @Option(help: ArgumentHelp("Address the admin server binds (env: WEBHOOK_RELAY_ADMIN_BIND; default 127.0.0.1).", valueName: "address"))
+    var adminBind: String?
 
     @Flag(help: "Start the embedded development broker in this process with every relay topic created (not for production).")
     var embeddedBroker = false
@@ -105,6 +112,16 @@ struct RunCommand: AsyncParsableCommand {
         configuration.http.addressPolicy = try addressPolicy()
 
         let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpointList, logger: logger)
+        var services: [any Service] = [pipeline]
+        let port = try adminPort ?? RelayOptions.environment["WEBHOOK_RELAY_ADMIN_PORT"].map { text in
+            guard let value = Int(text) else { throw ValidationError("WEBHOOK_RELAY_ADMIN_PORT must be a port number") }
+            return value
+        } ?? 9090
+        guard (0...65_535).contains(port) else { throw ValidationError("--admin-port must be from 0 to 65535") }
+        if port != 0 {
+            let host = environmentValue(adminBind, "WEBHOOK_RELAY_ADMIN_BIND") ?? "127.0.0.1"
+            services.append(AdminServer.service(.init(host: host, port: port), pipeline: pipeline, logger: logger))
+        }
         logger.info("Starting relay", metadata: [
             "relay.endpoints": "\(endpointList.count)", "relay.retry_schedule": "\(topics.schedule)",
             "kafka.group": "\(configuration.groupID)",
@@ -120,7 +137,7 @@ struct RunCommand: AsyncParsableCommand {
                     }
                 }
             }
-            try await ServiceRunner.run([pipeline], logger: logger, gracePeriod: configuration.drainTimeout + .seconds(20))
+            try await ServiceRunner.run(services, logger: logger, gracePeriod: configuration.drainTimeout + .seconds(20))
             tasks.cancelAll()
         }
     }

@@ -45,7 +45,8 @@ struct RelayCommandTests {
             let run = Process()
             run.executableURL = try WebhookRelayBinary.url()
             run.arguments = [
-                "run", "--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--allow-private-network", "--log-level", "warning",
+                "run", "--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--allow-private-network", "--admin-port", "0",
+                "--log-level", "warning",
             ]
             var environment = ProcessInfo.processInfo.environment
             environment["WEBHOOK_RELAY_BROKERS"] = bootstrap
@@ -147,7 +148,10 @@ struct RelayCommandTests {
 
             let run = Process()
             run.executableURL = try WebhookRelayBinary.url()
-            run.arguments = ["run", "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--allow-private-network", "--log-level", "info"]
+            run.arguments = [
+                "run", "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--allow-private-network", "--admin-port", "0",
+                "--log-level", "info",
+            ]
             run.standardError = log
             try run.run()
             defer { if run.isRunning { run.interrupt() } }

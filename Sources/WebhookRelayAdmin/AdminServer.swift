@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import WebhookRelay
+
+/// The admin HTTP server of a relay replica, for Kubernetes probes and operators:
+///
+/// - `GET /healthz`: 200 while the process runs.
+/// - `GET /readyz`: 200 when the consumer joined its group and holds an assignment (possibly empty:
+///   legitimately idle with more replicas than partitions), 503 before and after.
+/// - `GET /endpoints`: JSON, each owned endpoint's circuit state, health score, in-flight and waiting
+///   deliveries, last status and why it is disabled, if it is.
+///
+/// Bound to 127.0.0.1 unless configured otherwise.
+public enum AdminServer {
+    /// Where the server listens.
+    public struct Configuration: Sendable {
+        /// The address to bind (`127.0.0.1` by default; `0.0.0.0` to expose it, e.g. in a pod).
+        public var host = "127.0.0.1"
+        /// The port (0 picks a free one).
+        public var port = 9090
+
+        public init(host: String = "127.0.0.1", port: Int = 9090) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// The server as a service; `onBound` receives the port it listens on.
+    public static func service(
+        _ configuration: Configuration,
+        pipeline: DeliveryPipeline,
+        logger: Logger,
+        onBound: @escaping @Sendable (Int) -> Void = { _ in }
+    ) -> some Service {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            let ready = pipeline.isReady
+            return Response(
+                status: ready ? .ok : .serviceUnavailable,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready: no group assignment yet\n"))
+            )
+        }
+        router.get("/endpoints") { _, _ -> Response in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = (try? encoder.encode(pipeline.endpointStatus)) ?? Data("[]".utf8)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "webhook-relay-admin"),
+            onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+}
