@@ -119,6 +119,11 @@ public final class KafkaConsumer: Sendable {
         try await core.watermarks(topicPartitions, timeout: timeout)
     }
 
+    /// The partition's end as last reported by a fetch (no request is made), or `nil` when unknown.
+    public func cachedHighWatermark(_ topicPartition: KafkaTopicPartition) -> Int64? {
+        core.cachedHighWatermark(topicPartition)
+    }
+
     /// The number of partitions of each topic; a topic that does not exist is missing.
     public func partitionCounts(of topics: [String], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String: Int] {
         try await core.partitionCounts(of: topics, timeout: timeout)

@@ -22,12 +22,14 @@ public final class DeliveryPipeline: Service, Sendable {
     private let attemptsInFlight: AsyncSemaphore
     /// Whether the consumer took part in a completed rebalance and has not lost it since.
     private let groupMember = LockedValue(false)
+    private let metrics: RelayMetrics
     /// What happened to deliveries since start, per endpoint.
     public let statistics = DeliveryStatistics()
 
-    /// Creates a replica for the given endpoints.
-    public init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger) {
+    /// Creates a replica for the given endpoints, reporting to `metrics`.
+    public init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
         self.configuration = configuration
+        self.metrics = metrics
         self.registry = EndpointRegistry(endpoints)
         self.planner = RetryPlanner(topics: configuration.topics, jitter: configuration.retryJitter)
         self.attemptsInFlight = AsyncSemaphore(permits: configuration.maxInFlight)
@@ -142,6 +144,13 @@ public final class DeliveryPipeline: Service, Sendable {
 
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // Gauges: sampled every second while consuming.
+                    while !Task.isCancelled {
+                        self.sampleGauges(consumer: consumer, producer: producer, ledger: ledger)
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
                 for await record in consumer.records {
                     await inFlight.acquire()
                     guard let ticket = ledger.start(record) else {
@@ -187,6 +196,18 @@ public final class DeliveryPipeline: Service, Sendable {
                     logger.error("Consumer did not close in time", metadata: ["kafka.error": "\(error)"])
                 }
             }
+        }
+    }
+
+    private func sampleGauges(consumer: KafkaConsumer, producer: KafkaProducer, ledger: OffsetLedger) {
+        metrics.attemptsInFlight(configuration.maxInFlight - attemptsInFlight.available)
+        metrics.producerQueueDepth(producer.pendingCount)
+        for (id, snapshot) in registry.snapshots {
+            metrics.endpoint(id, healthScore: snapshot.healthScore, circuit: snapshot.circuit)
+        }
+        for (topicPartition, doneUpTo) in ledger.progress {
+            guard let high = consumer.cachedHighWatermark(topicPartition), let doneUpTo else { continue }
+            metrics.consumerLag(topic: topicPartition.topic, partition: topicPartition.partition, lag: max(0, high - doneUpTo))
         }
     }
 
@@ -271,6 +292,7 @@ public final class DeliveryPipeline: Service, Sendable {
         }
         guard endpoint.accepts(event: delivery.event) else {
             statistics.update(endpoint.id) { $0.skipped += 1 }
+            metrics.delivery(endpoint.id, "skipped")
             context.ledger.finish(ticket)
             return
         }
@@ -279,6 +301,7 @@ public final class DeliveryPipeline: Service, Sendable {
         switch await runtime.enter(now: { MonotonicClock.milliseconds }) {
         case .attempt(let admitted):
             admission = admitted
+            if admitted.waited { metrics.rateLimitWait(endpoint.id) }
         case .disabled(let reason):
             await deadLetter(record, delivery: delivery, reason: .gone, lastError: reason, lastStatus: delivery.lastStatus,
                              attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpoint.id)
@@ -294,6 +317,7 @@ public final class DeliveryPipeline: Service, Sendable {
             }
             return
         case .deferred(let wait):
+            metrics.rateLimitWait(endpoint.id)
             await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
             return
         }
@@ -306,11 +330,13 @@ public final class DeliveryPipeline: Service, Sendable {
         await attemptsInFlight.acquire()
         let result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http)
         attemptsInFlight.release()
+        metrics.attemptDuration(endpoint.id, result.duration)
         runtime.leave(admission, .init(success: result.succeeded, status: result.status, now: MonotonicClock.milliseconds))
 
         let attempts = delivery.attempts + 1
         if result.succeeded {
             statistics.update(endpoint.id) { $0.delivered += 1 }
+            metrics.delivery(endpoint.id, "delivered")
             logger.debug("Delivered", metadata: [
                 "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
                 "http.status": "\(result.status ?? 0)",
@@ -319,6 +345,7 @@ public final class DeliveryPipeline: Service, Sendable {
             return
         }
         statistics.update(endpoint.id) { $0.failedAttempts += 1 }
+        metrics.delivery(endpoint.id, "failed_attempt")
         logger.info("Attempt failed", metadata: [
             "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
             "http.status": "\(result.status.map(String.init) ?? "-")", "error": "\(result.error ?? "")",
@@ -348,6 +375,8 @@ public final class DeliveryPipeline: Service, Sendable {
         let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
         if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
             statistics.update(endpoint.id) { $0.retried += 1 }
+            metrics.delivery(endpoint.id, "retried")
+            metrics.retry(tier: DurationText.format(next.tier))
             context.ledger.finish(ticket)
         } else {
             context.ledger.abandon(ticket)
@@ -386,6 +415,7 @@ public final class DeliveryPipeline: Service, Sendable {
         let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
         if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
             statistics.update(endpointID) { $0.postponed += 1 }
+            metrics.delivery(endpointID, "postponed")
             context.ledger.finish(ticket)
         } else {
             context.ledger.abandon(ticket)
@@ -432,6 +462,8 @@ public final class DeliveryPipeline: Service, Sendable {
         let hop = hopRecord(record, topic: configuration.topics.deadLetters, delivery: delivery, headers: headers)
         if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
             statistics.update(endpointID) { $0.deadLettered += 1 }
+            metrics.delivery(endpointID, "dead_lettered")
+            metrics.deadLetter(reason: reason)
             context.ledger.finish(ticket)
         } else {
             context.ledger.abandon(ticket)

@@ -25,6 +25,8 @@ final class EndpointRuntime: Sendable {
         var probe: Bool
         /// The attempt's place in the rate limit.
         var rateSlot: Int?
+        /// It waited for the in-flight cap or the rate limit first.
+        var waited = false
     }
 
     /// The outcome of an attempt, reported to ``leave(_:_:)``.
@@ -96,7 +98,7 @@ final class EndpointRuntime: Sendable {
                         let probe = if case .halfOpen = state.circuit.state { true } else { false }
                         let slot = state.rateLimit?.start()
                         state.inFlight += 1
-                        return .decided(.attempt(Admission(probe: probe, rateSlot: slot)))
+                        return .decided(.attempt(Admission(probe: probe, rateSlot: slot, waited: isWaiting)))
                     }
                 }
                 if !isWaiting {

@@ -101,6 +101,11 @@ final class OffsetLedger: Sendable {
         state.withLock { state in topicPartitions.reduce(0) { $0 + (state.partitions[$1]?.offsets.inFlight ?? 0) } }
     }
 
+    /// "Done up to" of every owned partition (`nil` before anything was started in it).
+    var progress: [KafkaTopicPartition: Int64?] {
+        state.withLock { $0.partitions.mapValues(\.offsets.doneUpTo) }
+    }
+
     /// Forgets the partitions; tickets of them finish nothing any more.
     func remove(_ topicPartitions: [KafkaTopicPartition]) {
         state.withLock { state in

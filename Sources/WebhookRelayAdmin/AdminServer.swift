@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import WebhookRelay
 
@@ -11,6 +12,7 @@ import WebhookRelay
 ///   legitimately idle with more replicas than partitions), 503 before and after.
 /// - `GET /endpoints`: JSON, each owned endpoint's circuit state, health score, in-flight and waiting
 ///   deliveries, last status and why it is disabled, if it is.
+/// - `GET /metrics`: the Prometheus text exposition of the registry (see `RelayMetrics`).
 ///
 /// Bound to 127.0.0.1 unless configured otherwise.
 public enum AdminServer {
@@ -31,10 +33,18 @@ public enum AdminServer {
     public static func service(
         _ configuration: Configuration,
         pipeline: DeliveryPipeline,
+        metrics: PrometheusCollectorRegistry? = nil,
         logger: Logger,
         onBound: @escaping @Sendable (Int) -> Void = { _ in }
     ) -> some Service {
         let router = Router()
+        if let metrics {
+            router.get("/metrics") { _, _ -> Response in
+                var headers = HTTPFields()
+                headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+            }
+        }
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
             let ready = pipeline.isReady

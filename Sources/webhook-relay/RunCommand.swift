@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import WebhookRelay
@@ -52,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Let deliveries reach any address, private ones included (internal deployments; env: WEBHOOK_RELAY_ALLOW_PRIVATE_NETWORK=true).")
     var allowPrivateNetwork = false
 
-    @Option(help: ArgumentHelp("Port of the admin server: /healthz, /readyz, /endpoints (env: WEBHOOK_RELAY_ADMIN_PORT; default 9090; 0 turns it off).", valueName: "port"))
+    @Option(help: ArgumentHelp("Port of the admin server: /healthz, /readyz, /endpoints, /metrics (env: WEBHOOK_RELAY_ADMIN_PORT; default 9090; 0 turns it off).", valueName: "port"))
     var adminPort: Int?
 
     @Option(help: ArgumentHelp("Address the admin server binds (env: WEBHOOK_RELAY_ADMIN_BIND; default 127.0.0.1).", valueName: "address"))
@@ -111,7 +112,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         configuration.http.addressPolicy = try addressPolicy()
 
-        let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpointList, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
         var services: [any Service] = [pipeline]
         let port = try adminPort ?? RelayOptions.environment["WEBHOOK_RELAY_ADMIN_PORT"].map { text in
             guard let value = Int(text) else { throw ValidationError("WEBHOOK_RELAY_ADMIN_PORT must be a port number") }
@@ -120,7 +123,7 @@ struct RunCommand: AsyncParsableCommand {
         guard (0...65_535).contains(port) else { throw ValidationError("--admin-port must be from 0 to 65535") }
         if port != 0 {
             let host = environmentValue(adminBind, "WEBHOOK_RELAY_ADMIN_BIND") ?? "127.0.0.1"
-            services.append(AdminServer.service(.init(host: host, port: port), pipeline: pipeline, logger: logger))
+            services.append(AdminServer.service(.init(host: host, port: port), pipeline: pipeline, metrics: registry, logger: logger))
         }
         logger.info("Starting relay", metadata: [
             "relay.endpoints": "\(endpointList.count)", "relay.retry_schedule": "\(topics.schedule)",

@@ -6,17 +6,24 @@ import Testing
 import WebhookReceiver
 import WebhookRelay
 import WebhookRelayAdmin
+import Prometheus
 
 /// The admin server of a running replica: probes and the endpoints view, over real HTTP.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct AdminServerTests {
-    @Test func probesAndEndpointsView() async throws {
-        let receiverEndpoints = try [WebhookReceiver.Endpoint(id: "orders", verifier: TestSecrets.verifier(.standard))]
-        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
-            let endpoints = try EndpointsFile.parse("endpoints:\n" + DeliveryPolicyTests.endpoint(env, "orders"), environment: [:])
-            let pipeline = DeliveryPipeline(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger)
+    @Test func probesEndpointsViewAndMetrics() async throws {
+        let receiverEndpoints = try [
+            WebhookReceiver.Endpoint(id: "orders", verifier: TestSecrets.verifier(.standard)),
+            WebhookReceiver.Endpoint(id: "down", verifier: TestSecrets.verifier(.standard), behaviour: .init(alwaysFail: true, failureStatus: 500)),
+        ]
+        try await RelayTestEnvironment.with(schedule: "200ms", receiverEndpoints: receiverEndpoints) { env in
+            let yaml = "endpoints:\n" + DeliveryPolicyTests.endpoint(env, "orders") + DeliveryPolicyTests.endpoint(env, "down")
+            let endpoints = try EndpointsFile.parse(yaml, environment: [:])
+            let registry = PrometheusCollectorRegistry()
+            let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
+            let pipeline = DeliveryPipeline(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let admin = AdminServer.service(.init(port: 0), pipeline: pipeline, logger: RelayTestEnvironment.logger) { port in
+            let admin = AdminServer.service(.init(port: 0), pipeline: pipeline, metrics: registry, logger: RelayTestEnvironment.logger) { port in
                 portContinuation.yield(port)
             }
             let group = ServiceGroup(configuration: .init(services: [pipeline, admin], logger: RelayTestEnvironment.logger))
@@ -35,16 +42,41 @@ struct AdminServerTests {
             // The mock broker's first group join takes 3 s: not ready before it.
             #expect(try await get("/readyz").0 == 503)
 
-            try await env.produce([env.delivery(endpoint: "orders", id: "msg_admin", body: [1])])
-            #expect(await env.waitForRequests { $0.contains { $0.status == 204 } })
+            try await env.produce((0..<3).map { env.delivery(endpoint: "orders", id: "msg_admin_\($0)", body: [1]) })
+            try await env.produce([env.delivery(endpoint: "down", id: "msg_down", body: [2])])
+            _ = try await env.read(topic: env.topics.deadLetters, count: 1)
+            #expect(await env.waitForRequests { $0.filter { $0.status == 204 }.count == 3 })
             #expect(try await get("/readyz").0 == 200)
             let (status, body) = try await get("/endpoints")
             #expect(status == 200)
             let view = try JSONDecoder().decode([EndpointStatus].self, from: Data(body.utf8))
-            #expect(view.map(\.id) == ["orders"])
-            #expect(view.first?.circuit == "closed")
-            #expect(view.first?.healthScore == 100)
-            #expect(view.first?.lastStatus == 204)
+            #expect(view.map(\.id) == ["down", "orders"])
+            #expect(view.last?.circuit == "closed")
+            #expect(view.last?.healthScore == 100)
+            #expect(view.last?.lastStatus == 204)
+            #expect(view.first?.healthScore == 80, "two consecutive failures")
+
+            try await Task.sleep(for: .milliseconds(1_200))  // gauges are sampled every second
+            let (metricsStatus, exposition) = try await get("/metrics")
+            #expect(metricsStatus == 200)
+            func value(_ name: String, _ labels: [String] = []) -> Double? {
+                exposition.split(separator: "\n").first { line in
+                    line.hasPrefix(name + "{") || line.hasPrefix(name + " ")
+                        ? labels.allSatisfy { line.contains($0) } : false
+                }.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            }
+            #expect(value("webhook_relay_deliveries_total", [#"endpoint="orders""#, #"outcome="delivered""#]) == 3)
+            #expect(value("webhook_relay_deliveries_total", [#"endpoint="down""#, #"outcome="failed_attempt""#]) == 2)
+            #expect(value("webhook_relay_deliveries_total", [#"endpoint="down""#, #"outcome="retried""#]) == 1)
+            #expect(value("webhook_relay_deliveries_total", [#"endpoint="down""#, #"outcome="dead_lettered""#]) == 1)
+            #expect(value("webhook_relay_retries_total", [#"tier="200ms""#]) == 1)
+            #expect(value("webhook_relay_dead_letters_total", [#"reason="exhausted""#]) == 1)
+            #expect(value("webhook_relay_attempt_duration_seconds_count", [#"endpoint="orders""#]) == 3)
+            #expect(value("webhook_relay_endpoint_health_score", [#"endpoint="orders""#]) == 100)
+            #expect(value("webhook_relay_circuit_state", [#"endpoint="down""#]) == 0)
+            #expect(value("webhook_relay_attempts_in_flight") == 0)
+            #expect(value("webhook_relay_producer_queue_depth") == 0)
+            #expect(exposition.contains("webhook_relay_consumer_lag{"))
 
             await group.triggerGracefulShutdown()
             try await running.value

@@ -359,6 +359,13 @@ final class KafkaConsumerCore: Sendable {
         return try result.get()
     }
 
+    func cachedHighWatermark(_ topicPartition: KafkaTopicPartition) -> Int64? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(client.handle, topicPartition.topic, topicPartition.partition, &low, &high)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+
     func partitionCounts(of topics: [String], timeout: Duration) async throws(KafkaError) -> [String: Int] {
         try await RDKafkaMetadata.partitionCounts(client: client, topics: topics, timeout: timeout)
     }

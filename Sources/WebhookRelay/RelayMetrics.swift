@@ -1,0 +1,90 @@
+import Metrics
+import Synchronization
+
+/// The relay's metrics through swift-metrics (exported by swift-prometheus at `/metrics`).
+///
+/// Families (Prometheus names):
+/// - `webhook_relay_deliveries_total{endpoint, outcome}`: outcome `delivered`, `retried`,
+///   `dead_lettered`, `postponed`, `skipped`, `failed_attempt`.
+/// - `webhook_relay_attempt_duration_seconds{endpoint}`: histogram of HTTP attempts.
+/// - `webhook_relay_attempts_in_flight`: HTTP attempts in progress.
+/// - `webhook_relay_retries_total{tier}`: records sent to each delay topic.
+/// - `webhook_relay_dead_letters_total{reason}`.
+/// - `webhook_relay_endpoint_health_score{endpoint}` and `webhook_relay_circuit_state{endpoint}`
+///   (0 closed, 1 half-open, 2 open), for endpoints this replica owns.
+/// - `webhook_relay_rate_limit_waits_total{endpoint}`: deliveries that waited for or were postponed
+///   by their endpoint's rate limit or in-flight cap.
+/// - `webhook_relay_consumer_lag{topic, partition}`: records behind the partition's end.
+/// - `webhook_relay_producer_queue_depth`: records waiting for the broker's acknowledgement.
+///
+/// Cardinality stays bounded: the `endpoint` label names at most ``maxEndpointLabels`` endpoints
+/// (the first seen); the rest share the value `other`. `tier`, `reason` and `outcome` are bounded
+/// sets; `partition` is bounded by the topics' partition counts.
+public final class RelayMetrics: Sendable {
+    /// Endpoints named in labels at most.
+    public let maxEndpointLabels: Int
+    private let factory: any MetricsFactory
+    private let named = Mutex<Set<String>>([])
+
+    /// Creates the metrics on `factory` (the global one by default).
+    public init(factory: any MetricsFactory = MetricsSystem.factory, maxEndpointLabels: Int = 100) {
+        self.factory = factory
+        self.maxEndpointLabels = maxEndpointLabels
+    }
+
+    /// The label value for an endpoint: its id, or `other` past the limit.
+    func label(_ endpointID: String) -> String {
+        named.withLock { named in
+            if named.contains(endpointID) { return endpointID }
+            guard named.count < maxEndpointLabels else { return "other" }
+            named.insert(endpointID)
+            return endpointID
+        }
+    }
+
+    func delivery(_ endpointID: String, _ outcome: String) {
+        Counter(label: "webhook_relay_deliveries_total", dimensions: [("endpoint", label(endpointID)), ("outcome", outcome)], factory: factory)
+            .increment()
+    }
+
+    func attemptDuration(_ endpointID: String, _ duration: Duration) {
+        Timer(label: "webhook_relay_attempt_duration_seconds", dimensions: [("endpoint", label(endpointID))], factory: factory)
+            .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    func attemptsInFlight(_ count: Int) {
+        Gauge(label: "webhook_relay_attempts_in_flight", factory: factory).record(count)
+    }
+
+    func retry(tier: String) {
+        Counter(label: "webhook_relay_retries_total", dimensions: [("tier", tier)], factory: factory).increment()
+    }
+
+    func deadLetter(reason: DeadLetterReason) {
+        Counter(label: "webhook_relay_dead_letters_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
+    }
+
+    func rateLimitWait(_ endpointID: String) {
+        Counter(label: "webhook_relay_rate_limit_waits_total", dimensions: [("endpoint", label(endpointID))], factory: factory).increment()
+    }
+
+    func endpoint(_ endpointID: String, healthScore: Int, circuit: CircuitBreaker.State) {
+        let dimensions = [("endpoint", label(endpointID))]
+        Gauge(label: "webhook_relay_endpoint_health_score", dimensions: dimensions, factory: factory).record(healthScore)
+        let state = switch circuit {
+        case .closed: 0
+        case .halfOpen: 1
+        case .open: 2
+        }
+        Gauge(label: "webhook_relay_circuit_state", dimensions: dimensions, factory: factory).record(state)
+    }
+
+    func consumerLag(topic: String, partition: Int32, lag: Int64) {
+        Gauge(label: "webhook_relay_consumer_lag", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
+            .record(lag)
+    }
+
+    func producerQueueDepth(_ depth: Int) {
+        Gauge(label: "webhook_relay_producer_queue_depth", factory: factory).record(depth)
+    }
+}
