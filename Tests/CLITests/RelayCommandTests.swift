@@ -189,6 +189,93 @@ struct RelayCommandTests {
         }
     }
 
+    @Test func jsonLogsAreOneObjectPerLineAndNeverContainASecret() async throws {
+        let broker = Process()
+        broker.executableURL = try WebhookRelayBinary.url()
+        broker.arguments = ["broker", "--relay-topics", "--partitions", "2", "--retry-schedule", "200ms", "--log-level", "warning"]
+        let brokerOutput = Pipe()
+        broker.standardOutput = brokerOutput
+        try broker.run()
+        defer { broker.terminate() }
+        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+
+        // One secret in each form: inline, environment variable, file.
+        let inline = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let fromEnvironment = "nself-environment-secret-7c1f2a9e"
+        let signingKey = Ed25519SigningKey.generate()
+        let fromFile = signingKey.exposeSecret()
+        let receiver = WebhookReceiver(endpoints: [
+            .init(id: "a", verifier: try WebhookVerifier(scheme: .standard, secrets: [inline])),
+            .init(id: "b", verifier: try WebhookVerifier(scheme: .nself, secrets: [fromEnvironment]), behaviour: .init(failFirstAttempts: 1)),
+            .init(id: "c", verifier: try WebhookVerifier(scheme: .ed25519, secrets: [signingKey.verifyingKey.serialized]),
+                  behaviour: .init(alwaysFail: true, failureStatus: 401)),
+        ])
+        try await receiver.withServer { url in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-secrets-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try fromFile.write(to: directory.appendingPathComponent("c.key"), atomically: true, encoding: .utf8)
+            let endpointsFile = directory.appendingPathComponent("endpoints.yaml")
+            try """
+                endpoints:
+                  - id: a
+                    url: \(url)/a
+                    secrets: ["\(inline)"]
+                  - id: b
+                    url: \(url)/b
+                    scheme: nself
+                    secrets: ["env:B_SECRET"]
+                  - id: c
+                    url: \(url)/c
+                    scheme: ed25519
+                    secrets: ["file:c.key"]
+                """.write(to: endpointsFile, atomically: true, encoding: .utf8)
+            for (endpoint, id) in [("a", "msg_a"), ("b", "msg_b"), ("c", "msg_c"), ("nobody", "msg_x")] {
+                let sent = try ProcessRunner.run(
+                    ["send", "--brokers", bootstrap, "--endpoint", endpoint, "--event", "e", "--id", id], stdin: Data("{}".utf8)
+                )
+                #expect(sent.status == 0)
+            }
+            let logFile = directory.appendingPathComponent("run.log")
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let log = try FileHandle(forWritingTo: logFile)
+            defer { try? log.close() }
+            let run = Process()
+            run.executableURL = try WebhookRelayBinary.url()
+            run.arguments = [
+                "run", "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--retry-schedule", "200ms", "--allow-private-network",
+                "--admin-port", "0", "--log-format", "json", "--log-level", "debug",
+            ]
+            var environment = ProcessInfo.processInfo.environment
+            environment["B_SECRET"] = fromEnvironment
+            run.environment = environment
+            run.standardError = log
+            run.standardOutput = log
+            try run.run()
+            let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+            while ContinuousClock.now < deadline {
+                let requests = receiver.requests
+                if requests.contains(where: { $0.endpointID == "b" && $0.status == 204 }) && requests.filter({ $0.endpointID == "c" }).count == 2 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            run.terminate()
+            run.waitUntilExit()
+            #expect(run.terminationStatus == 0)
+
+            let output = String(decoding: try Data(contentsOf: logFile), as: UTF8.self)
+            let lines = output.split(separator: "\n")
+            #expect(lines.count > 10, "a debug run logs")
+            for line in lines {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["level"] != nil && object?["message"] != nil, "not a JSON log line: \(line.prefix(200))")
+            }
+            #expect(output.contains("\"endpoint.id\""), "structured metadata with dotted keys")
+            for secret in [inline, String(inline.dropFirst(6)), fromEnvironment, fromFile, String(fromFile.dropFirst(5))] {
+                #expect(!output.contains(secret), "a secret appeared in the log")
+            }
+        }
+    }
+
     @Test func runFailsFastOnABadEndpointsFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
