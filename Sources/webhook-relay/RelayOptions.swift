@@ -2,9 +2,13 @@ import ArgumentParser
 import Foundation
 import WebhookRelay
 
-/// Flags shared by the commands that talk to the relay's topics. Every flag can also come from an
-/// environment variable (`WEBHOOK_RELAY_<FLAG>`); a flag on the command line wins.
+/// Flags shared by the commands that talk to the relay's topics. Every setting can also come from
+/// an environment variable (`WEBHOOK_RELAY_<FLAG>`) or the `--config` file; see ``ConfigLayers``
+/// for the precedence.
 struct RelayOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A YAML config file with any of the settings (env: WEBHOOK_RELAY_CONFIG). Flags win over environment variables, which win over the file.", valueName: "path"))
+    var config: String?
+
     @Option(help: ArgumentHelp("Kafka bootstrap servers, HOST:PORT,... (env: WEBHOOK_RELAY_BROKERS).", valueName: "host:port,..."))
     var brokers: String?
 
@@ -23,45 +27,39 @@ struct RelayOptions: ParsableArguments {
 
     static let environment = ProcessInfo.processInfo.environment
 
+    func layers() throws -> ConfigLayers {
+        try ConfigLayers.load(path: config)
+    }
+
     /// The brokers, or a validation error naming the flag and the variable.
     func resolvedBrokers(required: Bool = true) throws -> String? {
-        let value = brokers ?? Self.environment["WEBHOOK_RELAY_BROKERS"]
+        let value = try layers().string(brokers, "brokers")?.value
         if required && (value ?? "").isEmpty {
-            throw ValidationError("--brokers is required (or set WEBHOOK_RELAY_BROKERS)")
+            throw ValidationError("--brokers is required (or set WEBHOOK_RELAY_BROKERS, or brokers in the config file)")
         }
         return value
     }
 
     func topics() throws -> RelayTopics {
-        let prefix = topicPrefix ?? Self.environment["WEBHOOK_RELAY_TOPIC_PREFIX"] ?? "webhooks"
+        let layers = try layers()
+        let prefix = layers.string(topicPrefix, "topic_prefix")?.value ?? "webhooks"
         var schedule = RetrySchedule.standard
-        if let text = retrySchedule ?? Self.environment["WEBHOOK_RELAY_RETRY_SCHEDULE"] {
+        if let (text, source) = layers.string(retrySchedule, "retry_schedule") {
             do {
                 schedule = try RetrySchedule(parsing: text)
             } catch {
-                throw ValidationError("--retry-schedule: \(error.message)")
+                throw ValidationError("retry_schedule (\(source)): \(error.message)")
             }
         }
         do {
             return try RelayTopics(prefix: prefix, schedule: schedule)
         } catch {
-            throw ValidationError("--topic-prefix: \(error.message)")
+            throw ValidationError("topic_prefix: \(error.message)")
         }
     }
 
     func kafkaProperties() throws -> [String: String] {
-        var entries = kafka
-        if entries.isEmpty, let text = Self.environment["WEBHOOK_RELAY_KAFKA"] {
-            entries = text.split(separator: ",").map(String.init)
-        }
-        var properties: [String: String] = [:]
-        for entry in entries {
-            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
-                throw ValidationError("--kafka expects KEY=VALUE, got '\(entry.prefix(40))'")
-            }
-            properties[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
-        }
-        return properties
+        try layers().kafkaProperties(kafka)
     }
 }
 

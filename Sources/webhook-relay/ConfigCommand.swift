@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import WebhookRelay
+
+/// `webhook-relay config check`: validate the configuration without running.
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Work with the relay's configuration.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the settings and the endpoints file, and print the effective settings with secrets masked.",
+            discussion: """
+                Takes the same flags as `run`. Precedence: command-line flag, then environment \
+                variable (WEBHOOK_RELAY_<SETTING>), then the --config file, then the default. \
+                Exits 0 when everything is valid, with a message naming the problem otherwise.
+                """
+        )
+
+        @OptionGroup var options: RunOptions
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            let settings = try options.resolve()
+            let endpoints: [Endpoint]
+            do {
+                endpoints = try EndpointsFile.load(path: settings.endpointsPath)
+            } catch {
+                throw ValidationError(error.message)
+            }
+            let relay = settings.relay
+            var lines: [(String, String)] = [
+                ("brokers", relay.bootstrapServers),
+                ("group", relay.groupID),
+                ("topic_prefix", relay.topics.prefix),
+                ("topics", relay.topics.all.joined(separator: ", ")),
+                ("retry_schedule", relay.topics.schedule.description),
+                ("retry_jitter", String(relay.retryJitter)),
+                ("max_in_flight", String(relay.maxInFlight)),
+                ("body_limit", String(relay.bodyLimit)),
+                ("drain_timeout", DurationText.format(relay.drainTimeout)),
+                ("allow_network", relay.http.addressPolicy.allowedNetworks.map(\.description).joined(separator: ", ")),
+                ("allow_private_network", String(relay.http.addressPolicy.allowPrivateNetwork)),
+                ("admin", settings.admin.map { "\($0.host):\($0.port)" } ?? "off"),
+                ("endpoints", settings.endpointsPath),
+            ]
+            for (key, value) in relay.kafkaProperties.sorted(by: { $0.key < $1.key }) {
+                lines.append(("kafka." + key, Self.isSecret(key) ? "****" : value))
+            }
+            for (key, value) in lines { Console.line("\(key): \(value)") }
+            Console.line("endpoints (\(endpoints.count)):")
+            for endpoint in endpoints {
+                var details = ["scheme \(endpoint.scheme.rawValue)", "secrets masked", "timeout \(DurationText.format(endpoint.timeout))",
+                               "max_in_flight \(endpoint.maxInFlight)"]
+                if let rate = endpoint.policy.rateLimit { details.append("rate_limit \(rate)") }
+                if endpoint.policy.permanent4xx { details.append("permanent_4xx") }
+                if !endpoint.events.isEmpty { details.append("events \(endpoint.events.map(\.description).joined(separator: ","))") }
+                Console.line("  \(endpoint.id): \(Self.redactedURL(endpoint.url))  (\(details.joined(separator: ", ")))")
+            }
+            Console.line("configuration is valid")
+        }
+
+        /// librdkafka properties whose values are credentials.
+        static func isSecret(_ key: String) -> Bool {
+            let lowered = key.lowercased()
+            return ["password", "secret", "key", "token", "credential"].contains { lowered.contains($0) }
+                && !lowered.hasSuffix(".location")
+        }
+
+        /// A URL without user information (`https://user:pass@host` → `https://****@host`).
+        static func redactedURL(_ url: String) -> String {
+            guard var components = URLComponents(string: url), components.user != nil || components.password != nil else { return url }
+            components.user = "****"
+            components.password = nil
+            return components.string ?? "****"
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Yams
+
+/// Where a setting comes from, in precedence order: a command-line flag, then the environment
+/// variable `WEBHOOK_RELAY_<KEY>`, then the `--config` file (YAML, keys as the long flag names with
+/// underscores), then the built-in default.
+struct ConfigLayers {
+    /// Settings a config file may hold.
+    static let keys: Set<String> = [
+        "brokers", "endpoints", "group", "topic_prefix", "retry_schedule", "retry_jitter", "kafka", "max_in_flight", "body_limit",
+        "drain_timeout", "allow_network", "allow_private_network", "admin_port", "admin_bind", "log_level", "log_format",
+    ]
+
+    /// A value from the config file.
+    enum FileValue: Equatable {
+        case scalar(String)
+        case list([String])
+        case mapping([String: String])
+    }
+
+    var environment: [String: String]
+    var file: [String: FileValue] = [:]
+    var filePath: String?
+
+    /// Loads the layers; `path` (or `WEBHOOK_RELAY_CONFIG`) names the config file.
+    static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConfigLayers {
+        var layers = ConfigLayers(environment: environment)
+        guard let path = path ?? environment["WEBHOOK_RELAY_CONFIG"] else { return layers }
+        layers.filePath = path
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("\(path): cannot read the config file")
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ValidationError("\(path): not valid YAML (\(error))")
+        }
+        guard let root else { return layers }
+        guard let mapping = root.mapping else { throw ValidationError("\(path): the config file must be a mapping of settings") }
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            let line = keyNode.mark.map { ":\($0.line)" } ?? ""
+            guard keys.contains(key) else {
+                throw ValidationError("\(path)\(line): unknown setting '\(key)' (known: \(keys.sorted().joined(separator: ", ")))")
+            }
+            if let scalar = value.scalar {
+                layers.file[key] = .scalar(scalar.string)
+            } else if let sequence = value.sequence {
+                let items = sequence.compactMap { $0.scalar?.string }
+                guard items.count == sequence.count else { throw ValidationError("\(path)\(line): '\(key)' must be a list of strings") }
+                layers.file[key] = .list(items)
+            } else if let nested = value.mapping {
+                var entries: [String: String] = [:]
+                for (name, item) in nested {
+                    guard let name = name.string, let text = item.scalar?.string else {
+                        throw ValidationError("\(path)\(line): '\(key)' must map names to strings")
+                    }
+                    entries[name] = text
+                }
+                layers.file[key] = .mapping(entries)
+            }
+        }
+        return layers
+    }
+
+    static func variable(_ key: String) -> String { "WEBHOOK_RELAY_" + key.uppercased() }
+
+    /// A scalar setting and where it came from.
+    func string(_ flag: String?, _ key: String) -> (value: String, source: String)? {
+        if let flag { return (flag, "flag --\(key.replacingOccurrences(of: "_", with: "-"))") }
+        if let value = environment[Self.variable(key)] { return (value, "env \(Self.variable(key))") }
+        if case .scalar(let value)? = file[key] { return (value, "config \(filePath ?? "")") }
+        return nil
+    }
+
+    /// A list setting: repeated flags, a comma-separated variable, or a YAML list (or a comma-separated string).
+    func list(_ flag: [String], _ key: String) throws -> [String] {
+        if !flag.isEmpty { return flag }
+        if let value = environment[Self.variable(key)] { return value.split(separator: ",").map(String.init) }
+        switch file[key] {
+        case .list(let items)?: return items
+        case .scalar(let value)?: return value.split(separator: ",").map(String.init)
+        case .mapping?: throw ValidationError("\(filePath ?? "config"): '\(key)' must be a list")
+        case nil: return []
+        }
+    }
+
+    /// A boolean setting (a flag can only turn it on).
+    func bool(_ flag: Bool, _ key: String) throws -> Bool {
+        if flag { return true }
+        guard let (value, source) = string(nil, key) else { return false }
+        guard let parsed = ["true": true, "false": false][value.lowercased()] else {
+            throw ValidationError("\(key) (\(source)): expected true or false, got '\(value)'")
+        }
+        return parsed
+    }
+
+    /// `--kafka KEY=VALUE` entries, or the config file's `kafka` mapping.
+    func kafkaProperties(_ flag: [String]) throws -> [String: String] {
+        if flag.isEmpty, case .mapping(let entries)? = file["kafka"], environment[Self.variable("kafka")] == nil {
+            return entries
+        }
+        var properties: [String: String] = [:]
+        for entry in try list(flag, "kafka") {
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+                throw ValidationError("--kafka expects KEY=VALUE, got '\(entry.prefix(40))'")
+            }
+            properties[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        return properties
+    }
+}

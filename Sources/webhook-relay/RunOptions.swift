@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import WebhookRelay
+import WebhookRelayAdmin
+
+/// The settings of `run` (and of `config check`, which validates them without running).
+struct RunOptions: ParsableArguments {
+    @OptionGroup var relay: RelayOptions
+
+    @Option(help: ArgumentHelp("The endpoints file (env: WEBHOOK_RELAY_ENDPOINTS).", valueName: "path"))
+    var endpoints: String?
+
+    @Option(help: ArgumentHelp("Consumer group of the replicas (env: WEBHOOK_RELAY_GROUP; default webhook-relay).", valueName: "name"))
+    var group: String?
+
+    @Option(help: ArgumentHelp("Deliveries in flight at once, all endpoints together (env: WEBHOOK_RELAY_MAX_IN_FLIGHT; default 1024).", valueName: "n"))
+    var maxInFlight: String?
+
+    @Option(help: ArgumentHelp("Largest body delivered, in bytes; larger records are dead-lettered (env: WEBHOOK_RELAY_BODY_LIMIT; default 1048576).", valueName: "bytes"))
+    var bodyLimit: String?
+
+    @Option(help: ArgumentHelp("Time in-flight deliveries get to finish on shutdown or rebalance (env: WEBHOOK_RELAY_DRAIN_TIMEOUT; default 15s).", valueName: "duration"))
+    var drainTimeout: String?
+
+    @Option(help: ArgumentHelp("Vary each retry delay by up to this fraction either way (env: WEBHOOK_RELAY_RETRY_JITTER; default 0.1 = ±10 %).", valueName: "fraction"))
+    var retryJitter: String?
+
+    @Option(name: .customLong("allow-network"), help: ArgumentHelp(
+        "Let deliveries reach this network although it is not globally routable, e.g. 10.20.0.0/16 (repeatable; env: WEBHOOK_RELAY_ALLOW_NETWORK, comma-separated).",
+        valueName: "cidr"))
+    var allowNetworks: [String] = []
+
+    @Flag(help: "Let deliveries reach any address, private ones included (internal deployments; env: WEBHOOK_RELAY_ALLOW_PRIVATE_NETWORK=true).")
+    var allowPrivateNetwork = false
+
+    @Option(help: ArgumentHelp("Port of the admin server: /healthz, /readyz, /endpoints, /metrics (env: WEBHOOK_RELAY_ADMIN_PORT; default 9090; 0 turns it off).", valueName: "port"))
+    var adminPort: String?
+
+    @Option(help: ArgumentHelp("Address the admin server binds (env: WEBHOOK_RELAY_ADMIN_BIND; default 127.0.0.1).", valueName: "address"))
+    var adminBind: String?
+
+    /// Every setting resolved (flag, environment, config file, default) and checked.
+    func resolve(brokersRequired: Bool = true) throws -> RunSettings {
+        let layers = try relay.layers()
+        try LoggingOptions.validate(layers)
+        guard let endpointsPath = layers.string(endpoints, "endpoints")?.value, !endpointsPath.isEmpty else {
+            throw ValidationError("--endpoints is required (or set WEBHOOK_RELAY_ENDPOINTS, or endpoints in the config file)")
+        }
+        var configuration = RelayConfiguration(
+            bootstrapServers: try relay.resolvedBrokers(required: brokersRequired) ?? "", topics: try relay.topics()
+        )
+        configuration.groupID = layers.string(group, "group")?.value ?? "webhook-relay"
+        configuration.kafkaProperties = try relay.kafkaProperties()
+        if let (text, source) = layers.string(maxInFlight, "max_in_flight") {
+            guard let value = Int(text), (1...1_000_000).contains(value) else {
+                throw ValidationError("max_in_flight (\(source)): expected a whole number from 1 to 1000000, got '\(text)'")
+            }
+            configuration.maxInFlight = value
+        }
+        if let (text, source) = layers.string(bodyLimit, "body_limit") {
+            guard let value = Int(text), value >= 1 else {
+                throw ValidationError("body_limit (\(source)): expected a positive number of bytes, got '\(text)'")
+            }
+            configuration.bodyLimit = value
+        }
+        if let (text, source) = layers.string(drainTimeout, "drain_timeout") {
+            guard let value = DurationText.parse(text), value > .zero else {
+                throw ValidationError("drain_timeout (\(source)): expected a duration like 15s, got '\(text)'")
+            }
+            configuration.drainTimeout = value
+        }
+        if let (text, source) = layers.string(retryJitter, "retry_jitter") {
+            guard let value = Double(text), (0...0.5).contains(value) else {
+                throw ValidationError("retry_jitter (\(source)): expected a fraction from 0 to 0.5, like 0.1, got '\(text)'")
+            }
+            configuration.retryJitter = value
+        }
+        let networks = try layers.list(allowNetworks, "allow_network").map { text in
+            guard let network = CIDR(text) else {
+                throw ValidationError("allow_network: '\(text)' is not a network like 10.20.0.0/16 or fd00::/8")
+            }
+            return network
+        }
+        configuration.http.addressPolicy = AddressPolicy(
+            allowedNetworks: networks, allowPrivateNetwork: try layers.bool(allowPrivateNetwork, "allow_private_network")
+        )
+
+        var admin: AdminServer.Configuration?
+        let portSetting = layers.string(adminPort, "admin_port")
+        let port = try portSetting.map { text, source in
+            guard let value = Int(text), (0...65_535).contains(value) else {
+                throw ValidationError("admin_port (\(source)): expected a port from 0 to 65535, got '\(text)'")
+            }
+            return value
+        } ?? 9090
+        if port != 0 {
+            admin = AdminServer.Configuration(host: layers.string(adminBind, "admin_bind")?.value ?? "127.0.0.1", port: port)
+        }
+        return RunSettings(relay: configuration, endpointsPath: endpointsPath, admin: admin)
+    }
+}
+
+/// What `run` will use.
+struct RunSettings {
+    var relay: RelayConfiguration
+    var endpointsPath: String
+    var admin: AdminServer.Configuration?
+}

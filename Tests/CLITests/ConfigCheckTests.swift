@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+/// `webhook-relay config check`: the effective settings, their precedence, and a precise message
+/// for each broken configuration.
+@Suite(.serialized)
+struct ConfigCheckTests {
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    /// Runs `config check` in a directory holding `endpoints.yaml` and `relay.yaml`.
+    func check(config: String?, endpoints: String? = nil, arguments: [String] = [], environment: [String: String?] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let endpointsFile = directory.appendingPathComponent("endpoints.yaml")
+        try (endpoints ?? "endpoints:\n  - id: a\n    url: https://hooks.example.com/a\n    secrets: [\"\(Self.secret)\"]\n")
+            .write(to: endpointsFile, atomically: true, encoding: .utf8)
+        var args = ["config", "check"]
+        if let config {
+            let configFile = directory.appendingPathComponent("relay.yaml")
+            try config.replacingOccurrences(of: "ENDPOINTS", with: endpointsFile.path).write(to: configFile, atomically: true, encoding: .utf8)
+            args += ["--config", configFile.path]
+        }
+        var env: [String: String?] = [:]
+        for name in ["WEBHOOK_RELAY_BROKERS", "WEBHOOK_RELAY_ENDPOINTS", "WEBHOOK_RELAY_CONFIG", "WEBHOOK_RELAY_MAX_IN_FLIGHT"] { env[name] = .some(nil) }
+        env.merge(environment) { _, new in new }
+        return try ProcessRunner.run(args + arguments.map { $0.replacingOccurrences(of: "ENDPOINTS", with: endpointsFile.path) }, environment: env)
+    }
+
+    @Test func validConfigPrintsEffectiveSettingsWithSecretsMasked() throws {
+        let result = try check(config: """
+            brokers: kafka-1:9092,kafka-2:9092
+            endpoints: ENDPOINTS
+            max_in_flight: 256
+            retry_schedule: 1s,1m
+            kafka:
+              security.protocol: SASL_SSL
+              sasl.password: hunter2-very-secret
+            """)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("brokers: kafka-1:9092,kafka-2:9092"))
+        #expect(result.stdout.contains("max_in_flight: 256"))
+        #expect(result.stdout.contains("retry_schedule: 1s,1m"))
+        #expect(result.stdout.contains("kafka.security.protocol: SASL_SSL"))
+        #expect(result.stdout.contains("kafka.sasl.password: ****"))
+        #expect(result.stdout.contains("configuration is valid"))
+        #expect(!result.stdout.contains("hunter2-very-secret") && !result.stdout.contains(Self.secret))
+    }
+
+    @Test func flagsWinOverEnvironmentWhichWinsOverTheFile() throws {
+        let config = "brokers: from-file:9092\nendpoints: ENDPOINTS\nmax_in_flight: 10\ngroup: file-group\n"
+        let result = try check(config: config, arguments: ["--max-in-flight", "30"],
+                               environment: ["WEBHOOK_RELAY_MAX_IN_FLIGHT": "20", "WEBHOOK_RELAY_GROUP": "env-group"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("max_in_flight: 30"))
+        #expect(result.stdout.contains("group: env-group"))
+        #expect(result.stdout.contains("brokers: from-file:9092"))
+    }
+
+    @Test(arguments: [
+        ("brokers: b:9092\nendpoints: ENDPOINTS\ncolour: blue\n", "unknown setting 'colour'"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nmax_in_flight: lots\n", "max_in_flight (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nretry_schedule: 1s,soon\n", "retry_schedule (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\ndrain_timeout: 15\n", "drain_timeout (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nretry_jitter: 2\n", "retry_jitter (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nallow_network: [10.0.0.0/33]\n", "allow_network: '10.0.0.0/33'"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nallow_private_network: maybe\n", "allow_private_network"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nadmin_port: 70000\n", "admin_port (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nlog_level: loud\n", "log_level (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\ntopic_prefix: \"has space\"\n", "topic_prefix"),
+        ("endpoints: ENDPOINTS\n", "--brokers is required"),
+        ("brokers: b:9092\n", "--endpoints is required"),
+        ("brokers: b:9092\nendpoints: /nonexistent/endpoints.yaml\n", "cannot read the endpoints file"),
+        ("brokers: [b:9092\n", "not valid YAML"),
+    ])
+    func brokenConfigsFailWithAPreciseMessage(config: String, expected: String) throws {
+        let result = try check(config: config)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+    }
+
+    @Test func brokenEndpointsFileIsReportedWithEndpointAndField() throws {
+        let result = try check(
+            config: "brokers: b:9092\nendpoints: ENDPOINTS\n",
+            endpoints: "endpoints:\n  - id: a\n    url: https://a.example/x\n    secrets: [\"\(Self.secret)\"]\n    rate_limit: fast\n"
+        )
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("endpoint 'a': field 'rate_limit'"), "\(result.stderr)")
+        #expect(!result.stderr.contains(Self.secret))
+    }
+}
