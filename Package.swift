@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "webhook-relay", "Kafka", "WebhookReceiver", "WebhookSignature",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ],
