@@ -62,7 +62,9 @@ struct DeployFilesTests {
 
         // The ConfigMap's settings and endpoints pass `config check`.
         let data = try #require(kinds["ConfigMap"]?["data"] as? [String: String])
-        try expectConfigCheckPasses(relay: try #require(data["relay.yaml"]), endpoints: try #require(data["endpoints.yaml"]),
+        let relaySettings: String = try #require(data["relay.yaml"])
+        let endpointsFile: String = try #require(data["endpoints.yaml"])
+        try expectConfigCheckPasses(relay: relaySettings, endpoints: endpointsFile,
                                     environment: ["ORDERS_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
     }
 

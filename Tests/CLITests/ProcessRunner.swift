@@ -97,3 +97,32 @@ extension ProcessRunner {
         }
     }
 }
+
+/// `webhook-relay broker` started as a process with the relay's topics, for CLI tests.
+final class BrokerProcess {
+    let process = Process()
+    /// The bootstrap servers it printed.
+    let bootstrap: String
+
+    /// Starts the broker with `--relay-topics` and the extra arguments, and reads its bootstrap line.
+    init(partitions: Int, _ arguments: [String] = []) throws {
+        process.executableURL = try WebhookRelayBinary.url()
+        process.arguments = ["broker", "--relay-topics", "--partitions", String(partitions), "--log-level", "warning"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        bootstrap = try ProcessRunner.firstLine(of: output.fileHandleForReading)
+    }
+
+    /// Stops it with SIGTERM and returns its exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}

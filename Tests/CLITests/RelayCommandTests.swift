@@ -10,14 +10,9 @@ import WebhookSignature
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct RelayCommandTests {
     @Test func sendThenRunDeliversAndRunExitsZeroOnSIGTERM() async throws {
-        let broker = Process()
-        broker.executableURL = try WebhookRelayBinary.url()
-        broker.arguments = ["broker", "--relay-topics", "--partitions", "2", "--retry-schedule", "500ms", "--log-level", "warning"]
-        let brokerOutput = Pipe()
-        broker.standardOutput = brokerOutput
-        try broker.run()
-        defer { if broker.isRunning { broker.terminate() } }
-        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+        let broker = try BrokerProcess(partitions: 2, ["--retry-schedule", "500ms"])
+        defer { broker.stop() }
+        let bootstrap = broker.bootstrap
 
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         let receiver = WebhookReceiver(endpoints: [
@@ -72,20 +67,13 @@ struct RelayCommandTests {
             let errors = String(decoding: runErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(!errors.contains(secret), "the secret leaked into the log")
         }
-        broker.terminate()
-        broker.waitUntilExit()
-        #expect(broker.terminationStatus == 0)
+        #expect(broker.stop() == 0)
     }
 
     @Test func sendJSONLinesProducesTheRecordContract() async throws {
-        let broker = Process()
-        broker.executableURL = try WebhookRelayBinary.url()
-        broker.arguments = ["broker", "--relay-topics", "--partitions", "2", "--log-level", "warning"]
-        let brokerOutput = Pipe()
-        broker.standardOutput = brokerOutput
-        try broker.run()
-        defer { broker.terminate() }
-        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+        let broker = try BrokerProcess(partitions: 2)
+        defer { broker.stop() }
+        let bootstrap = broker.bootstrap
 
         let lines = """
             {"endpoint": "orders", "event": "order.created", "id": "msg_j1", "body": {"total": 12.5, "items": [1, 2]}}
@@ -123,14 +111,9 @@ struct RelayCommandTests {
     }
 
     @Test func sighupWithAnInvalidFileKeepsTheOldEndpoints() async throws {
-        let broker = Process()
-        broker.executableURL = try WebhookRelayBinary.url()
-        broker.arguments = ["broker", "--relay-topics", "--partitions", "1", "--log-level", "warning"]
-        let brokerOutput = Pipe()
-        broker.standardOutput = brokerOutput
-        try broker.run()
-        defer { broker.terminate() }
-        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+        let broker = try BrokerProcess(partitions: 1)
+        defer { broker.stop() }
+        let bootstrap = broker.bootstrap
 
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         let receiver = WebhookReceiver(endpoints: [.init(id: "orders", verifier: try WebhookVerifier(scheme: .standard, secrets: [secret]))])
@@ -142,7 +125,7 @@ struct RelayCommandTests {
             try "endpoints:\n  - id: orders\n    url: \(url)/orders\n    secrets: [\"\(secret)\"]\n"
                 .write(to: endpointsFile, atomically: true, encoding: .utf8)
             let logFile = directory.appendingPathComponent("run.log")
-            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             let log = try FileHandle(forWritingTo: logFile)
             defer { try? log.close() }
 
@@ -190,14 +173,9 @@ struct RelayCommandTests {
     }
 
     @Test func jsonLogsAreOneObjectPerLineAndNeverContainASecret() async throws {
-        let broker = Process()
-        broker.executableURL = try WebhookRelayBinary.url()
-        broker.arguments = ["broker", "--relay-topics", "--partitions", "2", "--retry-schedule", "200ms", "--log-level", "warning"]
-        let brokerOutput = Pipe()
-        broker.standardOutput = brokerOutput
-        try broker.run()
-        defer { broker.terminate() }
-        let bootstrap = try ProcessRunner.firstLine(of: brokerOutput.fileHandleForReading)
+        let broker = try BrokerProcess(partitions: 2, ["--retry-schedule", "200ms"])
+        defer { broker.stop() }
+        let bootstrap = broker.bootstrap
 
         // One secret in each form: inline, environment variable, file.
         let inline = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -14,14 +14,9 @@ struct RepublishCommandTests {
 
     /// A broker process with the relay's topics and `count` synthetic dead letters on 4 partitions.
     func withDeadLetters<T>(_ count: Int, _ body: (String) async throws -> T) async throws -> T {
-        let broker = Process()
-        broker.executableURL = try WebhookRelayBinary.url()
-        broker.arguments = ["broker", "--relay-topics", "--partitions", "4", "--log-level", "warning"]
-        let output = Pipe()
-        broker.standardOutput = output
-        try broker.run()
-        defer { broker.terminate() }
-        let bootstrap = try ProcessRunner.firstLine(of: output.fileHandleForReading)
+        let broker = try BrokerProcess(partitions: 4)
+        defer { broker.stop() }
+        let bootstrap = broker.bootstrap
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
         configuration.linger = .milliseconds(5)
         try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
