@@ -126,3 +126,38 @@ final class BrokerProcess {
         if process.isRunning { process.terminate() }
     }
 }
+
+/// `webhook-relay run` started as a process (admin server off), its output going to a file.
+final class RelayProcess {
+    let process = Process()
+    private let logFile: URL
+    private let log: FileHandle
+
+    /// Starts `webhook-relay run` with the arguments; `environment` is added to this process's.
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("relay-run-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        log = try FileHandle(forWritingTo: logFile)
+        process.executableURL = try WebhookRelayBinary.url()
+        process.arguments = ["run", "--admin-port", "0"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+    }
+
+    /// Everything it wrote so far (standard output and standard error).
+    var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    /// Stops it with SIGTERM (graceful) and waits.
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { process.interrupt() }
+        try? log.close()
+        try? FileManager.default.removeItem(at: logFile)
+    }
+}

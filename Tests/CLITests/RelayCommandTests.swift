@@ -37,20 +37,10 @@ struct RelayCommandTests {
             )
             #expect(send.status == 0, "\(send.stderr)")
 
-            let run = Process()
-            run.executableURL = try WebhookRelayBinary.url()
-            run.arguments = [
-                "run", "--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--allow-private-network", "--admin-port", "0",
-                "--log-level", "warning",
-            ]
-            var environment = ProcessInfo.processInfo.environment
-            environment["WEBHOOK_RELAY_BROKERS"] = bootstrap
-            environment["ORDERS_SECRET"] = secret
-            run.environment = environment
-            let runErrors = Pipe()
-            run.standardError = runErrors
-            try run.run()
-            defer { if run.isRunning { run.interrupt() } }
+            let relay = try RelayProcess(
+                ["--endpoints", endpointsFile.path, "--retry-schedule", "500ms", "--allow-private-network", "--log-level", "warning"],
+                environment: ["WEBHOOK_RELAY_BROKERS": bootstrap, "ORDERS_SECRET": secret]
+            )
 
             let deadline = ContinuousClock.now.advanced(by: .seconds(60))
             while ContinuousClock.now < deadline && !receiver.requests.contains(where: { $0.status == 204 }) {
@@ -60,12 +50,10 @@ struct RelayCommandTests {
             #expect(requests.map(\.status) == [500, 204], "first attempt fails, the retry from the delay topic succeeds")
             #expect(requests.allSatisfy { $0.verified && $0.webhookID == "msg_cli_1" && $0.body == Array("{\"cli\":true}".utf8) })
 
-            run.terminate()  // SIGTERM: graceful
-            run.waitUntilExit()
-            #expect(run.terminationReason == .exit)
-            #expect(run.terminationStatus == 0)
-            let errors = String(decoding: runErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(!errors.contains(secret), "the secret leaked into the log")
+            relay.stop()  // SIGTERM: graceful
+            #expect(relay.process.terminationReason == .exit)
+            #expect(relay.process.terminationStatus == 0)
+            #expect(!relay.output.contains(secret), "the secret leaked into the log")
         }
         #expect(broker.stop() == 0)
     }
@@ -124,20 +112,9 @@ struct RelayCommandTests {
             let endpointsFile = directory.appendingPathComponent("endpoints.yaml")
             try "endpoints:\n  - id: orders\n    url: \(url)/orders\n    secrets: [\"\(secret)\"]\n"
                 .write(to: endpointsFile, atomically: true, encoding: .utf8)
-            let logFile = directory.appendingPathComponent("run.log")
-            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let log = try FileHandle(forWritingTo: logFile)
-            defer { try? log.close() }
-
-            let run = Process()
-            run.executableURL = try WebhookRelayBinary.url()
-            run.arguments = [
-                "run", "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--allow-private-network", "--admin-port", "0",
-                "--log-level", "info",
-            ]
-            run.standardError = log
-            try run.run()
-            defer { if run.isRunning { run.interrupt() } }
+            let relay = try RelayProcess(
+                ["--brokers", bootstrap, "--endpoints", endpointsFile.path, "--allow-private-network", "--log-level", "info"]
+            )
 
             func send(_ id: String) throws {
                 let result = try ProcessRunner.run(
@@ -158,17 +135,14 @@ struct RelayCommandTests {
 
             // An invalid file: rejected with a log line, the old endpoints stay.
             try "endpoints:\n  - id: orders\n    url: not a url\n".write(to: endpointsFile, atomically: true, encoding: .utf8)
-            kill(run.processIdentifier, SIGHUP)
-            #expect(try await waitFor {
-                String(decoding: try Data(contentsOf: logFile), as: UTF8.self).contains("Endpoints file rejected on reload")
-            })
+            kill(relay.process.processIdentifier, SIGHUP)
+            #expect(try await waitFor { relay.output.contains("Endpoints file rejected on reload") })
             try send("msg_after")
             #expect(try await waitFor { receiver.requests.contains { $0.webhookID == "msg_after" && $0.status == 204 } })
-            #expect(run.isRunning)
+            #expect(relay.process.isRunning)
 
-            run.terminate()
-            run.waitUntilExit()
-            #expect(run.terminationStatus == 0)
+            relay.stop()
+            #expect(relay.process.terminationStatus == 0)
         }
     }
 
@@ -214,33 +188,23 @@ struct RelayCommandTests {
                 )
                 #expect(sent.status == 0)
             }
-            let logFile = directory.appendingPathComponent("run.log")
-            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let log = try FileHandle(forWritingTo: logFile)
-            defer { try? log.close() }
-            let run = Process()
-            run.executableURL = try WebhookRelayBinary.url()
-            run.arguments = [
-                "run", "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--retry-schedule", "200ms", "--allow-private-network",
-                "--admin-port", "0", "--log-format", "json", "--log-level", "debug",
-            ]
-            var environment = ProcessInfo.processInfo.environment
-            environment["B_SECRET"] = fromEnvironment
-            run.environment = environment
-            run.standardError = log
-            run.standardOutput = log
-            try run.run()
+            let relay = try RelayProcess(
+                [
+                    "--brokers", bootstrap, "--endpoints", endpointsFile.path, "--retry-schedule", "200ms", "--allow-private-network",
+                    "--log-format", "json", "--log-level", "debug",
+                ],
+                environment: ["B_SECRET": fromEnvironment]
+            )
             let deadline = ContinuousClock.now.advanced(by: .seconds(60))
             while ContinuousClock.now < deadline {
                 let requests = receiver.requests
                 if requests.contains(where: { $0.endpointID == "b" && $0.status == 204 }) && requests.filter({ $0.endpointID == "c" }).count == 2 { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            run.terminate()
-            run.waitUntilExit()
-            #expect(run.terminationStatus == 0)
+            relay.stop()
+            #expect(relay.process.terminationStatus == 0)
 
-            let output = String(decoding: try Data(contentsOf: logFile), as: UTF8.self)
+            let output = relay.output
             let lines = output.split(separator: "\n")
             #expect(lines.count > 10, "a debug run logs")
             for line in lines {
