@@ -291,8 +291,7 @@ public final class DeliveryPipeline: Service, Sendable {
             return
         }
         guard endpoint.accepts(event: delivery.event) else {
-            statistics.update(endpoint.id) { $0.skipped += 1 }
-            metrics.delivery(endpoint.id, "skipped")
+            count(.skipped, endpoint.id)
             context.ledger.finish(ticket)
             return
         }
@@ -335,8 +334,7 @@ public final class DeliveryPipeline: Service, Sendable {
 
         let attempts = delivery.attempts + 1
         if result.succeeded {
-            statistics.update(endpoint.id) { $0.delivered += 1 }
-            metrics.delivery(endpoint.id, "delivered")
+            count(.delivered, endpoint.id)
             logger.debug("Delivered", metadata: [
                 "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
                 "http.status": "\(result.status ?? 0)",
@@ -344,8 +342,7 @@ public final class DeliveryPipeline: Service, Sendable {
             context.ledger.finish(ticket)
             return
         }
-        statistics.update(endpoint.id) { $0.failedAttempts += 1 }
-        metrics.delivery(endpoint.id, "failed_attempt")
+        count(.failedAttempt, endpoint.id)
         logger.info("Attempt failed", metadata: [
             "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
             "http.status": "\(result.status.map(String.init) ?? "-")", "error": "\(result.error ?? "")",
@@ -374,13 +371,18 @@ public final class DeliveryPipeline: Service, Sendable {
         headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
         let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
         if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-            statistics.update(endpoint.id) { $0.retried += 1 }
-            metrics.delivery(endpoint.id, "retried")
+            count(.retried, endpoint.id)
             metrics.retry(tier: DurationText.format(next.tier))
             context.ledger.finish(ticket)
         } else {
             context.ledger.abandon(ticket)
         }
+    }
+
+    /// Counts an outcome in the statistics and the metrics.
+    private func count(_ outcome: DeliveryStatistics.Outcome, _ endpointID: String) {
+        statistics.count(outcome, endpointID)
+        metrics.delivery(endpointID, outcome)
     }
 
     /// A failed attempt that ends the delivery at once: a refused address, `410 Gone`, or a 4xx
@@ -414,8 +416,7 @@ public final class DeliveryPipeline: Service, Sendable {
         headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
         let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
         if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-            statistics.update(endpointID) { $0.postponed += 1 }
-            metrics.delivery(endpointID, "postponed")
+            count(.postponed, endpointID)
             context.ledger.finish(ticket)
         } else {
             context.ledger.abandon(ticket)
@@ -461,8 +462,7 @@ public final class DeliveryPipeline: Service, Sendable {
         headers.append(KafkaHeader(key: RelayHeader.diedAt, value: String(WallClock.nowMilliseconds)))
         let hop = hopRecord(record, topic: configuration.topics.deadLetters, delivery: delivery, headers: headers)
         if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-            statistics.update(endpointID) { $0.deadLettered += 1 }
-            metrics.delivery(endpointID, "dead_lettered")
+            count(.deadLettered, endpointID)
             metrics.deadLetter(reason: reason)
             context.ledger.finish(ticket)
         } else {

@@ -22,6 +22,16 @@ public final class DeliveryStatistics: Sendable {
         public init() {}
     }
 
+    /// What became of a delivery (or of one attempt), as counted here and in the metrics.
+    public enum Outcome: String, Sendable, CaseIterable {
+        case delivered
+        case failedAttempt = "failed_attempt"
+        case retried
+        case postponed
+        case deadLettered = "dead_lettered"
+        case skipped
+    }
+
     private let counts = Mutex<[String: Counts]>([:])
 
     public init() {}
@@ -29,6 +39,20 @@ public final class DeliveryStatistics: Sendable {
     /// Changes the counts of an endpoint (`""` collects records with no usable endpoint id).
     public func update(_ endpointID: String, _ change: (inout Counts) -> Void) {
         counts.withLock { counts in change(&counts[endpointID, default: Counts()]) }
+    }
+
+    /// Counts one outcome for an endpoint.
+    public func count(_ outcome: Outcome, _ endpointID: String) {
+        update(endpointID) { counts in
+            switch outcome {
+            case .delivered: counts.delivered += 1
+            case .failedAttempt: counts.failedAttempts += 1
+            case .retried: counts.retried += 1
+            case .postponed: counts.postponed += 1
+            case .deadLettered: counts.deadLettered += 1
+            case .skipped: counts.skipped += 1
+            }
+        }
     }
 
     /// A copy of all counts.

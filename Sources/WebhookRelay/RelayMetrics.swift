@@ -25,6 +25,10 @@ public final class RelayMetrics: Sendable {
     public let maxEndpointLabels: Int
     private let factory: any MetricsFactory
     private let named = Mutex<Set<String>>([])
+    /// Metric handles made once per label set: the delivery path looks one up instead of asking
+    /// the factory (which locks its registry) for every record.
+    private let counters = Mutex<[String: Counter]>([:])
+    private let timers = Mutex<[String: Timer]>([:])
 
     /// Creates the metrics on `factory` (the global one by default).
     public init(factory: any MetricsFactory = MetricsSystem.factory, maxEndpointLabels: Int = 100) {
@@ -42,14 +46,29 @@ public final class RelayMetrics: Sendable {
         }
     }
 
-    func delivery(_ endpointID: String, _ outcome: String) {
-        Counter(label: "webhook_relay_deliveries_total", dimensions: [("endpoint", label(endpointID)), ("outcome", outcome)], factory: factory)
-            .increment()
+    private func counter(_ name: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = ([name] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "|")
+        return counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: name, dimensions: dimensions, factory: factory)
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    func delivery(_ endpointID: String, _ outcome: DeliveryStatistics.Outcome) {
+        counter("webhook_relay_deliveries_total", [("endpoint", label(endpointID)), ("outcome", outcome.rawValue)]).increment()
     }
 
     func attemptDuration(_ endpointID: String, _ duration: Duration) {
-        Timer(label: "webhook_relay_attempt_duration_seconds", dimensions: [("endpoint", label(endpointID))], factory: factory)
-            .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        let endpoint = label(endpointID)
+        let timer = timers.withLock { timers in
+            if let timer = timers[endpoint] { return timer }
+            let timer = Timer(label: "webhook_relay_attempt_duration_seconds", dimensions: [("endpoint", endpoint)], factory: factory)
+            timers[endpoint] = timer
+            return timer
+        }
+        timer.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     func attemptsInFlight(_ count: Int) {
@@ -57,15 +76,15 @@ public final class RelayMetrics: Sendable {
     }
 
     func retry(tier: String) {
-        Counter(label: "webhook_relay_retries_total", dimensions: [("tier", tier)], factory: factory).increment()
+        counter("webhook_relay_retries_total", [("tier", tier)]).increment()
     }
 
     func deadLetter(reason: DeadLetterReason) {
-        Counter(label: "webhook_relay_dead_letters_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
+        counter("webhook_relay_dead_letters_total", [("reason", reason.rawValue)]).increment()
     }
 
     func rateLimitWait(_ endpointID: String) {
-        Counter(label: "webhook_relay_rate_limit_waits_total", dimensions: [("endpoint", label(endpointID))], factory: factory).increment()
+        counter("webhook_relay_rate_limit_waits_total", [("endpoint", label(endpointID))]).increment()
     }
 
     func endpoint(_ endpointID: String, healthScore: Int, circuit: CircuitBreaker.State) {
