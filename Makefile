@@ -3,12 +3,13 @@
 #   make test    install system packages if missing, then run every test suite
 #   make build   release build of the webhook-relay binary
 #   make broker  run the embedded development broker
+#   make soak    the long reliability suite and fuzzing (docs/reliability.md)
 #   make bench   benchmarks (see BENCHMARKS.md)
 
 SWIFT ?= swift
 export SWIFT_BACKTRACE ?= enable=no
 
-.PHONY: all deps build debug demo test broker bench clean
+.PHONY: all deps build debug demo test soak broker bench clean
 
 all: build
 
@@ -30,6 +31,10 @@ demo: debug
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+
+# R1–R6 with ten times the records, then libFuzzer on the record decoder and the endpoints file.
+soak: deps
+	./scripts/reliability/soak.sh
 
 broker: debug
 	$(SWIFT) run webhook-relay broker --brokers 1 --relay-topics

@@ -29,7 +29,8 @@ public final class EmbeddedBroker: Sendable {
 
         /// The name used on the command line, e.g. `produce` or `offset-commit`.
         public var name: String {
-            String(describing: self).reduce(into: "") { result, character in
+            if self == .initProducerID { return "init-producer-id" }
+            return String(describing: self).reduce(into: "") { result, character in
                 if character.isUppercase { result += "-" + character.lowercased() } else { result.append(character) }
             }
         }

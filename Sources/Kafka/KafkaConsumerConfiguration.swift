@@ -24,6 +24,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var offsetReset: OffsetReset = .earliest
     /// How often stored offsets are committed (`auto.commit.interval.ms`).
     public var commitInterval: Duration = .seconds(1)
+    /// How often the member tells the coordinator it is alive (`heartbeat.interval.ms`); also how
+    /// late it may learn that a rebalance started. Must be below ``sessionTimeout``.
+    public var heartbeatInterval: Duration = .seconds(1)
     /// Records of one partition buffered ahead of the application. Above it the partition's
     /// fetching is paused until the application has taken half of them.
     public var maxBufferedRecordsPerPartition: Int = 1_000
@@ -52,6 +55,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("auto.offset.reset", offsetReset.rawValue),
             ("enable.auto.commit", "true"),
             ("auto.commit.interval.ms", String(commitInterval.milliseconds)),
+            ("heartbeat.interval.ms", String(min(heartbeatInterval, sessionTimeout / 3).milliseconds)),
             ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "false"),
             ("queued.max.messages.kbytes", String(prefetchKilobytes)),

@@ -54,6 +54,19 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         code == RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue || code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue
     }
 
+    /// The broker error code with this name (`NOT_LEADER_OR_FOLLOWER`, `REQUEST_TIMED_OUT`, …; case
+    /// and a `RD_KAFKA_RESP_ERR_` prefix ignored) or number, as the mock cluster's fault injection takes it.
+    public static func brokerErrorCode(named text: String) -> Int32? {
+        if let number = Int32(text) { return number }
+        var name = text.uppercased()
+        if name.hasPrefix("RD_KAFKA_RESP_ERR_") { name.removeFirst("RD_KAFKA_RESP_ERR_".count) }
+        for code in Int32(1)...Int32(RD_KAFKA_RESP_ERR_END_ALL.rawValue) {
+            guard let cName = rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code)) else { continue }
+            if String(cString: cName) == name { return code }
+        }
+        return nil
+    }
+
     public var description: String { "KafkaError(\(name)): \(message)" }
 
     static let timedOut = KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT)

@@ -151,17 +151,30 @@ public final class DeliveryPipeline: Service, Sendable {
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
+                var lastStarted: [KafkaTopicPartition: OffsetLedger.Ticket] = [:]
                 for await record in consumer.records {
                     await inFlight.acquire()
                     guard let ticket = ledger.start(record) else {
                         inFlight.release()
                         continue
                     }
-                    let decoded = DeliveryRecord.decode(record, bodyLimit: configuration.bodyLimit)
-                    if case .success(let delivery) = decoded, let dueAt = delivery.dueAtMilliseconds,
-                        dueAt > WallClock.nowMilliseconds,
-                        configuration.topics.delay(ofRetryTopic: record.topic) != nil
+                    // The relay writes its delay topics without transactions, so within one
+                    // assignment their offsets have no holes: a jump means records were skipped.
+                    if let last = lastStarted[record.topicPartition], last.generation == ticket.generation,
+                        record.offset > last.offset + 1, configuration.topics.delay(ofRetryTopic: record.topic) != nil
                     {
+                        logger.error("Offset gap on a delay topic: records were skipped", metadata: [
+                            "kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)",
+                            "kafka.last_offset": "\(last.offset)",
+                        ])
+                    }
+                    lastStarted[record.topicPartition] = ticket
+                    let decoded = DeliveryRecord.decode(record, bodyLimit: configuration.bodyLimit)
+                    if case .success(let delivery) = decoded, let requestedDueAt = delivery.dueAtMilliseconds,
+                        let tier = configuration.topics.delay(ofRetryTopic: record.topic),
+                        requestedDueAt > WallClock.nowMilliseconds
+                    {
+                        let dueAt = self.boundedDueAt(requestedDueAt, tier: tier, record: record)
                         // Not due: hold it and stop fetching its partition until it is.
                         consumer.pause([record.topicPartition])
                         statistics.update(delivery.endpointID) { $0.waiting += 1 }
@@ -237,6 +250,18 @@ public final class DeliveryPipeline: Service, Sendable {
             ledger.remove(partitions)
             registry.forget(partitions: Set(partitions.map(\.partition)))
         }
+    }
+
+    /// A delay topic's record is never due later than the topic's delay (with the most jitter)
+    /// from now: the relay never writes a later `relay-due-at`, and a forged or corrupt one would
+    /// otherwise hold the partition paused until then.
+    private func boundedDueAt(_ dueAt: Int64, tier: Duration, record: KafkaConsumerRecord) -> Int64 {
+        let latest = WallClock.nowMilliseconds + Int64((Double(tier.wholeMilliseconds) * (1 + configuration.retryJitter)).rounded(.up))
+        guard dueAt > latest else { return dueAt }
+        logger.warning("A delay-topic record is due later than its topic allows; attempting it at the topic's delay", metadata: [
+            "kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)", "relay.due_at": "\(dueAt)",
+        ])
+        return latest
     }
 
     /// Sleeps until `dueAt` while the ticket's partition stays ours; `false` when it was revoked.
@@ -322,7 +347,7 @@ public final class DeliveryPipeline: Service, Sendable {
         }
         guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
             runtime.cancel(admission, now: MonotonicClock.milliseconds)
-            context.ledger.abandon(ticket)
+            await handOff(record, delivery: delivery, ticket: ticket, context: context, endpointID: endpoint.id)
             return
         }
         let attemptAt = WallClock.nowMilliseconds
@@ -397,6 +422,21 @@ public final class DeliveryPipeline: Service, Sendable {
         }
     }
 
+    /// A record that waited for its endpoint and was not attempted when its partition began to be
+    /// revoked (rebalance or shutdown). While the partition is still ours it goes to the shortest
+    /// delay topic, due at once, without using an attempt: its offset is then done, so the commit
+    /// passes it. Abandoning it instead would hold the committed offset before it, and the next
+    /// owner would repeat every later record of the partition that this replica had finished.
+    private func handOff(
+        _ record: KafkaConsumerRecord, delivery: DeliveryRecord, ticket: OffsetLedger.Ticket, context: WorkContext, endpointID: String
+    ) async {
+        guard context.ledger.isOwned(ticket) else {
+            context.ledger.abandon(ticket)
+            return
+        }
+        await postpone(record, delivery: delivery, wait: .zero, ticket: ticket, context: context, endpointID: endpointID)
+    }
+
     /// Sends a record to a delay topic without using an attempt (circuit open, endpoint busy).
     private func postpone(
         _ record: KafkaConsumerRecord, delivery: DeliveryRecord, wait: Duration, ticket: OffsetLedger.Ticket,
@@ -436,6 +476,8 @@ public final class DeliveryPipeline: Service, Sendable {
         if endpoint.scheme != .nself {
             headers.append(("Content-Type", delivery.contentType))
         }
+        // Informational (not signed): which attempt this is, for the receiver's logs.
+        headers.append((RelayHeader.attemptHTTPHeader, String(delivery.attempts + 1)))
         headers.append(contentsOf: endpoint.headers)
         return await http.post(url: endpoint.url, headers: headers, body: delivery.body, timeout: endpoint.timeout)
     }
@@ -506,7 +548,11 @@ public final class DeliveryPipeline: Service, Sendable {
         var backoff = Duration.milliseconds(100)
         while true {
             do {
-                _ = try await producer.send(hop)
+                let report = try await producer.send(hop)
+                logger.trace("Forwarded", metadata: [
+                    "kafka.topic": "\(hop.topic)", "kafka.partition": "\(report.partition)", "kafka.offset": "\(report.offset)",
+                    "kafka.from": "\(ticket.topicPartition)@\(ticket.offset)",
+                ])
                 return true
             } catch {
                 logger.warning(

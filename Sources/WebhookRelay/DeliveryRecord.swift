@@ -1,4 +1,5 @@
 import Kafka
+import WebhookSignature
 
 /// A record of the contract in docs/records.md, decoded from the deliveries topic or a delay topic.
 public struct DeliveryRecord: Sendable {
@@ -39,6 +40,12 @@ public struct DeliveryRecordDefect: Error, Sendable, Hashable, CustomStringConve
     public var reason: DeadLetterReason
     public var detail: String
 
+    /// Creates a defect.
+    public init(reason: DeadLetterReason, detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+
     public var description: String { "\(reason): \(detail)" }
 }
 
@@ -72,14 +79,22 @@ extension DeliveryRecord {
                 case RelayHeader.event: event = value
                 case RelayHeader.id: webhookID = value
                 case RelayHeader.contentType: contentType = value
+                // Ranges keep the pipeline's arithmetic on these numbers (attempts + 1, now - first
+                // attempt) from overflowing, which would trap: a forged header must not crash the relay.
                 case RelayHeader.attempts:
-                    guard let number = Int(value), number >= 0 else { return malformed("header '\(header.key)' is not a count") }
+                    guard let number = Int(value), (0...maxAttempts).contains(number) else {
+                        return malformed("header '\(header.key)' is not a count from 0 to \(maxAttempts)")
+                    }
                     attempts = number
                 case RelayHeader.dueAt:
-                    guard let number = Int64(value) else { return malformed("header '\(header.key)' is not epoch milliseconds") }
+                    guard let number = Int64(value), (0...maxEpochMilliseconds).contains(number) else {
+                        return malformed("header '\(header.key)' is not epoch milliseconds")
+                    }
                     dueAt = number
                 case RelayHeader.firstAttemptAt:
-                    guard let number = Int64(value) else { return malformed("header '\(header.key)' is not epoch milliseconds") }
+                    guard let number = Int64(value), (0...maxEpochMilliseconds).contains(number) else {
+                        return malformed("header '\(header.key)' is not epoch milliseconds")
+                    }
                     firstAttemptAt = number
                 case RelayHeader.originTopic: originTopic = value
                 case RelayHeader.originPartition:
@@ -111,7 +126,7 @@ extension DeliveryRecord {
         )
         let id = webhookID ?? derivedID(origin)
         guard isValidID(id) else {
-            return malformed("'\(RelayHeader.id)' must be 1-256 characters without '.', spaces or control characters")
+            return malformed("'\(RelayHeader.id)' must be 1-256 printable ASCII characters without '.', ',' or spaces")
         }
         guard record.value.count <= bodyLimit else {
             return .failure(DeliveryRecordDefect(
@@ -124,6 +139,11 @@ extension DeliveryRecord {
             lastStatus: lastStatus, lastError: lastError, origin: origin, headers: record.headers
         ))
     }
+
+    /// The largest `relay-attempts` accepted.
+    static let maxAttempts = 1_000_000
+    /// The latest `relay-due-at` / `relay-first-attempt-at` accepted: 9999-12-31T23:59:59.999Z.
+    static let maxEpochMilliseconds: Int64 = 253_402_300_799_999
 
     /// A stable id for a record without `webhook-id`: the same for every retry and replay, since it
     /// comes from the origin coordinates (which hops carry), e.g. `msg_9c1f0e3a7b2d4c11_3_1042`.
@@ -138,9 +158,10 @@ extension DeliveryRecord {
         return "msg_\(String(repeating: "0", count: 16 - hex.count))\(hex)_\(origin.partition)_\(origin.offset)"
     }
 
-    /// Whether an id can be signed: 1-256 printable ASCII characters without `.` or spaces
-    /// (`.` separates the signed parts in both schemes).
+    /// Whether an id can be signed and sent: 1-256 printable ASCII characters without `.` (it
+    /// separates the signed parts), `,` (HTTP splits header lists on it) or spaces.
     public static func isValidID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 256 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ".") }
+        // One rule with the signer: an id the relay accepts is one it can send.
+        WebhookSigner.isValidID(id)
     }
 }

@@ -1,6 +1,13 @@
 import Foundation
 import WebhookSignature
 import Yams
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The endpoints file (`--endpoints endpoints.yaml`):
 ///
@@ -45,23 +52,28 @@ public enum EndpointsFile {
         return try parse(text, source: path, environment: environment, baseDirectory: (path as NSString).deletingLastPathComponent)
     }
 
-    /// Parses endpoints from YAML text. `source` names the file in errors.
+    /// Parses endpoints from YAML text. `source` names the file in errors; `file:` secrets are
+    /// read with `readSecretFile` (relative paths from `baseDirectory`).
     public static func parse(
         _ text: String,
         source: String = "endpoints",
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        baseDirectory: String = "."
+        baseDirectory: String = ".",
+        readSecretFile: @escaping (_ path: String) throws(ConfigurationError) -> [UInt8] = EndpointsFile.readSecretFile(atPath:)
     ) throws(ConfigurationError) -> [Endpoint] {
         let root: Node
         do {
+            if let line = try aliasInKey(text) {
+                throw ConfigurationError("\(source):\(line): a mapping key refers to a YAML alias (*name), which the endpoints file does not allow")
+            }
             guard let node = try Yams.compose(yaml: text) else { throw ConfigurationError("\(source): the file is empty") }
             root = node
         } catch let error as ConfigurationError {
             throw error
         } catch {
-            throw ConfigurationError("\(source): not valid YAML (\(error))")
+            throw ConfigurationError("\(source)\(yamlProblem(error))")
         }
-        let context = Context(source: source, environment: environment, baseDirectory: baseDirectory)
+        let context = Context(source: source, environment: environment, baseDirectory: baseDirectory, readSecretFile: readSecretFile)
         guard let top = root.mapping else { throw context.error(at: root, "the top level must be a mapping with 'endpoints'") }
         var defaults: Node.Mapping?
         var list: Node.Sequence?
@@ -70,14 +82,14 @@ public enum EndpointsFile {
             case "defaults":
                 guard let mapping = value.mapping else { throw context.error(at: value, "'defaults' must be a mapping") }
                 for (field, _) in mapping where !endpointFields.subtracting(["id", "url"]).contains(field.string ?? "") {
-                    throw context.error(at: field, "defaults: unknown field '\(field.string ?? "?")'")
+                    throw context.error(at: field, "defaults: unknown field '\(shown(field.string ?? "?"))'")
                 }
                 defaults = mapping
             case "endpoints":
                 guard let sequence = value.sequence else { throw context.error(at: value, "'endpoints' must be a list") }
                 list = sequence
             default:
-                throw context.error(at: keyNode, "unknown top-level field '\(keyNode.string ?? "?")' (expected 'defaults' and 'endpoints')")
+                throw context.error(at: keyNode, "unknown top-level field '\(shown(keyNode.string ?? "?"))' (expected 'defaults' and 'endpoints')")
             }
         }
         guard let list, !list.isEmpty else { throw ConfigurationError("\(source): 'endpoints' is missing or empty") }
@@ -86,17 +98,123 @@ public enum EndpointsFile {
         for (index, node) in list.enumerated() {
             let endpoint = try context.endpoint(node, index: index, defaults: defaults)
             guard seen.insert(endpoint.id).inserted else {
-                throw context.error(at: node, "endpoint '\(endpoint.id)': the id is used twice")
+                throw context.error(at: node, "endpoint '\(shown(endpoint.id))': the id is used twice")
             }
             endpoints.append(endpoint)
         }
         return endpoints
     }
 
+    /// Yams hashes every mapping key while composing, aliases expanded: a key that refers to nested
+    /// aliases (a "billion laughs" of a few hundred bytes) would take exponential time. So the text is
+    /// first composed with every `*` replaced by a character it does not contain: that removes every
+    /// alias and moves nothing, and a plain scalar starting with that character was an alias. Returns
+    /// the line of the first alias used in a mapping key. Aliases in values are harmless (nothing here
+    /// walks a value deeply) and stay allowed.
+    static func aliasInKey(_ text: String) throws -> Int? {
+        guard text.utf8.contains(UInt8(ascii: "*")) else { return nil }
+        let used = Set(text.unicodeScalars.filter { (0xE000...0xF8FF).contains($0.value) })
+        guard let marker = (UInt32(0xE000)...0xF8FF).lazy.compactMap(Unicode.Scalar.init).first(where: { !used.contains($0) }) else {
+            return 1
+        }
+        var neutral = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars { neutral.append(scalar == "*" ? marker : scalar) }
+        guard let root = try Yams.compose(yaml: String(neutral)) else { return nil }
+        func find(_ node: Node, inKey: Bool) -> Int? {
+            switch node {
+            case .scalar(let scalar):
+                return inKey && scalar.style == .plain && scalar.string.unicodeScalars.first == marker ? node.mark?.line ?? 1 : nil
+            case .sequence(let sequence):
+                for item in sequence { if let line = find(item, inKey: inKey) { return line } }
+                return nil
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    if let line = find(key, inKey: true) ?? find(value, inKey: inKey) { return line }
+                }
+                return nil
+            case .alias:
+                return node.mark?.line ?? 1
+            }
+        }
+        return find(root, inKey: false)
+    }
+
+    /// A YAML error as one line without the file's text (Yams quotes the offending line, which may
+    /// hold a secret): `:<line>: not valid YAML: <problem>`.
+    static func yamlProblem(_ error: any Error) -> String {
+        func located(_ mark: Mark, _ problem: String, _ context: YamlError.Context?) -> String {
+            var text = ":\(mark.line): not valid YAML: \(problem) (column \(mark.column)"
+            if let context { text += ", \(context.text) from line \(context.mark.line)" }
+            return shown(text + ")", limit: 300)
+        }
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return located(mark, problem, context)
+        case .duplicatedKeysInMapping(_, let context):
+            return ":\(context.mark.line): not valid YAML: a key appears twice in one mapping"
+        case .reader(let problem, _, _, _):
+            return ": not valid YAML: \(shown(problem, limit: 200))"
+        default:
+            return ": not valid YAML"
+        }
+    }
+
+    /// Text from the file as shown in an error: control characters and line separators escaped
+    /// (an error is one log line), cut after `limit` bytes.
+    static func shown(_ text: String, limit: Int = 80) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if result.utf8.count >= limit {
+                result += "..."
+                break
+            }
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                result += scalar.escaped(asASCII: true)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    /// The largest `file:` secret read, in bytes.
+    public static let secretFileLimit = 64 * 1024
+
+    /// Reads a `file:` secret: a regular file (or a link to one) of at most ``secretFileLimit``
+    /// bytes. Devices (`/dev/zero`), FIFOs, sockets and directories are refused without blocking or
+    /// reading them. The error's message is the reason alone; the caller names the path.
+    public static func readSecretFile(atPath path: String) throws(ConfigurationError) -> [UInt8] {
+        func failure(_ reason: String) -> ConfigurationError { ConfigurationError(reason) }
+        func systemError() -> ConfigurationError { failure(String(cString: strerror(errno))) }
+        // O_NONBLOCK: opening a FIFO must not wait for a writer. The type is checked before any read.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw systemError() }
+        defer { _ = close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw systemError() }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw failure("not a regular file") }
+        guard status.st_size <= secretFileLimit else { throw failure("larger than \(secretFileLimit) bytes") }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4_096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw systemError()
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[..<count]
+            // The file may grow after fstat.
+            guard bytes.count <= secretFileLimit else { throw failure("larger than \(secretFileLimit) bytes") }
+        }
+    }
+
     private struct Context {
         var source: String
         var environment: [String: String]
         var baseDirectory: String
+        var readSecretFile: (_ path: String) throws(ConfigurationError) -> [UInt8]
 
         func error(at node: Node?, _ message: String) -> ConfigurationError {
             if let mark = node?.mark { return ConfigurationError("\(source):\(mark.line): \(message)") }
@@ -112,16 +230,16 @@ public enum EndpointsFile {
                 let name = key.string ?? ""
                 guard EndpointsFile.endpointFields.contains(name) else {
                     let id = mapping["id"]?.string ?? "#\(index + 1)"
-                    throw error(at: key, "endpoint '\(id)': unknown field '\(name)'")
+                    throw error(at: key, "endpoint '\(EndpointsFile.shown(id))': unknown field '\(EndpointsFile.shown(name))'")
                 }
-                guard own.insert(name).inserted else { throw error(at: key, "field '\(name)' appears twice") }
+                guard own.insert(name).inserted else { throw error(at: key, "field '\(EndpointsFile.shown(name))' appears twice") }
                 fields[name] = value
             }
             guard let idNode = mapping["id"], let id = idNode.scalar?.string, !id.isEmpty else {
                 throw error(at: node, "endpoint #\(index + 1): 'id' is required")
             }
             func fail(_ field: String, _ message: String) -> ConfigurationError {
-                error(at: fields[field] ?? node, "endpoint '\(id)': field '\(field)': \(message)")
+                error(at: fields[field] ?? node, "endpoint '\(EndpointsFile.shown(id))': field '\(field)': \(message)")
             }
             guard id.utf8.count <= 249, id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
                 throw fail("id", "must be 1-249 printable characters without spaces")
@@ -130,11 +248,11 @@ public enum EndpointsFile {
             guard let url = fields["url"]?.scalar?.string, !url.isEmpty else { throw fail("url", "is required") }
             guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
                 scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
-            else { throw fail("url", "'\(url)' is not an http:// or https:// URL with a host") }
+            else { throw fail("url", "'\(EndpointsFile.shown(url))' is not an http:// or https:// URL with a host") }
 
             let schemeName = fields["scheme"]?.scalar?.string ?? "standard"
             guard let signatureScheme = SignatureScheme(rawValue: schemeName) else {
-                throw fail("scheme", "'\(schemeName)' is not one of standard, nself, ed25519")
+                throw fail("scheme", "'\(EndpointsFile.shown(schemeName))' is not one of standard, nself, ed25519")
             }
 
             var secretValues: [String] = []
@@ -183,7 +301,7 @@ public enum EndpointsFile {
                 for (key, value) in headerMapping {
                     guard let name = key.string, isToken(name), let text = value.scalar?.string,
                         text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
-                    else { throw fail("headers", "'\(key.string ?? "?")' must be a header name with a printable value") }
+                    else { throw fail("headers", "'\(EndpointsFile.shown(key.string ?? "?"))' must be a header name with a printable value") }
                     headers.append((name, text))
                 }
             }
@@ -211,7 +329,7 @@ public enum EndpointsFile {
             }
 
             if try flag("https_only") == true && scheme != "https" {
-                throw fail("url", "'\(url)' is not https:// but https_only is set")
+                throw fail("url", "'\(EndpointsFile.shown(url))' is not https:// but https_only is set")
             }
             var policy = EndpointPolicy()
             if let node = fields["rate_limit"] {
@@ -236,14 +354,20 @@ public enum EndpointsFile {
         func resolveSecret(_ text: String, field: (String) -> ConfigurationError) throws(ConfigurationError) -> String {
             if text.hasPrefix("env:") {
                 let name = String(text.dropFirst(4))
-                guard let value = environment[name] else { throw field("environment variable '\(name)' is not set") }
+                guard let value = environment[name] else { throw field("environment variable '\(EndpointsFile.shown(name))' is not set") }
                 return value
             }
             if text.hasPrefix("file:") {
                 var path = String(text.dropFirst(5))
                 if !path.hasPrefix("/") { path = (baseDirectory as NSString).appendingPathComponent(path) }
-                guard let data = FileManager.default.contents(atPath: path), var value = String(data: data, encoding: .utf8) else {
-                    throw field("cannot read secret file '\(path)'")
+                let bytes: [UInt8]
+                do {
+                    bytes = try readSecretFile(path)
+                } catch {
+                    throw field("cannot read secret file '\(EndpointsFile.shown(path))' (\(error.message))")
+                }
+                guard var value = String(validating: bytes, as: UTF8.self) else {
+                    throw field("secret file '\(EndpointsFile.shown(path))' is not UTF-8")
                 }
                 while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
                 return value

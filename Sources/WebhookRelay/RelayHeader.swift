@@ -31,6 +31,10 @@ public enum RelayHeader {
     /// Republished records only: `<dlq id> <epoch ms>` of the replay.
     public static let replayedFrom = "replayed-from"
 
+    /// The HTTP header telling the receiver which attempt a POST is (1 for the first). Not signed
+    /// and not for deduplication, which is what `webhook-id` is for.
+    public static let attemptHTTPHeader = "Webhook-Attempt"
+
     /// Headers the relay owns: replaced, never duplicated, on every hop.
     public static let relayOwned: Set<String> = [
         attempts, dueAt, firstAttemptAt, originTopic, originPartition, originOffset, lastStatus, lastError,

@@ -17,12 +17,12 @@ public struct WebhookSigner: Sendable {
     /// The scheme this signer produces headers for.
     public let scheme: SignatureScheme
 
-    private enum Keys: Sendable {
+    enum Keys: Sendable {
         case standard(hmacs: [HMAC<SHA256>], ed25519: [Ed25519SigningKey])
         case nself(HMAC<SHA256>?)
     }
 
-    private let keys: Keys
+    let keys: Keys
 
     /// Creates a signer from serialized secrets.
     ///

@@ -106,6 +106,25 @@ public struct WebhookVerifier: Sendable {
         self.verifyingKeys = []
     }
 
+    /// Creates a verifier that accepts exactly what `signer` signs: its HMAC secrets and the public
+    /// halves of its Ed25519 keys. For receivers configured from the relay's own endpoints file
+    /// (`webhook-relay listen`) and for tests.
+    ///
+    /// - Throws: ``WebhookSecretError/empty`` for an unsigned nSelf signer (nothing to verify).
+    public init(accepting signer: WebhookSigner, configuration: Configuration? = nil) throws(WebhookSecretError) {
+        self.scheme = signer.scheme
+        self.configuration = configuration ?? .default(for: signer.scheme)
+        switch signer.keys {
+        case .standard(let hmacs, let signingKeys):
+            self.hmacs = hmacs
+            self.verifyingKeys = signingKeys.map(\.verifyingKey)
+        case .nself(let hmac):
+            guard let hmac else { throw .empty }
+            self.hmacs = [hmac]
+            self.verifyingKeys = []
+        }
+    }
+
     /// Verifies one webhook.
     ///
     /// Checks, in order: the required headers are present and well formed, the timestamp is within

@@ -14,6 +14,11 @@ struct BrokerCommand: AsyncParsableCommand {
             Starts librdkafka's mock cluster on 127.0.0.1 with random ports and prints the bootstrap \
             servers (host:port,...) as the first line on standard output. Stops on SIGTERM or SIGINT.
 
+            Faults can be injected while it runs, one command per line on standard input, each \
+            answered by one line on standard output (ok … or error: …): down ID|all, up ID|all, \
+            rtt ID|all DURATION, request-errors TYPE CODE[,CODE...], clear-request-errors TYPE, \
+            topic-error TOPIC CODE, help. See docs/reliability.md.
+
             FOR DEVELOPMENT AND TESTS ONLY: data lives in memory and is lost when the process \
             stops; each partition keeps at most 5 MiB or 100,000 records and silently drops older \
             data; topics that are not created with --topic get 4 partitions when first used.
@@ -65,6 +70,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // Unbuffered, so a parent process reading a pipe sees the line at once.
         FileHandle.standardOutput.write(Data((broker.bootstrapServers + "\n").utf8))
+        BrokerControl(broker: broker).serveStandardInput()
         logger.info(
             "Embedded broker running",
             metadata: ["kafka.bootstrap": "\(broker.bootstrapServers)", "kafka.topics": "\(topics.map(\.description))"]

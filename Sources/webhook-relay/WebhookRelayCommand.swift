@@ -17,6 +17,7 @@ struct WebhookRelayCommand: AsyncParsableCommand {
             ConfigCommand.self,
             DemoCommand.self,
             BrokerCommand.self,
+            ListenCommand.self,
             SecretCommand.self,
             SignCommand.self,
             VerifyCommand.self,

@@ -88,6 +88,33 @@ struct DeliveryPipelineTests {
         }
     }
 
+    /// Regression (fuzzing, session 2): a delay-topic record due in the year 9999 would keep its
+    /// partition paused until then. It is attempted at the topic's delay instead, and the record
+    /// behind it in the same partition is not held up longer.
+    @Test func aDelayTopicRecordDueFarAwayIsAttemptedAtTheTopicsDelay() async throws {
+        let receiverEndpoints = [WebhookReceiver.Endpoint(id: "orders", verifier: try TestSecrets.verifier(.standard))]
+        try await RelayTestEnvironment.with(schedule: "1s", receiverEndpoints: receiverEndpoints) { env in
+            let retryTopic = env.topics.retry(.seconds(1))
+            let records = ["msg_far", "msg_next"].map { id in
+                var record = env.delivery(endpoint: "orders", id: id, body: Array("{}".utf8), extraHeaders: [
+                    KafkaHeader(key: "relay-attempts", value: "1"),
+                    KafkaHeader(key: "relay-due-at", value: id == "msg_far" ? "253402300799999" : "0"),
+                ], partition: 0)
+                record.topic = retryTopic
+                return record
+            }
+            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, [("orders", .standard)]))
+            let started = ContinuousClock.now
+            _ = try await env.produce(records)
+            let done = await env.waitForRequests(timeout: .seconds(30)) { $0.filter { $0.status == 204 }.count == 2 }
+            let elapsed = ContinuousClock.now - started
+            try await replica.stop()
+            #expect(done, "the far-future record held its partition")
+            #expect(Set(env.receiver.requests.map(\.webhookID)) == ["msg_far", "msg_next"])
+            #expect(elapsed < .seconds(15))
+        }
+    }
+
     @Test func alwaysFailingEndpointEndsOnTheDeadLetterTopicWithEveryHopHeader() async throws {
         let receiverEndpoints = [WebhookReceiver.Endpoint(
             id: "down", verifier: try TestSecrets.verifier(.standard), behaviour: .init(alwaysFail: true, failureStatus: 503)

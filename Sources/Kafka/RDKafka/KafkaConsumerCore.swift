@@ -171,6 +171,7 @@ final class KafkaConsumerCore: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             logger.info("Partitions assigned", metadata: ["kafka.partitions": "\(topicPartitions.sorted())"])
             state.withLock { $0.buffer.assign(topicPartitions) }
+            startAtCommittedOffsets(handle: handle, partitions: partitions)
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) {
                     logger.error("Incremental assign failed", metadata: ["kafka.error": "\(KafkaError(consuming: error))"])
@@ -211,6 +212,30 @@ final class KafkaConsumerCore: Sendable {
             logger.error("Rebalance failed", metadata: ["kafka.error": "\(KafkaError(event))"])
             _ = state.withLock { $0.buffer.revoke(topicPartitions) }
             rd_kafka_assign(handle, nil)
+        }
+    }
+
+    /// Sets each newly assigned partition's start to the group's committed offset, read now.
+    ///
+    /// Left to itself (offset "invalid"), librdkafka 2.0.2 can resume a partition that comes back
+    /// to this consumer after its assignment was lost (session timeout) at its old fetch position
+    /// — past records it had fetched but the application never finished — instead of at the
+    /// committed offset: those records would be skipped. Partitions without a committed offset,
+    /// or all of them when the committed offsets cannot be read, keep "invalid" (the group's
+    /// committed offset, else `auto.offset.reset`).
+    private func startAtCommittedOffsets(handle: OpaquePointer, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        let count = Int(partitions.pointee.cnt)
+        guard count > 0 else { return }
+        let err = rd_kafka_committed(handle, partitions, Int32(clamping: configuration.sessionTimeout.milliseconds))
+        for index in 0..<count {
+            let element = partitions.pointee.elems[index]
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR || element.err != RD_KAFKA_RESP_ERR_NO_ERROR || element.offset < 0 {
+                partitions.pointee.elems[index].offset = -1001  // RD_KAFKA_OFFSET_INVALID
+            }
+            partitions.pointee.elems[index].err = RD_KAFKA_RESP_ERR_NO_ERROR
+        }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Committed offsets could not be read on assignment; librdkafka picks the start", metadata: ["kafka.error": "\(KafkaError(err))"])
         }
     }
 

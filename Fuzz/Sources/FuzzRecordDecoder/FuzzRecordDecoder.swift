@@ -1,0 +1,159 @@
+// libFuzzer target: DeliveryRecord.decode over arbitrary Kafka records, then what the pipeline does
+// with a decoded record that is pure: signing its body, and decoding the record it would write on a
+// hop to a delay topic (the same id, event and origin must come back).
+//
+// Input layout (FuzzRegressionTests.swift decodes regression inputs the same way):
+//   byte 0     flags: bit 0 keyless record; bit 1 read from a delay topic; bit 2 offset Int64.max
+//              (else the input's length); bits 3-7 the partition (0-31)
+//   the rest   split on 0xFF: key, value, then header name, header value, name, value, ...
+//              A header value of exactly [0xFE] is a header without a value (as is a trailing name),
+//              one of exactly [0xF0]...[0xF7] stands for a boundary value (`boundaries`, which random
+//              mutation rarely spells out); a name is read up to its first NUL, as librdkafka's C
+//              string would be.
+import Kafka
+import WebhookRelay
+import WebhookSignature
+
+let bodyLimit = 512
+let deliveriesTopic = "webhooks.deliveries"
+let delayTopic = "webhooks.retry.5s"
+
+let boundaries: [[UInt8]] = [
+    "9223372036854775807", "-9223372036854775808", "2147483647", "2147483648", "-1", "253402300800000",
+    String(repeating: "9", count: 40), String(repeating: "a", count: 300),
+].map { Array($0.utf8) }
+
+let signers: [WebhookSigner] = [
+    try! WebhookSigner(scheme: .standard, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]),
+    try! WebhookSigner(scheme: .nself, secrets: ["nself-secret"]),
+]
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let input = UnsafeRawBufferPointer(start: start, count: count)
+    guard let record = makeRecord(Array(input)) else { return -1 }
+    switch DeliveryRecord.decode(record, bodyLimit: bodyLimit) {
+    case .failure(let defect):
+        check(!defect.detail.isEmpty, "a defect without a detail")
+        check(defect.reason == .malformed || defect.reason == .payloadTooLarge, "unexpected reason \(defect.reason)")
+    case .success(let delivery):
+        checkContract(delivery, record: record)
+        pipelineArithmetic(delivery)
+        sign(delivery)
+        checkHop(delivery, record: record)
+    }
+    return 0
+}
+
+/// Builds the record described by the input layout above; `nil` for an empty input.
+func makeRecord(_ bytes: [UInt8]) -> KafkaConsumerRecord? {
+    guard let flags = bytes.first else { return nil }
+    let parts = bytes.dropFirst().split(separator: 0xFF, omittingEmptySubsequences: false).map(Array.init)
+    var headers: [KafkaHeader] = []
+    var index = 2
+    while index < parts.count {
+        let name = String(decoding: parts[index].prefix { $0 != 0 }, as: UTF8.self)
+        var value: [UInt8]? = index + 1 < parts.count && parts[index + 1] != [0xFE] ? parts[index + 1] : nil
+        if let byte = value?.first, value?.count == 1, (0xF0...0xF7).contains(byte) {
+            value = boundaries[Int(byte - 0xF0)]
+        }
+        headers.append(KafkaHeader(key: name, value: value))
+        index += 2
+    }
+    return KafkaConsumerRecord(
+        topicPartition: KafkaTopicPartition(topic: flags & 2 != 0 ? delayTopic : deliveriesTopic, partition: Int32(flags >> 3)),
+        offset: flags & 4 != 0 ? Int64.max : Int64(bytes.count),
+        key: flags & 1 != 0 ? nil : parts[0],
+        value: parts.count > 1 ? parts[1] : [],
+        headers: headers
+    )
+}
+
+/// What docs/records.md promises about an accepted record.
+func checkContract(_ delivery: DeliveryRecord, record: KafkaConsumerRecord) {
+    check(!delivery.endpointID.isEmpty && Array(delivery.endpointID.utf8) == record.key, "endpoint id is not the key")
+    check(!delivery.event.isEmpty && delivery.event.utf8.count <= 256, "event length")
+    check(delivery.event.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }, "event not printable")
+    check(delivery.contentType.utf8.count <= 256, "content type length")
+    check(DeliveryRecord.isValidID(delivery.webhookID), "invalid webhook id accepted: \(delivery.webhookID)")
+    check(delivery.body == record.value && delivery.body.count <= bodyLimit, "body changed or over the limit")
+    check(delivery.attempts >= 0, "negative attempts")
+    check(delivery.origin.partition >= 0 && delivery.origin.offset >= 0, "negative origin")
+    check(delivery.headers == record.headers, "headers changed")
+}
+
+/// The arithmetic DeliveryPipeline does on a decoded record's numbers (with Swift's trapping
+/// operators, as there): the attempt number, the circuit's age check, the wait until due.
+func pipelineArithmetic(_ delivery: DeliveryRecord) {
+    let now: Int64 = 1_700_000_000_000
+    let attempts = delivery.attempts + 1
+    let firstSeen = delivery.firstAttemptAtMilliseconds ?? now
+    let circuitTooOld = now - firstSeen > Int64(3 * 86_400_000)
+    var wait = Duration.zero
+    if let dueAt = delivery.dueAtMilliseconds, dueAt > now {
+        wait = .milliseconds(min(dueAt - now, 200))
+    }
+    // Used, so that the optimizer keeps the overflow checks.
+    sink &+= attempts &+ (circuitTooOld ? 1 : 0) &+ Int(wait.components.seconds) &+ String(delivery.lastStatus ?? 0).utf8.count
+}
+
+nonisolated(unsafe) var sink = 0
+
+/// Signing never fails for an accepted record, and its headers are sendable HTTP header values.
+func sign(_ delivery: DeliveryRecord) {
+    for signer in signers {
+        let headers: [(name: String, value: String)]
+        do {
+            headers = try signer.headers(id: delivery.webhookID, timestamp: 1_700_000_000, event: delivery.event, body: delivery.body)
+        } catch {
+            fatalError("signing failed: \(error)")
+        }
+        for (name, value) in headers {
+            check(!name.isEmpty && !value.isEmpty, "empty header")
+            check(!value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }, "header \(name) would split the request")
+        }
+    }
+}
+
+/// The record written to a delay topic after a failed attempt (as DeliveryPipeline.hopRecord builds
+/// it: the producer's headers without the relay's, `webhook-id` when it was derived, then the relay's)
+/// decodes to the same delivery, one attempt later.
+func checkHop(_ delivery: DeliveryRecord, record: KafkaConsumerRecord) {
+    // A schedule has a handful of delays: past it a delivery is dead-lettered, not hopped.
+    guard delivery.attempts < 1_000 else { return }
+    let relayOwned: Set<String> = [
+        "relay-attempts", "relay-due-at", "relay-first-attempt-at", "relay-origin-topic", "relay-origin-partition",
+        "relay-origin-offset", "relay-last-status", "relay-last-error", "relay-dlq-reason", "relay-died-at",
+    ]
+    var headers = record.headers.filter { !relayOwned.contains($0.key) }
+    if !headers.contains(where: { $0.key == "webhook-id" }) {
+        headers.append(KafkaHeader(key: "webhook-id", value: delivery.webhookID))
+    }
+    headers += [
+        KafkaHeader(key: "relay-attempts", value: String(delivery.attempts + 1)),
+        KafkaHeader(key: "relay-first-attempt-at", value: String(delivery.firstAttemptAtMilliseconds ?? 1_700_000_000_000)),
+        KafkaHeader(key: "relay-origin-topic", value: delivery.origin.topic),
+        KafkaHeader(key: "relay-origin-partition", value: String(delivery.origin.partition)),
+        KafkaHeader(key: "relay-origin-offset", value: String(delivery.origin.offset)),
+        KafkaHeader(key: "relay-last-status", value: "503"),
+        KafkaHeader(key: "relay-due-at", value: "1700000005000"),
+    ]
+    let hop = KafkaConsumerRecord(
+        topicPartition: KafkaTopicPartition(topic: delayTopic, partition: record.partition),
+        offset: 7, key: record.key, value: record.value, headers: headers
+    )
+    switch DeliveryRecord.decode(hop, bodyLimit: bodyLimit) {
+    case .failure(let defect):
+        fatalError("an accepted record's hop is rejected: \(defect)")
+    case .success(let again):
+        check(again.webhookID == delivery.webhookID, "the id changed on a hop: \(delivery.webhookID) -> \(again.webhookID)")
+        check(again.event == delivery.event && again.endpointID == delivery.endpointID, "event or endpoint changed on a hop")
+        check(again.contentType == delivery.contentType, "content type changed on a hop")
+        check(again.origin == delivery.origin, "origin changed on a hop")
+        check(again.attempts == delivery.attempts + 1 && again.lastStatus == 503, "attempts or status lost on a hop")
+    }
+}
+
+func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
+}

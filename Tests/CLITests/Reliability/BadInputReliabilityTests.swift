@@ -1,0 +1,161 @@
+import Foundation
+import Kafka
+import Testing
+
+/// R4: malformed records of every kind, and random bytes in keys, headers and bodies, interleaved
+/// with good records: no replica crashes, every good record is delivered, every bad one is on the
+/// dead-letter topic with the right reason.
+@Suite(.serialized, .timeLimit(.minutes(30)))
+struct BadInputReliabilityTests {
+    static let bodyLimit = 2_048
+
+    /// One kind of bad record: what is wrong with it and the reason it must die with.
+    enum Defect: CaseIterable {
+        case noKey, emptyKey, keyNotUTF8, unknownEndpoint, noEvent, emptyEvent, eventNotUTF8, eventUnprintable, eventTooLong
+        case idWithDot, idWithSpace, idTooLong, idNotUTF8, contentTypeUnprintable, attemptsNotANumber, dueAtNotANumber
+        case originPartitionNegative, bodyTooLarge
+
+        var reason: String {
+            switch self {
+            case .unknownEndpoint: "unknown_endpoint"
+            case .bodyTooLarge: "payload_too_large"
+            default: "malformed"
+            }
+        }
+    }
+
+    static func randomBytes(_ count: Int, using generator: inout some RandomNumberGenerator) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// Random bytes that are certainly not UTF-8 (0xFF never occurs in UTF-8).
+    static func notUTF8(using generator: inout some RandomNumberGenerator) -> [UInt8] {
+        var bytes = randomBytes(Int.random(in: 0...20, using: &generator), using: &generator)
+        bytes.insert(0xFF, at: Int.random(in: 0...bytes.count, using: &generator))
+        return bytes
+    }
+
+    /// A random header that is not part of the record contract: the relay must ignore it.
+    static func noiseHeader(using generator: inout some RandomNumberGenerator) -> KafkaHeader {
+        let name = String((0..<Int.random(in: 1...12, using: &generator)).map { _ in
+            Character(Unicode.Scalar(UInt8.random(in: 0x61...0x7A, using: &generator)))
+        })
+        return KafkaHeader(key: "x-noise-\(name)", value: randomBytes(Int.random(in: 0...64, using: &generator), using: &generator))
+    }
+
+    static func badRecord(
+        _ defect: Defect, index: Int, topic: String, endpoints: [String], using generator: inout some RandomNumberGenerator
+    ) -> KafkaProducerRecord {
+        // The body names the record, so its dead letter can be matched (the DLQ keeps the body).
+        var body = Array("bad_\(index)_".utf8) + randomBytes(Int.random(in: 0...200, using: &generator), using: &generator)
+        var key: [UInt8]? = Array((endpoints.randomElement(using: &generator) ?? "ep00").utf8)
+        var headers = [KafkaHeader(key: "webhook-event", value: "bad.input"), KafkaHeader(key: "webhook-id", value: "bad_\(index)")]
+        func replace(_ name: String, _ value: [UInt8]?) {
+            headers.removeAll { $0.key == name }
+            if let value { headers.append(KafkaHeader(key: name, value: value)) }
+        }
+        switch defect {
+        case .noKey: key = nil
+        case .emptyKey: key = []
+        case .keyNotUTF8: key = notUTF8(using: &generator)
+        case .unknownEndpoint: key = Array("nobody_\(Int.random(in: 0...1_000_000, using: &generator))".utf8)
+        case .noEvent: replace("webhook-event", nil)
+        case .emptyEvent: replace("webhook-event", [])
+        case .eventNotUTF8: replace("webhook-event", notUTF8(using: &generator))
+        case .eventUnprintable: replace("webhook-event", Array("order\u{0}created".utf8))
+        case .eventTooLong: replace("webhook-event", Array(String(repeating: "e", count: 257).utf8))
+        case .idWithDot: replace("webhook-id", Array("bad.\(index)".utf8))
+        case .idWithSpace: replace("webhook-id", Array("bad \(index)".utf8))
+        case .idTooLong: replace("webhook-id", Array(String(repeating: "i", count: 257).utf8))
+        case .idNotUTF8: replace("webhook-id", notUTF8(using: &generator))
+        case .contentTypeUnprintable: replace("content-type", Array("text/plain\r\nx-injected: 1".utf8))
+        case .attemptsNotANumber: replace("relay-attempts", Array("many".utf8))
+        case .dueAtNotANumber: replace("relay-due-at", Array("tomorrow".utf8))
+        case .originPartitionNegative: replace("relay-origin-partition", Array("-3".utf8))
+        case .bodyTooLarge: body += randomBytes(bodyLimit + 1 - body.count + Int.random(in: 0...2_000, using: &generator), using: &generator)
+        }
+        if Bool.random(using: &generator) { headers.append(noiseHeader(using: &generator)) }
+        headers.shuffle(using: &generator)
+        return KafkaProducerRecord(topic: topic, key: key, value: body, headers: headers)
+    }
+
+    @Test func badRecordsAreDeadLetteredAndGoodOnesDelivered() async throws {
+        let profile = ReliabilityProfile.current
+        let scenario = try Scenario("r4")
+        var passed = false
+        defer { scenario.finish(keep: !passed) }
+        let endpoints = try SuiteEndpoints(scenario: scenario, count: 6)
+        let setup = try SuiteSetup(scenario: scenario, endpoints: endpoints, partitions: 8, retrySchedule: "1s")
+
+        var generator = SystemRandomNumberGenerator()
+        var expected: [Int: Defect] = [:]
+        var records: [KafkaProducerRecord] = []
+        for index in 0..<profile.badRecords {
+            let defect = Defect.allCases[index % Defect.allCases.count]
+            expected[index] = defect
+            records.append(Self.badRecord(defect, index: index, topic: setup.deliveriesTopic, endpoints: endpoints.ids, using: &generator))
+        }
+        for index in 0..<profile.goodRecords {
+            // Random bytes as the body, random headers beside the contract's.
+            var record = SuiteEndpoints.record(
+                topic: setup.deliveriesTopic, endpoint: endpoints.ids[index % endpoints.ids.count], id: "good_\(index)",
+                body: Self.randomBytes(Int.random(in: 0...1_000, using: &generator), using: &generator)
+            )
+            record.headers.append(Self.noiseHeader(using: &generator))
+            records.append(record)
+        }
+        records.shuffle(using: &generator)
+
+        let replicas = try (0..<2).map {
+            try setup.startReplica("replica-\($0)", group: "r4", extra: ["--body-limit", String(Self.bodyLimit)])
+        }
+        let started = ContinuousClock.now
+        try await SuiteKafka.produce(records, bootstrap: setup.broker.bootstrap)
+        let goodIDs = (0..<profile.goodRecords).map { "good_\($0)" }
+        let allGood = try await setup.listen.wait(upTo: profile.limit(120)) { $0.delivered.isSuperset(of: goodIDs) }
+        let dead = try await SuiteKafka.waitForRecords(
+            topic: setup.deadLetterTopic, partitions: setup.partitions, bootstrap: setup.broker.bootstrap,
+            count: profile.badRecords, upTo: profile.limit(120)
+        )
+        let elapsed = ContinuousClock.now - started
+        let running = replicas.map(\.isRunning)
+        let statuses = replicas.map { $0.stop() }
+
+        var wrong: [String] = []
+        var seen: [Int: Int] = [:]
+        for letter in dead {
+            let prefix = letter.value.prefix(24)
+            let text = String(decoding: prefix, as: UTF8.self)
+            guard text.hasPrefix("bad_"), let index = Int(text.dropFirst(4).prefix { $0.isNumber }), let defect = expected[index] else {
+                wrong.append("a dead letter that is no bad record: \(letter.header("webhook-id") ?? "?") \(letter.header("relay-dlq-reason") ?? "?")")
+                continue
+            }
+            seen[index, default: 0] += 1
+            let reason = letter.header("relay-dlq-reason") ?? "?"
+            if reason != defect.reason { wrong.append("bad_\(index) (\(defect)): reason \(reason), expected \(defect.reason)") }
+            if letter.key != records.first(where: { $0.value.starts(with: Array("bad_\(index)_".utf8)) })?.key {
+                wrong.append("bad_\(index): the dead letter's key is not the record's")
+            }
+        }
+        let missingBad = expected.keys.filter { seen[$0] == nil }.sorted()
+        let missingGood = goodIDs.filter { !setup.listen.delivered.contains($0) }
+        let unverified = setup.listen.entries.filter { !$0.verified }
+        let badDelivered = setup.listen.entries.filter { $0.webhook_id.hasPrefix("bad") }
+        ReliabilityReport.record("R4 bad input", [
+            "bad": "\(profile.badRecords) (\(Defect.allCases.count) kinds)", "good": "\(profile.goodRecords)",
+            "dead letters": "\(dead.count)", "wrong": "\(wrong.count)", "bad missing": "\(missingBad.count)",
+            "good missing": "\(missingGood.count)", "crashes": "\(running.filter { !$0 }.count)",
+            "time": String(format: "%.1f s", elapsed / .seconds(1)),
+        ])
+        #expect(running.allSatisfy { $0 }, "a replica crashed")
+        #expect(allGood && missingGood.isEmpty, "good records not delivered: \(missingGood.prefix(5))")
+        #expect(missingBad.isEmpty, "bad records not dead-lettered: \(missingBad.prefix(5).map { "bad_\($0) \(expected[$0].map { "\($0)" } ?? "")" })")
+        #expect(wrong.isEmpty, "\(wrong.prefix(8))")
+        #expect(badDelivered.isEmpty, "bad records were delivered: \(badDelivered.prefix(3).map(\.webhook_id))")
+        #expect(unverified.isEmpty)
+        #expect(statuses.allSatisfy { $0 == 0 }, "replicas did not stop cleanly: \(statuses)")
+        #expect(scenario.leakedSecrets().isEmpty, "secrets in process output: \(scenario.leakedSecrets())")
+        passed = running.allSatisfy { $0 } && missingGood.isEmpty && missingBad.isEmpty && wrong.isEmpty
+        setup.broker.stop()
+    }
+}

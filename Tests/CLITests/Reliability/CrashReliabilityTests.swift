@@ -1,0 +1,73 @@
+import Foundation
+import Kafka
+import Testing
+
+/// R1: replicas are killed with SIGKILL at random moments and restarted; nothing is lost.
+@Suite(.serialized, .timeLimit(.minutes(30)))
+struct CrashReliabilityTests {
+    /// Each replica's `--max-in-flight`.
+    static let maxInFlight = 64
+
+    @Test func killNineOfRandomReplicasLosesNothing() async throws {
+        let profile = ReliabilityProfile.current
+        let scenario = try Scenario("r1")
+        var passed = false
+        defer { scenario.finish(keep: !passed) }
+        let endpoints = try SuiteEndpoints(scenario: scenario, count: profile.crashEndpoints)
+        let setup = try SuiteSetup(scenario: scenario, endpoints: endpoints, partitions: 16, retrySchedule: "1s,2s")
+
+        let count = profile.crashRecords
+        var generator = SystemRandomNumberGenerator()
+        let records = (0..<count).map { index in
+            SuiteEndpoints.record(
+                topic: setup.deliveriesTopic, endpoint: endpoints.ids[index % endpoints.ids.count], id: "r1_\(index)",
+                body: Array("{\"n\":\(index),\"pad\":\"\(String(repeating: "x", count: Int.random(in: 0...300, using: &generator)))\"}".utf8)
+            )
+        }
+        try await SuiteKafka.produce(records, bootstrap: setup.broker.bootstrap)
+
+        let replicas = try (0..<3).map { index in
+            try setup.startReplica("replica-\(index)", group: "r1", extra: ["--max-in-flight", String(Self.maxInFlight)])
+        }
+        let started = ContinuousClock.now
+        // Kill when the delivered count passes random fractions of the total, so every kill lands
+        // while records are moving.
+        let thresholds = (0..<profile.crashKills).map { _ in Double.random(in: 0.1...0.85) }.sorted()
+        var kills: [String] = []
+        for threshold in thresholds {
+            let reached = try await setup.listen.wait(upTo: profile.limit(180)) { $0.delivered.count >= Int(threshold * Double(count)) }
+            #expect(reached, "deliveries stalled before \(Int(threshold * 100)) %")
+            let victim = replicas.randomElement(using: &generator)!
+            victim.kill9()
+            kills.append("\(victim.name)@\(setup.listen.delivered.count)")
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...1_500, using: &generator)))
+            try victim.restart()
+        }
+        let allDelivered = try await setup.listen.wait(upTo: profile.limit(240)) { $0.delivered.count >= count }
+        let elapsed = ContinuousClock.now - started
+        let statuses = replicas.map { $0.stop() }
+
+        let listen = setup.listen
+        let missing = (0..<count).map { "r1_\($0)" }.filter { !listen.delivered.contains($0) }
+        let unverified = listen.entries.filter { !$0.verified }
+        let duplicates = listen.duplicateDeliveries
+        let peak = listen.peakDeliveriesPerSecond
+        // The duplicate bound (docs/reliability.md): per kill, what the replicas had in flight,
+        // plus what they finished but could not commit: the commit interval (1 s) before the
+        // rebalance and the heartbeat interval (1 s) until each member learns of it (this broker,
+        // unlike Kafka, refuses commits while the group rebalances).
+        let bound = kills.count * (3 * Self.maxInFlight + 2 * peak)
+        ReliabilityReport.record("R1 crash", [
+            "records": "\(count)", "endpoints": "\(endpoints.ids.count)", "replicas": "3", "kills": "\(kills.count)",
+            "lost": "\(missing.count)", "unverified": "\(unverified.count)", "duplicates": "\(duplicates) (bound \(bound))", "peak": "\(peak)/s",
+            "time": String(format: "%.1f s", elapsed / .seconds(1)),
+        ])
+        #expect(allDelivered && missing.isEmpty, "lost \(missing.count) records, e.g. \(missing.prefix(5)); kills \(kills)")
+        #expect(unverified.isEmpty, "signatures that failed: \(unverified.prefix(3).map { "\($0.webhook_id): \($0.error ?? "")" })")
+        #expect(duplicates <= bound, "duplicates \(duplicates) over the bound \(bound)")
+        #expect(statuses.allSatisfy { $0 == 0 }, "replicas did not stop cleanly: \(statuses)")
+        #expect(scenario.leakedSecrets().isEmpty, "secrets in process output: \(scenario.leakedSecrets())")
+        passed = allDelivered && missing.isEmpty && unverified.isEmpty && duplicates <= bound
+        setup.broker.stop()
+    }
+}
