@@ -14,7 +14,7 @@ struct CrashReliabilityTests {
         var passed = false
         defer { scenario.finish(keep: !passed) }
         let endpoints = try SuiteEndpoints(scenario: scenario, count: profile.crashEndpoints)
-        let setup = try SuiteSetup(scenario: scenario, endpoints: endpoints, partitions: 16, retrySchedule: "1s,2s")
+        let setup = try SuiteSetup(scenario: scenario, endpoints: endpoints, partitions: profile.crashPartitions, retrySchedule: "1s,2s")
 
         let count = profile.crashRecords
         var generator = SystemRandomNumberGenerator()
@@ -62,7 +62,10 @@ struct CrashReliabilityTests {
             "lost": "\(missing.count)", "unverified": "\(unverified.count)", "duplicates": "\(duplicates) (bound \(bound))", "peak": "\(peak)/s",
             "time": String(format: "%.1f s", elapsed / .seconds(1)),
         ])
-        #expect(allDelivered && missing.isEmpty, "lost \(missing.count) records, e.g. \(missing.prefix(5)); kills \(kills)")
+        let trimmed = missing.isEmpty ? [] : try await SuiteKafka.trimmedPartitions(
+            topic: setup.deliveriesTopic, partitions: setup.partitions, bootstrap: setup.broker.bootstrap
+        )
+        #expect(allDelivered && missing.isEmpty, "lost \(missing.count) records, e.g. \(missing.prefix(5)); kills \(kills); broker retention trimmed: \(trimmed)")
         #expect(unverified.isEmpty, "signatures that failed: \(unverified.prefix(3).map { "\($0.webhook_id): \($0.error ?? "")" })")
         #expect(duplicates <= bound, "duplicates \(duplicates) over the bound \(bound)")
         #expect(statuses.allSatisfy { $0 == 0 }, "replicas did not stop cleanly: \(statuses)")

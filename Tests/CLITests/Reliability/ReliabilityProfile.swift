@@ -8,6 +8,9 @@ struct ReliabilityProfile: Sendable {
     var crashRecords: Int
     var crashEndpoints: Int
     var crashKills: Int
+    /// Partitions per topic in R1 and R4: the mock broker keeps at most 5 MiB per partition and
+    /// silently drops older records, so the long form spreads its records wider.
+    var crashPartitions: Int
     /// R2: records per fault phase.
     var brokerFaultRecords: Int
     /// R3: records per scripted endpoint.
@@ -15,18 +18,22 @@ struct ReliabilityProfile: Sendable {
     /// R4: malformed and good records.
     var badRecords: Int
     var goodRecords: Int
+    var badInputEndpoints: Int
+    var badInputPartitions: Int
     /// R5: records, and how many SIGTERM/restart cycles.
     var gracefulRecords: Int
     var gracefulStops: Int
 
     static let short = ReliabilityProfile(
-        name: "short", crashRecords: 20_000, crashEndpoints: 50, crashKills: 3, brokerFaultRecords: 1_500,
-        chaosRecordsPerEndpoint: 60, badRecords: 10_000, goodRecords: 2_000, gracefulRecords: 6_000, gracefulStops: 2
+        name: "short", crashRecords: 20_000, crashEndpoints: 50, crashKills: 3, crashPartitions: 16, brokerFaultRecords: 1_500,
+        chaosRecordsPerEndpoint: 60, badRecords: 10_000, goodRecords: 2_000, badInputEndpoints: 6, badInputPartitions: 8,
+        gracefulRecords: 6_000, gracefulStops: 2
     )
 
     static let soak = ReliabilityProfile(
-        name: "soak", crashRecords: 200_000, crashEndpoints: 50, crashKills: 6, brokerFaultRecords: 15_000,
-        chaosRecordsPerEndpoint: 600, badRecords: 50_000, goodRecords: 20_000, gracefulRecords: 60_000, gracefulStops: 5
+        name: "soak", crashRecords: 200_000, crashEndpoints: 50, crashKills: 6, crashPartitions: 32, brokerFaultRecords: 15_000,
+        chaosRecordsPerEndpoint: 600, badRecords: 50_000, goodRecords: 20_000, badInputEndpoints: 30, badInputPartitions: 32,
+        gracefulRecords: 60_000, gracefulStops: 5
     )
 
     /// `WEBHOOK_RELAY_RELIABILITY=soak` selects the long form.

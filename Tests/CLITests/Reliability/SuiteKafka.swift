@@ -106,3 +106,21 @@ extension SuiteKafka {
         return lines
     }
 }
+
+extension SuiteKafka {
+    /// Partitions of the topic whose oldest kept record is not the first one: the mock broker
+    /// keeps at most 5 MiB per partition and drops older records silently. Printed when records
+    /// are missing, so a scenario too big for the broker is not mistaken for a lost delivery.
+    static func trimmedPartitions(topic: String, partitions: Int, bootstrap: String) async throws -> [String] {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: "reliability-reader")
+        configuration.clientID = "reliability-reader"
+        let topicPartitions = (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) }
+        let consumer = try KafkaConsumer(
+            configuration: configuration,
+            assignment: Dictionary(uniqueKeysWithValues: topicPartitions.map { ($0, KafkaConsumer.beginning) }), logger: logger
+        )
+        let marks = try await consumer.watermarks(topicPartitions)
+        try await consumer.close(timeout: .seconds(10))
+        return marks.filter { $0.value.low > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) starts at \($0.value.low)" }
+    }
+}
