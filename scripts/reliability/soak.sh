@@ -27,7 +27,7 @@ echo
 echo "| scenario | figures |"
 echo "| --- | --- |"
 if [ -s "$report" ]; then cat "$report"; else echo "| (no scenario reported) | |"; fi
-printf '%s\n' "$fuzz_output" | grep '^fuzz:' | sed 's/^fuzz: /| fuzz | /; s/$/ |/'
+printf '%s\n' "$fuzz_output" | grep '^fuzz: Fuzz' | sed 's/^fuzz: /| fuzz | /; s/$/ |/'
 echo
 echo "suite exit status: $suite_status, fuzz exit status: $fuzz_status"
 [ "$suite_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ]
