@@ -151,7 +151,7 @@ public final class WebhookReceiver: Sendable {
         }
     }
 
-    private func receive(_ request: Request_, context: ReceiverRequestContext) async throws -> Response {
+    private func receive(_ request: Hummingbird.Request, context: ReceiverRequestContext) async throws -> Response {
         let endpointID = context.parameters.get("endpoint") ?? ""
         var request = request
         let bytes = try await request.collectBody(upTo: configuration.bodyLimit)
@@ -218,9 +218,6 @@ public final class WebhookReceiver: Sendable {
         }
     }
 }
-
-/// Hummingbird's request type, named apart from ``WebhookReceiver/Request``.
-typealias Request_ = Hummingbird.Request
 
 /// The request context of the receiver: the basic one plus the connection, which the reset and
 /// timeout behaviours close.

@@ -158,20 +158,22 @@ public final class DeliveryPipeline: Service, Sendable {
                         inFlight.release()
                         continue
                     }
-                    // The relay writes its delay topics without transactions, so within one
-                    // assignment their offsets have no holes: a jump means records were skipped.
-                    if let last = lastStarted[record.topicPartition], last.generation == ticket.generation,
-                        record.offset > last.offset + 1, configuration.topics.delay(ofRetryTopic: record.topic) != nil
-                    {
-                        logger.error("Offset gap on a delay topic: records were skipped", metadata: [
-                            "kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)",
-                            "kafka.last_offset": "\(last.offset)",
-                        ])
+                    let tier = configuration.topics.delay(ofRetryTopic: record.topic)
+                    if tier != nil {
+                        // The relay writes its delay topics without transactions, so within one
+                        // assignment their offsets have no holes: a jump means records were skipped.
+                        if let last = lastStarted[record.topicPartition], last.generation == ticket.generation,
+                            record.offset > last.offset + 1
+                        {
+                            logger.error("Offset gap on a delay topic: records were skipped", metadata: [
+                                "kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)",
+                                "kafka.last_offset": "\(last.offset)",
+                            ])
+                        }
+                        lastStarted[record.topicPartition] = ticket
                     }
-                    lastStarted[record.topicPartition] = ticket
                     let decoded = DeliveryRecord.decode(record, bodyLimit: configuration.bodyLimit)
-                    if case .success(let delivery) = decoded, let requestedDueAt = delivery.dueAtMilliseconds,
-                        let tier = configuration.topics.delay(ofRetryTopic: record.topic),
+                    if case .success(let delivery) = decoded, let tier, let requestedDueAt = delivery.dueAtMilliseconds,
                         requestedDueAt > WallClock.nowMilliseconds
                     {
                         let dueAt = self.boundedDueAt(requestedDueAt, tier: tier, record: record)

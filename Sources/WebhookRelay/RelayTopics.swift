@@ -8,6 +8,8 @@ public struct RelayTopics: Sendable, Hashable {
     public let prefix: String
     /// The retry schedule whose distinct delays name the delay topics.
     public let schedule: RetrySchedule
+    /// Each delay topic's delay, looked up for every record read from it.
+    private let delaysByTopic: [String: Duration]
 
     /// Creates the topic set.
     public init(prefix: String = "webhooks", schedule: RetrySchedule = .standard) throws(ConfigurationError) {
@@ -17,6 +19,7 @@ public struct RelayTopics: Sendable, Hashable {
         }
         self.prefix = prefix
         self.schedule = schedule
+        self.delaysByTopic = Dictionary(schedule.tiers.map { (Self.retryTopic(prefix: prefix, delay: $0), $0) }) { first, _ in first }
     }
 
     /// Where producers publish deliveries.
@@ -28,6 +31,10 @@ public struct RelayTopics: Sendable, Hashable {
 
     /// The delay topic of a delay, e.g. `webhooks.retry.30s`.
     public func retry(_ delay: Duration) -> String {
+        Self.retryTopic(prefix: prefix, delay: delay)
+    }
+
+    private static func retryTopic(prefix: String, delay: Duration) -> String {
         "\(prefix).retry.\(DurationText.format(delay))"
     }
 
@@ -42,6 +49,6 @@ public struct RelayTopics: Sendable, Hashable {
 
     /// The delay a delay topic stands for, or `nil` for any other topic.
     public func delay(ofRetryTopic topic: String) -> Duration? {
-        schedule.tiers.first { retry($0) == topic }
+        delaysByTopic[topic]
     }
 }

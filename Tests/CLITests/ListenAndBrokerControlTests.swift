@@ -32,9 +32,7 @@ struct ListenAndBrokerControlTests {
     }
 
     @Test func brokerControlAnswersEveryCommand() throws {
-        let scenario = try Scenario("control")
-        defer { scenario.finish(keep: false) }
-        let broker = try ControlledBroker(scenario: scenario, partitions: 1, retrySchedule: "1s")
+        let broker = try BrokerProcess(partitions: 1, ["--retry-schedule", "1s"])
         defer { broker.stop() }
         #expect(try broker.control("rtt all 10ms") == "ok rtt all 10ms")
         #expect(try broker.control("request-errors init-producer-id COORDINATOR_NOT_AVAILABLE,15").hasPrefix("ok"))
@@ -50,7 +48,7 @@ struct ListenAndBrokerControlTests {
             do {
                 let reply = try broker.control(command)
                 Issue.record("'\(command)' was accepted: \(reply)")
-            } catch let error as ControlledBroker.ControlError {
+            } catch let error as BrokerProcess.ControlError {
                 #expect(error.reply.contains(message), "\(error.reply)")
             }
         }

@@ -98,20 +98,44 @@ extension ProcessRunner {
     }
 }
 
-/// `webhook-relay broker` started as a process with the relay's topics, for CLI tests.
+/// `webhook-relay broker` started as a process with the relay's topics, for CLI tests; faults are
+/// injected with ``control(_:)`` (its commands on standard input, one reply line each).
 final class BrokerProcess {
     let process = Process()
     /// The bootstrap servers it printed.
     let bootstrap: String
+    private let commands = Pipe()
+    private let replies = Pipe()
 
     /// Starts the broker with `--relay-topics` and the extra arguments, and reads its bootstrap line.
-    init(partitions: Int, _ arguments: [String] = []) throws {
+    /// - Parameter log: where its standard error goes (default: this process's).
+    init(partitions: Int, _ arguments: [String] = [], log: URL? = nil) throws {
         process.executableURL = try WebhookRelayBinary.url()
         process.arguments = ["broker", "--relay-topics", "--partitions", String(partitions), "--log-level", "warning"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
+        process.standardInput = commands
+        process.standardOutput = replies
+        if let log {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+        }
         try process.run()
-        bootstrap = try ProcessRunner.firstLine(of: output.fileHandleForReading)
+        bootstrap = try ProcessRunner.firstLine(of: replies.fileHandleForReading)
+    }
+
+    /// Sends one fault-injection command and returns the broker's reply (`ok …`).
+    @discardableResult
+    func control(_ command: String) throws -> String {
+        commands.fileHandleForWriting.write(Data((command + "\n").utf8))
+        let reply = try ProcessRunner.firstLine(of: replies.fileHandleForReading)
+        guard reply.hasPrefix("ok") else { throw ControlError(command: command, reply: reply) }
+        return reply
+    }
+
+    /// The broker answered `error: …`.
+    struct ControlError: Error, CustomStringConvertible {
+        var command: String
+        var reply: String
+        var description: String { "broker refused '\(command)': \(reply)" }
     }
 
     /// Stops it with SIGTERM and returns its exit status.
@@ -127,37 +151,29 @@ final class BrokerProcess {
     }
 }
 
-/// `webhook-relay run` started as a process (admin server off), its output going to a file.
+/// `webhook-relay run` started as a process (admin server off), its output going to a file that
+/// is removed with it.
 final class RelayProcess {
-    let process = Process()
-    private let logFile: URL
-    private let log: FileHandle
+    private let child: SuiteProcess
 
     /// Starts `webhook-relay run` with the arguments; `environment` is added to this process's.
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("relay-run-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        log = try FileHandle(forWritingTo: logFile)
-        process.executableURL = try WebhookRelayBinary.url()
-        process.arguments = ["run", "--admin-port", "0"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardError = log
-        process.standardOutput = log
-        try process.run()
+        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("relay-run-\(UUID().uuidString).log")
+        child = try SuiteProcess(name: "relay", arguments: ["run", "--admin-port", "0"] + arguments, environment: environment, log: logFile)
     }
 
+    var process: Process { child.process }
+
     /// Everything it wrote so far (standard output and standard error).
-    var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+    var output: String { child.output }
 
     /// Stops it with SIGTERM (graceful) and waits.
     func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        child.stop()
     }
 
     deinit {
-        if process.isRunning { process.interrupt() }
-        try? log.close()
-        try? FileManager.default.removeItem(at: logFile)
+        child.terminate()
+        try? FileManager.default.removeItem(at: child.logFile)
     }
 }

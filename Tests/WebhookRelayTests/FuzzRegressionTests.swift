@@ -14,30 +14,9 @@ import Darwin
 struct FuzzRegressionTests {
     // MARK: - DeliveryRecord.decode
 
-    /// The record FuzzRecordDecoder builds from its input (the layout is described there): flags
-    /// byte, then key, value and header name/value pairs separated by 0xFF.
+    /// The record FuzzRecordDecoder builds from a kept input (base64 of the raw bytes).
     static func record(fuzzInput base64: String) -> KafkaConsumerRecord {
-        let bytes = [UInt8](Data(base64Encoded: base64)!)
-        let boundaries: [[UInt8]] = [
-            "9223372036854775807", "-9223372036854775808", "2147483647", "2147483648", "-1", "253402300800000",
-            String(repeating: "9", count: 40), String(repeating: "a", count: 300),
-        ].map { Array($0.utf8) }
-        let flags = bytes[0]
-        let parts = bytes.dropFirst().split(separator: 0xFF, omittingEmptySubsequences: false).map(Array.init)
-        var headers: [KafkaHeader] = []
-        var index = 2
-        while index < parts.count {
-            let name = String(decoding: parts[index].prefix { $0 != 0 }, as: UTF8.self)
-            var value: [UInt8]? = index + 1 < parts.count && parts[index + 1] != [0xFE] ? parts[index + 1] : nil
-            if let byte = value?.first, value?.count == 1, (0xF0...0xF7).contains(byte) { value = boundaries[Int(byte - 0xF0)] }
-            headers.append(KafkaHeader(key: name, value: value))
-            index += 2
-        }
-        return KafkaConsumerRecord(
-            topicPartition: KafkaTopicPartition(topic: flags & 2 != 0 ? "webhooks.retry.5s" : "webhooks.deliveries", partition: Int32(flags >> 3)),
-            offset: flags & 4 != 0 ? Int64.max : Int64(bytes.count),
-            key: flags & 1 != 0 ? nil : parts[0], value: parts.count > 1 ? parts[1] : [], headers: headers
-        )
+        FuzzRecordInput.record([UInt8](Data(base64Encoded: base64)!))!
     }
 
     static func record(_ headers: [(String, String)], key: String = "orders") -> KafkaConsumerRecord {

@@ -2,27 +2,12 @@
 // with a decoded record that is pure: signing its body, and decoding the record it would write on a
 // hop to a delay topic (the same id, event and origin must come back).
 //
-// Input layout (FuzzRegressionTests.swift decodes regression inputs the same way):
-//   byte 0     flags: bit 0 keyless record; bit 1 read from a delay topic; bit 2 offset Int64.max
-//              (else the input's length); bits 3-7 the partition (0-31)
-//   the rest   split on 0xFF: key, value, then header name, header value, name, value, ...
-//              A header value of exactly [0xFE] is a header without a value (as is a trailing name),
-//              one of exactly [0xF0]...[0xF7] stands for a boundary value (`boundaries`, which random
-//              mutation rarely spells out); a name is read up to its first NUL, as librdkafka's C
-//              string would be.
+// Input layout: FuzzRecordInput.swift (shared with FuzzRegressionTests through a link).
 import Kafka
 import WebhookRelay
 import WebhookSignature
 
 let bodyLimit = 512
-let deliveriesTopic = "webhooks.deliveries"
-let delayTopic = "webhooks.retry.5s"
-
-let boundaries: [[UInt8]] = [
-    "9223372036854775807", "-9223372036854775808", "2147483647", "2147483648", "-1", "253402300800000",
-    String(repeating: "9", count: 40), String(repeating: "a", count: 300),
-].map { Array($0.utf8) }
-
 let signers: [WebhookSigner] = [
     try! WebhookSigner(scheme: .standard, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]),
     try! WebhookSigner(scheme: .nself, secrets: ["nself-secret"]),
@@ -31,7 +16,7 @@ let signers: [WebhookSigner] = [
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: start, count: count)
-    guard let record = makeRecord(Array(input)) else { return -1 }
+    guard let record = FuzzRecordInput.record(Array(input)) else { return -1 }
     switch DeliveryRecord.decode(record, bodyLimit: bodyLimit) {
     case .failure(let defect):
         check(!defect.detail.isEmpty, "a defect without a detail")
@@ -43,30 +28,6 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         checkHop(delivery, record: record)
     }
     return 0
-}
-
-/// Builds the record described by the input layout above; `nil` for an empty input.
-func makeRecord(_ bytes: [UInt8]) -> KafkaConsumerRecord? {
-    guard let flags = bytes.first else { return nil }
-    let parts = bytes.dropFirst().split(separator: 0xFF, omittingEmptySubsequences: false).map(Array.init)
-    var headers: [KafkaHeader] = []
-    var index = 2
-    while index < parts.count {
-        let name = String(decoding: parts[index].prefix { $0 != 0 }, as: UTF8.self)
-        var value: [UInt8]? = index + 1 < parts.count && parts[index + 1] != [0xFE] ? parts[index + 1] : nil
-        if let byte = value?.first, value?.count == 1, (0xF0...0xF7).contains(byte) {
-            value = boundaries[Int(byte - 0xF0)]
-        }
-        headers.append(KafkaHeader(key: name, value: value))
-        index += 2
-    }
-    return KafkaConsumerRecord(
-        topicPartition: KafkaTopicPartition(topic: flags & 2 != 0 ? delayTopic : deliveriesTopic, partition: Int32(flags >> 3)),
-        offset: flags & 4 != 0 ? Int64.max : Int64(bytes.count),
-        key: flags & 1 != 0 ? nil : parts[0],
-        value: parts.count > 1 ? parts[1] : [],
-        headers: headers
-    )
 }
 
 /// What docs/records.md promises about an accepted record.
@@ -139,7 +100,7 @@ func checkHop(_ delivery: DeliveryRecord, record: KafkaConsumerRecord) {
         KafkaHeader(key: "relay-due-at", value: "1700000005000"),
     ]
     let hop = KafkaConsumerRecord(
-        topicPartition: KafkaTopicPartition(topic: delayTopic, partition: record.partition),
+        topicPartition: KafkaTopicPartition(topic: FuzzRecordInput.delayTopic, partition: record.partition),
         offset: 7, key: record.key, value: record.value, headers: headers
     )
     switch DeliveryRecord.decode(hop, bodyLimit: bodyLimit) {

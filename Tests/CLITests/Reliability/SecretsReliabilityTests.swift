@@ -54,13 +54,13 @@ struct SecretsReliabilityTests {
         ], stdin: Data("{}".utf8))
         try run("listen (broken secret)", ["listen", "--port", "0", "--secret", broken])
         for (name, output) in outputs {
-            for secret in scenario.secretsToCheck where output.contains(secret) {
+            for secret in scenario.secrets where output.contains(secret) {
                 Issue.record("\(name) printed a secret (\(secret.prefix(6))…)")
             }
         }
         let leaks = scenario.leakedSecrets()
         ReliabilityReport.record("R6 secrets", [
-            "secrets": "\(scenario.secretsToCheck.count)", "outputs": "\(outputs.count + scenario.processes.count + 1)",
+            "secrets": "\(scenario.secrets.count)", "outputs": "\(outputs.count + scenario.processes.count + 1)",
             "leaks": "\(leaks.count)",
         ])
         #expect(leaks.isEmpty, "secrets in process output: \(leaks)")

@@ -79,7 +79,7 @@ struct SuiteEndpoints {
 /// Starting a scenario: broker, listen, endpoints file, and relay replicas.
 struct SuiteSetup {
     let scenario: Scenario
-    let broker: ControlledBroker
+    let broker: BrokerProcess
     let listen: ListenProcess
     let endpoints: SuiteEndpoints
     let endpointsFile: URL
@@ -96,7 +96,9 @@ struct SuiteSetup {
         self.endpoints = endpoints
         self.partitions = partitions
         self.retrySchedule = retrySchedule
-        broker = try ControlledBroker(scenario: scenario, partitions: partitions, retrySchedule: retrySchedule)
+        let brokerLog = scenario.file("broker.log")
+        broker = try BrokerProcess(partitions: partitions, ["--retry-schedule", retrySchedule], log: brokerLog)
+        scenario.watchOutput("broker") { (try? String(contentsOf: brokerLog, encoding: .utf8)) ?? "" }
         let listenFile = scenario.file("listen-endpoints.yaml")
         try endpoints.write(to: listenFile, baseURL: "http://127.0.0.1:9", defaults: defaults)
         listen = try ListenProcess(scenario: scenario, endpointsFile: listenFile, behaviours: behaviours, environment: endpoints.environment)

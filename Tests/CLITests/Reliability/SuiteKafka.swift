@@ -10,6 +10,19 @@ enum SuiteKafka {
         return logger
     }
 
+    /// A consumer reading fixed partitions from their oldest record, outside any group; `group`
+    /// names whose committed offsets ``KafkaConsumer/committedOffsets(_:timeout:)`` reports.
+    static func reader(
+        _ topicPartitions: [KafkaTopicPartition], bootstrap: String, group: String = "reliability-reader"
+    ) throws -> KafkaConsumer {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group)
+        configuration.clientID = "reliability-reader"
+        return try KafkaConsumer(
+            configuration: configuration,
+            assignment: Dictionary(uniqueKeysWithValues: topicPartitions.map { ($0, KafkaConsumer.beginning) }), logger: logger
+        )
+    }
+
     /// Sends every record (up to 2,000 in flight) and waits for all acknowledgements.
     static func produce(_ records: [KafkaProducerRecord], bootstrap: String) async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
@@ -27,14 +40,8 @@ enum SuiteKafka {
 
     /// Every record of the topic's partitions, from the oldest kept to the end as seen now.
     static func readAll(topic: String, partitions: Int, bootstrap: String) async throws -> [KafkaConsumerRecord] {
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: "reliability-reader")
-        configuration.clientID = "reliability-reader"
         let topicPartitions = (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) }
-        let consumer = try KafkaConsumer(
-            configuration: configuration,
-            assignment: Dictionary(uniqueKeysWithValues: topicPartitions.map { ($0, KafkaConsumer.beginning) }),
-            logger: logger
-        )
+        let consumer = try reader(topicPartitions, bootstrap: bootstrap)
         let ends = try await consumer.watermarks(topicPartitions)
         var remaining = ends.filter { !$0.value.isEmpty }.mapValues(\.high)
         var records: [KafkaConsumerRecord] = []
@@ -80,18 +87,13 @@ extension SuiteKafka {
         ids: Set<String>, topics: [String], partitions: Int, bootstrap: String, group: String
     ) async throws -> [String] {
         var lines: [String] = []
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group)
-        configuration.clientID = "reliability-inspector"
         for topic in topics {
             let records = try await readAll(topic: topic, partitions: partitions, bootstrap: bootstrap)
             let found = records.filter { ids.contains($0.header("webhook-id") ?? "") }
             lines.append("\(topic): \(records.count) records read, \(found.count) copies of the missing ids")
             guard !found.isEmpty else { continue }
             let partitionsFound = Set(found.map(\.topicPartition)).sorted()
-            let inspector = try KafkaConsumer(
-                configuration: configuration,
-                assignment: Dictionary(uniqueKeysWithValues: partitionsFound.map { ($0, KafkaConsumer.beginning) }), logger: logger
-            )
+            let inspector = try reader(partitionsFound, bootstrap: bootstrap, group: group)
             let committed = try await inspector.committedOffsets(partitionsFound)
             try await inspector.close(timeout: .seconds(10))
             for record in found {
@@ -112,13 +114,8 @@ extension SuiteKafka {
     /// keeps at most 5 MiB per partition and drops older records silently. Printed when records
     /// are missing, so a scenario too big for the broker is not mistaken for a lost delivery.
     static func trimmedPartitions(topic: String, partitions: Int, bootstrap: String) async throws -> [String] {
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: "reliability-reader")
-        configuration.clientID = "reliability-reader"
         let topicPartitions = (0..<partitions).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) }
-        let consumer = try KafkaConsumer(
-            configuration: configuration,
-            assignment: Dictionary(uniqueKeysWithValues: topicPartitions.map { ($0, KafkaConsumer.beginning) }), logger: logger
-        )
+        let consumer = try reader(topicPartitions, bootstrap: bootstrap)
         let marks = try await consumer.watermarks(topicPartitions)
         try await consumer.close(timeout: .seconds(10))
         return marks.filter { $0.value.low > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) starts at \($0.value.low)" }

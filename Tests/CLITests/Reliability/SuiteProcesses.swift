@@ -5,9 +5,8 @@ import Foundation
 final class Scenario {
     let directory: URL
     private(set) var processes: [SuiteProcess] = []
+    /// Every secret (and its key material) the scenario looks for in outputs.
     private(set) var secrets: [String] = []
-    /// Every secret (and key material) the scenario looks for.
-    var secretsToCheck: [String] { secrets }
     private var otherOutputs: [(name: String, read: () -> String)] = []
 
     init(_ name: String) throws {
@@ -140,59 +139,5 @@ final class SuiteProcess {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-}
-
-/// `webhook-relay broker` with its fault-injection commands on standard input.
-final class ControlledBroker {
-    let process = Process()
-    let bootstrap: String
-    let logFile: URL
-    private let commands = Pipe()
-    private let replies = Pipe()
-
-    /// Starts the broker with the relay topics (`--retry-schedule` decides the delay topics).
-    init(scenario: Scenario, partitions: Int, retrySchedule: String) throws {
-        logFile = scenario.file("broker.log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logFile)
-        process.executableURL = try WebhookRelayBinary.url()
-        process.arguments = [
-            "broker", "--relay-topics", "--partitions", String(partitions), "--retry-schedule", retrySchedule, "--log-level", "warning",
-        ]
-        process.standardInput = commands
-        process.standardOutput = replies
-        process.standardError = log
-        try process.run()
-        try log.close()
-        bootstrap = try ProcessRunner.firstLine(of: replies.fileHandleForReading)
-        let logFile = self.logFile
-        scenario.watchOutput("broker") { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
-    }
-
-    /// Sends one fault-injection command and returns the broker's reply (`ok …`).
-    @discardableResult
-    func control(_ command: String) throws -> String {
-        commands.fileHandleForWriting.write(Data((command + "\n").utf8))
-        let reply = try ProcessRunner.firstLine(of: replies.fileHandleForReading)
-        guard reply.hasPrefix("ok") else { throw ControlError(command: command, reply: reply) }
-        return reply
-    }
-
-    struct ControlError: Error, CustomStringConvertible {
-        var command: String
-        var reply: String
-        var description: String { "broker refused '\(command)': \(reply)" }
-    }
-
-    var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
-
-    func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-    }
-
-    deinit {
-        if process.isRunning { process.terminate() }
     }
 }

@@ -1,0 +1,1 @@
+../../../Tests/WebhookRelayTests/FuzzRecordInput.swift
