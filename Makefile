@@ -39,8 +39,10 @@ soak: deps
 broker: debug
 	$(SWIFT) run webhook-relay broker --brokers 1 --relay-topics
 
+# Micro-benchmarks, then end to end (nginx, wrk and a Python virtualenv are installed if missing).
 bench: deps
 	./scripts/bench/micro.sh
+	./scripts/bench/e2e.sh
 
 clean:
 	rm -rf .build

@@ -32,6 +32,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var maxBufferedRecordsPerPartition: Int = 1_000
     /// librdkafka's pre-fetch buffer (`queued.max.messages.kbytes`).
     public var prefetchKilobytes: Int = 16_384
+    /// The largest answer to one fetch request (`fetch.max.bytes`); librdkafka holds each answer
+    /// in one buffer.
+    public var maxFetchBytes: Int = 52_428_800
     /// How long the rebalance handler may take for revoked partitions before they are let go anyway.
     public var revocationTimeout: Duration = .seconds(30)
     /// Any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, …); applied last, so it
@@ -59,6 +62,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "false"),
             ("queued.max.messages.kbytes", String(prefetchKilobytes)),
+            ("fetch.max.bytes", String(maxFetchBytes)),
         ]
         result.append(contentsOf: properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         // At-least-once rests on the application storing offsets itself: not overridable.

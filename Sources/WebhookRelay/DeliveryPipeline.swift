@@ -132,10 +132,13 @@ public final class DeliveryPipeline: Service, Sendable {
         }
         defer { groupMember.value = false }
         consumerReference.value = consumer
-        let context = WorkContext(producer: producer, http: http, ledger: ledger)
-        // Records being worked on (waiting for their endpoint, attempted, or forwarded). Waiting is
+        // Records being worked on (parked for their endpoint, attempted, or forwarded). Parking is
         // bounded per endpoint, so one slow endpoint cannot take all of them.
         let inFlight = AsyncSemaphore(permits: 4 * configuration.maxInFlight)
+        // Tasks that work on records: enough for every attempt in flight, and some to forward
+        // records and wait for rate limits meanwhile. Parked records need none.
+        let workers = WorkerPool<Work>(maxWorkers: configuration.maxInFlight + 256)
+        let context = WorkContext(producer: producer, http: http, ledger: ledger, resume: { workers.resume($0) })
         let closeTimeout = configuration.drainTimeout + .seconds(10)
         logger.info(
             "Relay consuming",
@@ -145,9 +148,10 @@ public final class DeliveryPipeline: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    // Gauges: sampled every second while consuming.
+                    // Gauges: sampled every second while consuming; freed heap memory returned too.
                     while !Task.isCancelled {
                         self.sampleGauges(consumer: consumer, producer: producer, ledger: ledger)
+                        HeapTrim.run()
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
@@ -185,21 +189,27 @@ public final class DeliveryPipeline: Service, Sendable {
                             self.statistics.update(delivery.endpointID) { $0.waiting -= 1 }
                             if due {
                                 consumer.resume([record.topicPartition])
-                                await self.process(.success(delivery), record: record, ticket: ticket, context: context)
+                                let work = Work(decoded: .success(delivery), record: record, ticket: ticket)
+                                if await self.process(work, context: context) { inFlight.release() }
                             } else {
                                 ledger.abandon(ticket)
+                                inFlight.release()
                             }
-                            inFlight.release()
                         }
                         continue
                     }
-                    group.addTask {
-                        await self.process(decoded, record: record, ticket: ticket, context: context)
-                        inFlight.release()
+                    if workers.submit(Work(decoded: decoded, record: record, ticket: ticket)) {
+                        group.addTask {
+                            while let work = await workers.next() {
+                                // A parked record stays in flight until it is resumed and done.
+                                if await self.process(work, context: context) { inFlight.release() }
+                            }
+                        }
                     }
                 }
                 // The consumer is closed: every partition was revoked and what is still running
                 // was abandoned to the next owner.
+                workers.close()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -276,20 +286,31 @@ public final class DeliveryPipeline: Service, Sendable {
         }
     }
 
+    /// A record handed to a worker.
+    private struct Work: Sendable {
+        let decoded: Result<DeliveryRecord, DeliveryRecordDefect>
+        let record: KafkaConsumerRecord
+        let ticket: OffsetLedger.Ticket
+        /// Set when the record was parked by its endpoint and is now resumed: the endpoint and the
+        /// runtime that reserved a slot for it.
+        var resumedAt: (endpoint: Endpoint, runtime: EndpointRuntime)? = nil
+    }
+
     private struct WorkContext: Sendable {
         let producer: KafkaProducer
         let http: WebhookHTTPClient
         let ledger: OffsetLedger
+        /// Gives a resumed record back to the workers, ahead of new ones.
+        let resume: @Sendable (Work) -> Void
     }
 
-    private func process(
-        _ decoded: Result<DeliveryRecord, DeliveryRecordDefect>,
-        record: KafkaConsumerRecord,
-        ticket: OffsetLedger.Ticket,
-        context: WorkContext
-    ) async {
+    /// Works on one record until it is done (delivered, forwarded, dead-lettered, skipped or
+    /// abandoned): returns `true`; or until its endpoint parks it: returns `false`, and the record
+    /// comes back through `context.resume`.
+    private func process(_ work: Work, context: WorkContext) async -> Bool {
+        let (record, ticket) = (work.record, work.ticket)
         let delivery: DeliveryRecord
-        switch decoded {
+        switch work.decoded {
         case .failure(let defect):
             logger.warning(
                 "Invalid record dead-lettered",
@@ -301,12 +322,12 @@ public final class DeliveryPipeline: Service, Sendable {
             let endpointID = record.key.flatMap { String(validating: $0, as: UTF8.self) } ?? ""
             await deadLetter(record, delivery: nil, reason: defect.reason, lastError: defect.detail, lastStatus: nil,
                              attempts: 0, ticket: ticket, context: context, endpointID: endpointID)
-            return
+            return true
         case .success(let value):
             delivery = value
         }
 
-        guard let (endpoint, runtime) = registry.lookup(delivery.endpointID, partition: record.partition) else {
+        guard let (endpoint, runtime) = work.resumedAt ?? registry.lookup(delivery.endpointID, partition: record.partition) else {
             logger.warning(
                 "Record for an unknown endpoint dead-lettered",
                 metadata: ["endpoint.id": "\(delivery.endpointID)", "webhook.id": "\(delivery.webhookID)",
@@ -315,42 +336,43 @@ public final class DeliveryPipeline: Service, Sendable {
             await deadLetter(record, delivery: delivery, reason: .unknownEndpoint,
                              lastError: "no endpoint '\(delivery.endpointID)' is configured", lastStatus: nil,
                              attempts: delivery.attempts, ticket: ticket, context: context, endpointID: delivery.endpointID)
-            return
+            return true
         }
         guard endpoint.accepts(event: delivery.event) else {
             count(.skipped, endpoint.id)
             context.ledger.finish(ticket)
-            return
+            return true
         }
 
         let admission: EndpointRuntime.Admission
-        switch await runtime.enter(now: { MonotonicClock.milliseconds }) {
+        var parked = work
+        parked.resumedAt = (endpoint, runtime)
+        switch await runtime.enter(now: { MonotonicClock.milliseconds }, resumed: work.resumedAt != nil, park: { [parked] in context.resume(parked) }) {
+        case .parked:
+            return false
         case .attempt(let admitted):
             admission = admitted
             if admitted.waited { metrics.rateLimitWait(endpoint.id) }
         case .disabled(let reason):
             await deadLetter(record, delivery: delivery, reason: .gone, lastError: reason, lastStatus: delivery.lastStatus,
                              attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpoint.id)
-            return
+            return true
         case .circuitOpen(let wait):
             let firstSeen = delivery.firstAttemptAtMilliseconds ?? WallClock.nowMilliseconds
             if WallClock.nowMilliseconds - firstSeen > endpoint.policy.circuitMaxAge.wholeMilliseconds {
                 await deadLetter(record, delivery: delivery, reason: .circuitOpen,
                                  lastError: delivery.lastError ?? "circuit open", lastStatus: delivery.lastStatus,
                                  attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpoint.id)
-            } else {
-                await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
+                return true
             }
-            return
+            return await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
         case .deferred(let wait):
             metrics.rateLimitWait(endpoint.id)
-            await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
-            return
+            return await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
         }
         guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
             runtime.cancel(admission, now: MonotonicClock.milliseconds)
-            await handOff(record, delivery: delivery, ticket: ticket, context: context, endpointID: endpoint.id)
-            return
+            return await handOff(record, delivery: delivery, ticket: ticket, context: context, endpointID: endpoint.id)
         }
         let attemptAt = WallClock.nowMilliseconds
         await attemptsInFlight.acquire()
@@ -367,7 +389,7 @@ public final class DeliveryPipeline: Service, Sendable {
                 "http.status": "\(result.status ?? 0)",
             ])
             context.ledger.finish(ticket)
-            return
+            return true
         }
         count(.failedAttempt, endpoint.id)
         logger.info("Attempt failed", metadata: [
@@ -391,7 +413,7 @@ public final class DeliveryPipeline: Service, Sendable {
             await deadLetter(record, delivery: delivery, reason: final ?? .exhausted, lastError: result.error, lastStatus: result.status,
                              attempts: attempts, firstAttemptAt: firstAttemptAt, ticket: ticket, context: context,
                              endpointID: endpoint.id)
-            return
+            return true
         }
         var headers = hopHeaders(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
                                  lastStatus: result.status, lastError: result.error)
@@ -404,6 +426,7 @@ public final class DeliveryPipeline: Service, Sendable {
         } else {
             context.ledger.abandon(ticket)
         }
+        return true
     }
 
     /// Counts an outcome in the statistics and the metrics.
@@ -431,24 +454,24 @@ public final class DeliveryPipeline: Service, Sendable {
     /// owner would repeat every later record of the partition that this replica had finished.
     private func handOff(
         _ record: KafkaConsumerRecord, delivery: DeliveryRecord, ticket: OffsetLedger.Ticket, context: WorkContext, endpointID: String
-    ) async {
+    ) async -> Bool {
         guard context.ledger.isOwned(ticket) else {
             context.ledger.abandon(ticket)
-            return
+            return true
         }
-        await postpone(record, delivery: delivery, wait: .zero, ticket: ticket, context: context, endpointID: endpointID)
+        return await postpone(record, delivery: delivery, wait: .zero, ticket: ticket, context: context, endpointID: endpointID)
     }
 
     /// Sends a record to a delay topic without using an attempt (circuit open, endpoint busy).
+    /// Returns whether the record is done (`false`: parked after waiting here, see ``process(_:context:)``).
     private func postpone(
         _ record: KafkaConsumerRecord, delivery: DeliveryRecord, wait: Duration, ticket: OffsetLedger.Ticket,
         context: WorkContext, endpointID: String
-    ) async {
+    ) async -> Bool {
         guard let next = planner.fitting(wait) else {
             // No delay topics (schedule `none`): wait here instead.
             try? await Task.sleep(for: wait)
-            await process(.success(delivery), record: record, ticket: ticket, context: context)
-            return
+            return await process(Work(decoded: .success(delivery), record: record, ticket: ticket), context: context)
         }
         var headers = hopHeaders(
             delivery: delivery, attempts: delivery.attempts,
@@ -463,6 +486,7 @@ public final class DeliveryPipeline: Service, Sendable {
         } else {
             context.ledger.abandon(ticket)
         }
+        return true
     }
 
     /// Signs and POSTs one attempt.

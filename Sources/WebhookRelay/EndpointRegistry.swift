@@ -39,10 +39,14 @@ final class EndpointRegistry: Sendable {
     }
 
     /// Drops the state of endpoints whose partition number was revoked.
+    /// Their parked deliveries are resumed: each finds its partition gone and lets it go.
     func forget(partitions: Set<Int32>) {
-        state.withLock { state in
-            state.entries = state.entries.filter { !partitions.contains($0.value.partition) }
+        let forgotten = state.withLock { state -> [EndpointRuntime] in
+            let gone = state.entries.filter { partitions.contains($0.value.partition) }
+            for id in gone.keys { state.entries[id] = nil }
+            return gone.values.map(\.runtime)
         }
+        for runtime in forgotten { runtime.resumeAll() }
     }
 
     /// Replaces the endpoints; every endpoint starts afresh (in-flight attempts finish on the old state).

@@ -3,9 +3,12 @@ import Synchronization
 /// What the replica that owns an endpoint's partition keeps about it in memory: the circuit,
 /// the rate limit, deliveries in flight and waiting, and whether a `410 Gone` disabled it.
 ///
-/// ``enter(now:)`` decides whether a delivery may be attempted now, waits (without holding anything
-/// another endpoint needs) while the endpoint is at its in-flight cap or rate limit, and defers the
-/// delivery when too many are waiting already. ``leave(_:)`` reports the attempt's result.
+/// ``enter(now:resumed:park:)`` decides whether a delivery may be attempted now. While the endpoint
+/// is at its in-flight cap the delivery is *parked*: the runtime keeps a closure that resumes it,
+/// and the task that brought it is free for other work — a parked delivery costs its record, not
+/// a suspended task. Each freed slot resumes the longest-parked delivery, with the slot reserved
+/// for it. Too many parked deliveries (by count and the endpoint's pace) defer the next ones to a
+/// delay topic. ``leave(_:_:)`` reports the attempt's result.
 final class EndpointRuntime: Sendable {
     /// What to do with a delivery.
     enum Decision: Sendable, Equatable {
@@ -17,6 +20,10 @@ final class EndpointRuntime: Sendable {
         case deferred(Duration)
         /// A `410 Gone` disabled the endpoint.
         case disabled(reason: String)
+        /// The endpoint is at its in-flight cap: the delivery was parked and its `park` closure
+        /// runs when a slot is reserved for it; then call ``enter(now:resumed:park:)`` again with
+        /// `resumed: true`.
+        case parked
     }
 
     /// An admitted attempt.
@@ -27,6 +34,8 @@ final class EndpointRuntime: Sendable {
         var rateSlot: Int?
         /// It waited for the in-flight cap or the rate limit first.
         var waited = false
+        /// When it was admitted (monotonic milliseconds), for the endpoint's pace.
+        var admittedAt: Int64 = 0
     }
 
     /// The outcome of an attempt, reported to ``leave(_:_:)``.
@@ -52,16 +61,29 @@ final class EndpointRuntime: Sendable {
         var rateLimit: RateLimit?
         var inFlight = 0
         var waiting = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        var nextWaiter: UInt64 = 0
+        /// Parked deliveries' resume closures, first come first served (from `parkedHead`).
+        var parked: [(@Sendable () -> Void)?] = []
+        var parkedHead = 0
+        /// Slots held for resumed deliveries that have not entered again yet.
+        var reserved = 0
         var disabledReason: String?
         var lastStatus: Int?
         var lastErrorAt: Int64?
+        /// Average time from admission to result of recent attempts (milliseconds), once known.
+        var attemptTime: Double?
+        /// The last time an attempt finished, or the first one started after none was in flight.
+        var progressAt: Int64 = 0
     }
 
     let maxInFlight: Int
-    /// Deliveries that may wait in memory for a free slot; more are deferred.
+    /// Deliveries that always may wait in memory for a free slot (fewer with a rate limit).
     let maxWaiting: Int
+    /// Deliveries that may wait while the endpoint is fast enough to take them within
+    /// ``waitBudget``; beyond that (or beyond ``maxWaiting`` for an endpoint not known to be fast)
+    /// they are deferred to a delay topic.
+    let maxWaitingWhenFast: Int
+    /// How long a delivery should wait in memory at most, by the endpoint's recent pace.
+    static let waitBudget: Double = 1_000
     private let state: Mutex<State>
 
     init(policy: EndpointPolicy, maxInFlight: Int) {
@@ -70,83 +92,115 @@ final class EndpointRuntime: Sendable {
             Int(Double(rate.count) * 2_000 / Double(max(1, rate.period.wholeMilliseconds)))
         }
         maxWaiting = max(1, min(4 * maxInFlight, perTwoSeconds ?? Int.max))
+        maxWaitingWhenFast = max(1, min(64 * maxInFlight, perTwoSeconds ?? Int.max))
         state = Mutex(State(circuit: CircuitBreaker(configuration: policy.circuit), rateLimit: policy.rateLimit.map(RateLimit.init)))
     }
 
-    /// Decides about one delivery, waiting while the endpoint is busy or rate limited.
-    /// - Parameter now: returns the current monotonic time in milliseconds.
-    func enter(now: @Sendable () -> Int64) async -> Decision {
+    /// Decides about one delivery: attempt it, park it, or send it elsewhere. Waits (in this task)
+    /// only for the rate limit.
+    /// - Parameters:
+    ///   - now: returns the current monotonic time in milliseconds.
+    ///   - resumed: the delivery was parked and its `park` closure ran: it holds a reserved slot.
+    ///   - park: resumes the delivery if it is parked; called at most once, outside any lock.
+    func enter(now: @Sendable () -> Int64, resumed: Bool = false, park: @escaping @Sendable () -> Void) async -> Decision {
         var isWaiting = false
         defer { if isWaiting { state.withLock { $0.waiting -= 1 } } }
+        var holdsReservation = resumed
         while true {
-            enum Step { case decided(Decision), sleep(Duration), waitForSlot }
+            enum Step { case decided(Decision), sleep(Duration) }
+            var resume: [@Sendable () -> Void] = []
+            defer { for closure in resume { closure() } }
             let step: Step = state.withLock { state in
                 let time = now()
-                if let reason = state.disabledReason { return .decided(.disabled(reason: reason)) }
+                // A resumed delivery's reserved slot becomes an ordinary free slot it may take.
+                if holdsReservation {
+                    state.reserved -= 1
+                    holdsReservation = false
+                }
+                // A delivery that does not take a free slot hands it to the next parked one.
+                func elsewhere(_ decision: Decision) -> Step {
+                    resume = Self.resumeParked(&state, maxInFlight: maxInFlight)
+                    return .decided(decision)
+                }
+                if let reason = state.disabledReason { return elsewhere(.disabled(reason: reason)) }
                 if case .open(let until) = state.circuit.state, time < until {
-                    return .decided(.circuitOpen(.milliseconds(until - time)))
+                    return elsewhere(.circuitOpen(.milliseconds(until - time)))
                 }
                 if case .halfOpen(_, true) = state.circuit.state {
-                    return .decided(.circuitOpen(.seconds(1)))
+                    return elsewhere(.circuitOpen(.seconds(1)))
                 }
-                let hasSlot = state.inFlight < maxInFlight
+                let hasSlot = state.inFlight + state.reserved < maxInFlight
                 let rateWait = hasSlot ? state.rateLimit?.wait(now: time) : nil
                 if hasSlot && rateWait == nil {
                     switch state.circuit.admit(now: time) {
-                    case .wait(let wait): return .decided(.circuitOpen(wait))
+                    case .wait(let wait): return elsewhere(.circuitOpen(wait))
                     case .attempt, .probe:
                         let probe = if case .halfOpen = state.circuit.state { true } else { false }
                         let slot = state.rateLimit?.start()
+                        if state.inFlight == 0 { state.progressAt = time }
                         state.inFlight += 1
-                        return .decided(.attempt(Admission(probe: probe, rateSlot: slot, waited: isWaiting)))
+                        let admission = Admission(probe: probe, rateSlot: slot, waited: isWaiting || resumed, admittedAt: time)
+                        return .decided(.attempt(admission))
                     }
                 }
-                if !isWaiting {
-                    guard state.waiting < maxWaiting else {
-                        // Estimate when a slot frees: the rate's pace, or a short pause for the cap.
-                        let pace = state.rateLimit.map { limit -> Duration in
-                            Duration.milliseconds(Int64(state.waiting + 1) * limit.rate.period.wholeMilliseconds / Int64(limit.rate.count))
-                        }
-                        return .decided(.deferred(max(pace ?? .seconds(1), .seconds(1))))
+                let limit = waitingLimit(state, now: time)
+                if !hasSlot {
+                    // At the cap: park it, unless the deliveries ahead would not be attempted soon.
+                    if isWaiting {
+                        state.waiting -= 1
+                        isWaiting = false
                     }
+                    guard state.waiting < limit else { return elsewhere(deferral(state)) }
+                    state.waiting += 1
+                    state.parked.append(park)
+                    return .decided(.parked)
+                }
+                if !isWaiting {
+                    guard state.waiting < limit else { return elsewhere(deferral(state)) }
                     state.waiting += 1
                     isWaiting = true
                 }
-                if let rateWait { return .sleep(rateWait) }
-                return .waitForSlot
+                return .sleep(rateWait ?? .milliseconds(1))
             }
             switch step {
             case .decided(let decision):
                 return decision
             case .sleep(let duration):
                 try? await Task.sleep(for: duration)
-            case .waitForSlot:
-                let id = state.withLock { state -> UInt64 in
-                    state.nextWaiter += 1
-                    return state.nextWaiter
-                }
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let now = state.withLock { state -> Bool in
-                            if state.inFlight < maxInFlight || Task.isCancelled { return true }
-                            state.waiters[id] = continuation
-                            return false
-                        }
-                        if now { continuation.resume() }
-                    }
-                } onCancel: {
-                    state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-                }
             }
             if Task.isCancelled { return .deferred(.seconds(1)) }
         }
     }
 
-    /// Reports an attempt admitted by ``enter(now:)``. A `410` disables the endpoint at once, so
-    /// that no delivery waiting for this slot is attempted after it.
+    /// How many deliveries may wait now: ``maxWaiting``, or more while the endpoint's recent pace
+    /// (the slower of its average attempt time and the time since it last finished one) would
+    /// attempt them all within ``waitBudget`` — a fast endpoint with a backlog keeps it in memory
+    /// instead of sending it around a delay topic.
+    private func waitingLimit(_ state: State, now: Int64) -> Int {
+        guard let attemptTime = state.attemptTime else { return maxWaiting }
+        let sinceProgress = state.inFlight > 0 ? Double(now - state.progressAt) : 0
+        let pace = max(attemptTime, sinceProgress, 1)
+        let drainable = Double(maxInFlight) * Self.waitBudget / pace
+        return max(maxWaiting, min(Int(min(drainable, Double(Int.max / 2))), maxWaitingWhenFast))
+    }
+
+    /// Sends a delivery elsewhere for about as long as a slot takes to free: the rate's pace, or a
+    /// second for the cap.
+    private func deferral(_ state: State) -> Decision {
+        let pace = state.rateLimit.map { limit -> Duration in
+            Duration.milliseconds(Int64(state.waiting + 1) * limit.rate.period.wholeMilliseconds / Int64(limit.rate.count))
+        }
+        return .deferred(max(pace ?? .seconds(1), .seconds(1)))
+    }
+
+    /// Reports an attempt admitted by ``enter(now:resumed:park:)``. A `410` disables the endpoint
+    /// at once, so that no parked delivery is attempted after it.
     func leave(_ admission: Admission, _ outcome: Outcome) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let resume = state.withLock { state -> [@Sendable () -> Void] in
             state.inFlight -= 1
+            state.progressAt = outcome.now
+            let took = Double(max(0, outcome.now - admission.admittedAt))
+            state.attemptTime = state.attemptTime.map { $0 + (took - $0) / 8 } ?? took
             state.circuit.record(success: outcome.success, probe: admission.probe, now: outcome.now)
             if let slot = admission.rateSlot { state.rateLimit?.complete(slot: slot, now: outcome.now) }
             state.lastStatus = outcome.status
@@ -154,32 +208,69 @@ final class EndpointRuntime: Sendable {
             if outcome.status == 410 && state.disabledReason == nil {
                 state.disabledReason = "410 Gone"
             }
-            return takeWaiters(&state)
+            return Self.resumeParked(&state, maxInFlight: maxInFlight)
         }
-        for waiter in waiters { waiter.resume() }
+        for closure in resume { closure() }
     }
 
     /// An admitted attempt that was not made after all (its partition was revoked meanwhile).
     func cancel(_ admission: Admission, now: Int64) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let resume = state.withLock { state -> [@Sendable () -> Void] in
             state.inFlight -= 1
             if admission.probe { state.circuit.cancelProbe() }
             if let slot = admission.rateSlot { state.rateLimit?.complete(slot: slot, now: now) }
-            return takeWaiters(&state)
+            return Self.resumeParked(&state, maxInFlight: maxInFlight)
         }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Every waiter decides again: one may take the free slot, others may be told to go elsewhere
-    /// (a disabled endpoint, an opened circuit), which a single wake-up would leave stuck.
-    private func takeWaiters(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
-        defer { state.waiters = [:] }
-        return Array(state.waiters.values)
+        for closure in resume { closure() }
     }
 
     /// Disables the endpoint on this replica, with the reason recorded for logs and dead letters.
     func disable(reason: String) {
-        state.withLock { $0.disabledReason = reason }
+        let resume = state.withLock { state in
+            state.disabledReason = reason
+            return Self.resumeParked(&state, maxInFlight: maxInFlight)
+        }
+        for closure in resume { closure() }
+    }
+
+    /// Resumes every parked delivery (its partition is being let go): each decides again.
+    func resumeAll() {
+        let resume = state.withLock { state in Self.takeParked(&state, count: Int.max) }
+        for closure in resume { closure() }
+    }
+
+    /// The parked deliveries to resume now, each with a slot reserved. While the circuit is closed,
+    /// one per free slot, longest parked first (waking every waiter for each freed slot cost a
+    /// wake-up per waiter per attempt). When the endpoint was disabled or its circuit is not
+    /// closed, all of them: they must go elsewhere, which one at a time would leave stuck.
+    private static func resumeParked(_ state: inout State, maxInFlight: Int) -> [@Sendable () -> Void] {
+        guard state.parkedHead < state.parked.count else { return [] }
+        guard state.disabledReason == nil, case .closed = state.circuit.state else {
+            return takeParked(&state, count: Int.max)
+        }
+        return takeParked(&state, count: maxInFlight - state.inFlight - state.reserved)
+    }
+
+    private static func takeParked(_ state: inout State, count: Int) -> [@Sendable () -> Void] {
+        let taken = min(max(0, count), state.parked.count - state.parkedHead)
+        guard taken > 0 else { return [] }
+        var closures: [@Sendable () -> Void] = []
+        closures.reserveCapacity(taken)
+        for index in state.parkedHead..<(state.parkedHead + taken) {
+            if let closure = state.parked[index] { closures.append(closure) }
+            state.parked[index] = nil
+        }
+        state.parkedHead += taken
+        state.waiting -= taken
+        state.reserved += taken
+        if state.parkedHead == state.parked.count {
+            state.parked.removeAll(keepingCapacity: true)
+            state.parkedHead = 0
+        } else if state.parkedHead >= 1_024 && state.parkedHead * 2 >= state.parked.count {
+            state.parked.removeFirst(state.parkedHead)
+            state.parkedHead = 0
+        }
+        return closures
     }
 
     var snapshot: Snapshot {

@@ -8,8 +8,11 @@ public struct RelayConfiguration: Sendable {
     public var groupID: String = "webhook-relay"
     /// The topics (prefix and retry schedule).
     public var topics: RelayTopics
-    /// Deliveries in progress at once across all endpoints, at most.
-    public var maxInFlight: Int = 1_024
+    /// HTTP attempts in flight at once across all endpoints, at most; up to four times as many
+    /// records are in progress (parked for their endpoint, attempted or forwarded). Each attempt in
+    /// flight costs about 30 KiB; raise it for many slow endpoints (a replica delivers at most
+    /// about `maxInFlight / endpoint latency` per second).
+    public var maxInFlight: Int = 256
     /// The largest body delivered; larger records are dead-lettered as `payload_too_large`.
     public var bodyLimit: Int = 1_048_576
     /// How long in-flight work may take to finish when partitions are revoked or the relay stops.
@@ -39,6 +42,11 @@ public struct RelayConfiguration: Sendable {
         configuration.commitInterval = commitInterval
         // The rebalance handler waits for in-flight work up to the drain timeout.
         configuration.revocationTimeout = drainTimeout + .seconds(5)
+        // Bounded fetching: at most 256 records per partition wait in the consumer, and one
+        // fetch answer is at most 16 MiB (librdkafka's 50 MiB default made answers, not records,
+        // the largest part of the relay's memory at full speed).
+        configuration.maxBufferedRecordsPerPartition = 256
+        configuration.maxFetchBytes = 16 * 1_048_576
         configuration.properties = kafkaProperties
         return configuration
     }

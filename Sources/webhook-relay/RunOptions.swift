@@ -13,7 +13,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Consumer group of the replicas (env: WEBHOOK_RELAY_GROUP; default webhook-relay).", valueName: "name"))
     var group: String?
 
-    @Option(help: ArgumentHelp("Deliveries in flight at once, all endpoints together (env: WEBHOOK_RELAY_MAX_IN_FLIGHT; default 1024).", valueName: "n"))
+    @Option(help: ArgumentHelp("Deliveries in flight at once, all endpoints together (env: WEBHOOK_RELAY_MAX_IN_FLIGHT; default 256).", valueName: "n"))
     var maxInFlight: String?
 
     @Option(help: ArgumentHelp("Largest body delivered, in bytes; larger records are dead-lettered (env: WEBHOOK_RELAY_BODY_LIMIT; default 1048576).", valueName: "bytes"))

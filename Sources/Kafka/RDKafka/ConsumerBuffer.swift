@@ -14,7 +14,9 @@ struct ConsumerBuffer {
     }
 
     private struct Partition {
-        var records: [KafkaConsumerRecord] = []
+        /// Taken records are cleared at once (`nil`), so the array holds no record the
+        /// application has taken; the cleared prefix is dropped from time to time.
+        var records: [KafkaConsumerRecord?] = []
         var head = 0
         var pausedByApp = false
         var full = false
@@ -26,6 +28,7 @@ struct ConsumerBuffer {
         mutating func popFirst() -> KafkaConsumerRecord? {
             guard head < records.count else { return nil }
             let record = records[head]
+            records[head] = nil
             head += 1
             if head == records.count {
                 records.removeAll(keepingCapacity: true)
