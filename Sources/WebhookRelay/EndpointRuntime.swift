@@ -150,13 +150,13 @@ final class EndpointRuntime: Sendable {
                         state.waiting -= 1
                         isWaiting = false
                     }
-                    guard state.waiting < limit else { return elsewhere(deferral(state)) }
+                    guard state.waiting < limit else { return elsewhere(deferral(state, now: time)) }
                     state.waiting += 1
                     state.parked.append(park)
                     return .decided(.parked)
                 }
                 if !isWaiting {
-                    guard state.waiting < limit else { return elsewhere(deferral(state)) }
+                    guard state.waiting < limit else { return elsewhere(deferral(state, now: time)) }
                     state.waiting += 1
                     isWaiting = true
                 }
@@ -172,25 +172,35 @@ final class EndpointRuntime: Sendable {
         }
     }
 
-    /// How many deliveries may wait now: ``maxWaiting``, or more while the endpoint's recent pace
-    /// (the slower of its average attempt time and the time since it last finished one) would
+    /// The endpoint's recent pace in milliseconds per attempt and slot: the slower of its average
+    /// attempt time and the time since it last finished one (a stalled endpoint slows down by the
+    /// second); `nil` before any attempt finished.
+    private func pace(_ state: State, now: Int64) -> Double? {
+        guard let attemptTime = state.attemptTime else { return nil }
+        let sinceProgress = state.inFlight > 0 ? Double(now - state.progressAt) : 0
+        return max(attemptTime, sinceProgress, 1)
+    }
+
+    /// How many deliveries may wait now: ``maxWaiting``, or more while the endpoint's pace would
     /// attempt them all within ``waitBudget`` — a fast endpoint with a backlog keeps it in memory
     /// instead of sending it around a delay topic.
     private func waitingLimit(_ state: State, now: Int64) -> Int {
-        guard let attemptTime = state.attemptTime else { return maxWaiting }
-        let sinceProgress = state.inFlight > 0 ? Double(now - state.progressAt) : 0
-        let pace = max(attemptTime, sinceProgress, 1)
+        guard let pace = pace(state, now: now) else { return maxWaiting }
         let drainable = Double(maxInFlight) * Self.waitBudget / pace
         return max(maxWaiting, min(Int(min(drainable, Double(Int.max / 2))), maxWaitingWhenFast))
     }
 
-    /// Sends a delivery elsewhere for about as long as a slot takes to free: the rate's pace, or a
-    /// second for the cap.
-    private func deferral(_ state: State) -> Decision {
-        let pace = state.rateLimit.map { limit -> Duration in
-            Duration.milliseconds(Int64(state.waiting + 1) * limit.rate.period.wholeMilliseconds / Int64(limit.rate.count))
+    /// Sends a delivery elsewhere for about as long as the deliveries ahead of it take: by the rate
+    /// limit, or by the endpoint's pace (a stalled endpoint's deliveries come back seldom instead
+    /// of every second), at least a second.
+    private func deferral(_ state: State, now: Int64) -> Decision {
+        let ahead = Double(state.waiting + 1)
+        let byRate = state.rateLimit.map { limit in
+            ahead * Double(limit.rate.period.wholeMilliseconds) / Double(max(1, limit.rate.count))
         }
-        return .deferred(max(pace ?? .seconds(1), .seconds(1)))
+        let byPace = pace(state, now: now).map { ahead * $0 / Double(maxInFlight) }
+        let wait = min(max(byRate ?? 0, byPace ?? 0, 1_000), 86_400_000)
+        return .deferred(.milliseconds(Int64(wait)))
     }
 
     /// Reports an attempt admitted by ``enter(now:resumed:park:)``. A `410` disables the endpoint
