@@ -345,9 +345,11 @@ public final class DeliveryPipeline: Service, Sendable {
         }
 
         let admission: EndpointRuntime.Admission
-        var parked = work
-        parked.resumedAt = (endpoint, runtime)
-        switch await runtime.enter(now: { MonotonicClock.milliseconds }, resumed: work.resumedAt != nil, park: { [parked] in context.resume(parked) }) {
+        let decision = await runtime.enter(
+            now: { MonotonicClock.milliseconds }, resumed: work.resumedAt != nil,
+            park: Self.resumption(of: work, endpoint: endpoint, runtime: runtime, context: context)
+        )
+        switch decision {
         case .parked:
             return false
         case .attempt(let admitted):
@@ -427,6 +429,15 @@ public final class DeliveryPipeline: Service, Sendable {
             context.ledger.abandon(ticket)
         }
         return true
+    }
+
+    /// What resumes a parked record: it comes back to the workers with its endpoint and runtime.
+    private static func resumption(
+        of work: Work, endpoint: Endpoint, runtime: EndpointRuntime, context: WorkContext
+    ) -> @Sendable () -> Void {
+        var parked = work
+        parked.resumedAt = (endpoint, runtime)
+        return { [parked] in context.resume(parked) }
     }
 
     /// Counts an outcome in the statistics and the metrics.

@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// What the replica that owns an endpoint's partition keeps about it in memory: the circuit,
@@ -61,9 +62,8 @@ final class EndpointRuntime: Sendable {
         var rateLimit: RateLimit?
         var inFlight = 0
         var waiting = 0
-        /// Parked deliveries' resume closures, first come first served (from `parkedHead`).
-        var parked: [(@Sendable () -> Void)?] = []
-        var parkedHead = 0
+        /// Parked deliveries' resume closures, first come first served.
+        var parked = Deque<@Sendable () -> Void>()
         /// Slots held for resumed deliveries that have not entered again yet.
         var reserved = 0
         var disabledReason: String?
@@ -101,8 +101,11 @@ final class EndpointRuntime: Sendable {
     /// - Parameters:
     ///   - now: returns the current monotonic time in milliseconds.
     ///   - resumed: the delivery was parked and its `park` closure ran: it holds a reserved slot.
-    ///   - park: resumes the delivery if it is parked; called at most once, outside any lock.
-    func enter(now: @Sendable () -> Int64, resumed: Bool = false, park: @escaping @Sendable () -> Void) async -> Decision {
+    ///   - park: makes the closure that resumes the delivery; evaluated only when it is parked, and
+    ///     the closure it makes is called at most once, outside any lock.
+    func enter(
+        now: @Sendable () -> Int64, resumed: Bool = false, park: @autoclosure () -> @Sendable () -> Void
+    ) async -> Decision {
         var isWaiting = false
         defer { if isWaiting { state.withLock { $0.waiting -= 1 } } }
         var holdsReservation = resumed
@@ -152,7 +155,7 @@ final class EndpointRuntime: Sendable {
                     }
                     guard state.waiting < limit else { return elsewhere(deferral(state, now: time)) }
                     state.waiting += 1
-                    state.parked.append(park)
+                    state.parked.append(park())
                     return .decided(.parked)
                 }
                 if !isWaiting {
@@ -254,7 +257,7 @@ final class EndpointRuntime: Sendable {
     /// wake-up per waiter per attempt). When the endpoint was disabled or its circuit is not
     /// closed, all of them: they must go elsewhere, which one at a time would leave stuck.
     private static func resumeParked(_ state: inout State, maxInFlight: Int) -> [@Sendable () -> Void] {
-        guard state.parkedHead < state.parked.count else { return [] }
+        guard !state.parked.isEmpty else { return [] }
         guard state.disabledReason == nil, case .closed = state.circuit.state else {
             return takeParked(&state, count: Int.max)
         }
@@ -262,24 +265,12 @@ final class EndpointRuntime: Sendable {
     }
 
     private static func takeParked(_ state: inout State, count: Int) -> [@Sendable () -> Void] {
-        let taken = min(max(0, count), state.parked.count - state.parkedHead)
+        let taken = min(max(0, count), state.parked.count)
         guard taken > 0 else { return [] }
-        var closures: [@Sendable () -> Void] = []
-        closures.reserveCapacity(taken)
-        for index in state.parkedHead..<(state.parkedHead + taken) {
-            if let closure = state.parked[index] { closures.append(closure) }
-            state.parked[index] = nil
-        }
-        state.parkedHead += taken
+        let closures = Array(state.parked.prefix(taken))
+        state.parked.removeFirst(taken)
         state.waiting -= taken
         state.reserved += taken
-        if state.parkedHead == state.parked.count {
-            state.parked.removeAll(keepingCapacity: true)
-            state.parkedHead = 0
-        } else if state.parkedHead >= 1_024 && state.parkedHead * 2 >= state.parked.count {
-            state.parked.removeFirst(state.parkedHead)
-            state.parkedHead = 0
-        }
         return closures
     }
 

@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// Hands work items from the consumer loop to long-lived worker tasks.
@@ -13,11 +14,9 @@ import Synchronization
 /// queues themselves are unbounded.
 final class WorkerPool<Item: Sendable>: Sendable {
     private struct State {
-        var queued: [Item?] = []
-        var queuedHead = 0
+        var queued = Deque<Item>()
         /// Items given back by ``resume(_:)``, served before `queued`.
-        var resumed: [Item?] = []
-        var resumedHead = 0
+        var resumed = Deque<Item>()
         var idle: [CheckedContinuation<Item?, Never>] = []
         var workers = 0
         var closed = false
@@ -85,22 +84,6 @@ final class WorkerPool<Item: Sendable>: Sendable {
     }
 
     private static func dequeue(_ state: inout State) -> Item? {
-        popFirst(&state.resumed, head: &state.resumedHead) ?? popFirst(&state.queued, head: &state.queuedHead)
-    }
-
-    /// Takes the first item; its slot is cleared at once, the cleared prefix dropped from time to time.
-    private static func popFirst(_ items: inout [Item?], head: inout Int) -> Item? {
-        guard head < items.count else { return nil }
-        let item = items[head]
-        items[head] = nil
-        head += 1
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 1_024 && head * 2 >= items.count {
-            items.removeFirst(head)
-            head = 0
-        }
-        return item
+        state.resumed.popFirst() ?? state.queued.popFirst()
     }
 }
