@@ -55,15 +55,19 @@ struct RestartAndRebalanceTests {
             // A second replica joins: partitions are revoked from the first while it has work in flight.
             let second = try env.startReplica(endpointsYAML: Self.yaml(env))
             let all = await env.waitForRequests { Set($0.filter { $0.status == 204 }.map(\.webhookID)).count == 400 }
+            let delivered = env.receiver.requests  // when every record has arrived, before the stops rebalance again
             try await second.stop()
             try await first.stop()
             #expect(all, "every record is delivered at least once")
-            #expect(Set(env.receiver.requests.map(\.webhookID)) == Set(ids))
-            let duplicates = env.receiver.requests.count - 400
-            // Duplicates come from the mock broker refusing commits while the group re-forms
-            // (see Tests/KafkaTests/RebalanceTests.swift); they are bounded by what was read since
-            // the last commit, far below the whole stream.
-            #expect(duplicates < 400)
+            #expect(Set(delivered.map(\.webhookID)) == Set(ids))
+            // Duplicates come from the mock broker refusing the commit of a join-triggered revocation
+            // (see Tests/KafkaTests/RebalanceTests.swift): what was delivered since the last commit is
+            // delivered again by the next owner. How many that is depends on timing (on the mock a
+            // group re-forms in seconds, the whole stream here), but each refused revocation repeats
+            // a record at most once: one join, and at most one more re-forming, gives at most 3.
+            let perRecord = Dictionary(grouping: delivered, by: \.webhookID).mapValues(\.count)
+            let most = perRecord.max { $0.value < $1.value }
+            #expect((most?.value ?? 0) <= 3, "\(most?.key ?? "") delivered \(most?.value ?? 0) times; \(delivered.count - 400) duplicates in all")
         }
     }
 }
