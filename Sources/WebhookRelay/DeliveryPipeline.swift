@@ -156,6 +156,9 @@ public final class DeliveryPipeline: Service, Sendable {
                     }
                 }
                 var lastStarted: [KafkaTopicPartition: OffsetLedger.Ticket] = [:]
+                // Workers run on the HTTP client's event loops, spread evenly over them.
+                let loopExecutors = EventLoopTaskExecutor.forSharedLoops()
+                var startedWorkers = 0
                 for await record in consumer.records {
                     await inFlight.acquire()
                     guard let ticket = ledger.start(record) else {
@@ -199,7 +202,9 @@ public final class DeliveryPipeline: Service, Sendable {
                         continue
                     }
                     if workers.submit(Work(decoded: decoded, record: record, ticket: ticket)) {
-                        group.addTask {
+                        let executor = loopExecutors[startedWorkers % loopExecutors.count]
+                        startedWorkers += 1
+                        group.addTask(executorPreference: executor) {
                             while let work = await workers.next() {
                                 // A parked record stays in flight until it is resumed and done.
                                 if await self.process(work, context: context) { inFlight.release() }

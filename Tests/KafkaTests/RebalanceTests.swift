@@ -71,7 +71,8 @@ struct RebalanceTests {
             #expect(configuration.assignmentStrategy == "range")
             let leaving = try InFlightMember(configuration: configuration, topic: "leave", logger: logger)
             let staying = try KafkaConsumer(configuration: configuration, topics: ["leave"], logger: logger)
-            #expect(await KafkaTestSupport.eventually { leaving.consumer.assignment.count == 1 && staying.assignment.count == 1 })
+            let reached = await KafkaTestSupport.eventually { leaving.consumer.assignment.count == 1 && staying.assignment.count == 1 }
+            #expect(reached)
             let moving = try #require(leaving.consumer.assignment.first)
 
             try await produce(broker, "leave", offsets: 0..<11, partitions: [0, 1])
@@ -80,7 +81,8 @@ struct RebalanceTests {
             // Revocation begins with offset 10 in flight; the handler finishes and stores it.
             try await leaving.consumer.close(timeout: .seconds(20))
             #expect(leaving.sawRevoking)
-            #expect(await KafkaTestSupport.eventually { staying.assignment.count == 2 })
+            let reached2 = await KafkaTestSupport.eventually { staying.assignment.count == 2 }
+            #expect(reached2)
 
             try await produce(broker, "leave", offsets: 11..<20, partitions: [moving.partition])
             let taken = await KafkaTestSupport.read(9, from: staying) { $0.topicPartition == moving }
@@ -94,14 +96,16 @@ struct RebalanceTests {
             var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
             configuration.assignmentStrategy = "cooperative-sticky"
             let first = try InFlightMember(configuration: configuration, topic: "join", logger: logger)
-            #expect(await KafkaTestSupport.eventually { first.consumer.assignment.count == 2 })
+            let reached3 = await KafkaTestSupport.eventually { first.consumer.assignment.count == 2 }
+            #expect(reached3)
             try await produce(broker, "join", offsets: 0..<11, partitions: [0, 1])
             try await first.readAndHoldOffsetTen(count: 22)
 
             // A second member joins while offset 10 of both partitions is in flight: only the moving
             // partition is revoked (incrementally); the other keeps flowing to the first member.
             let second = try KafkaConsumer(configuration: configuration, topics: ["join"], logger: logger)
-            #expect(await KafkaTestSupport.eventually { second.assignment.count == 1 && first.consumer.assignment.count == 1 })
+            let reached4 = await KafkaTestSupport.eventually { second.assignment.count == 1 && first.consumer.assignment.count == 1 }
+            #expect(reached4)
             #expect(first.sawRevoking)
             let revoked = first.events.withLock { events in
                 events.compactMap { if case .revoking(let partitions) = $0 { partitions } else { nil } }.flatMap { $0 }
@@ -126,12 +130,14 @@ struct RebalanceTests {
         try await EmbeddedBroker.withBroker(topics: ["eager": 2], logger: logger) { broker in
             let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
             let first = try InFlightMember(configuration: configuration, topic: "eager", logger: logger)
-            #expect(await KafkaTestSupport.eventually { first.consumer.assignment.count == 2 })
+            let reached5 = await KafkaTestSupport.eventually { first.consumer.assignment.count == 2 }
+            #expect(reached5)
             try await produce(broker, "eager", offsets: 0..<11, partitions: [0, 1])
             try await first.readAndHoldOffsetTen(count: 22)
 
             let second = try KafkaConsumer(configuration: configuration, topics: ["eager"], logger: logger)
-            #expect(await KafkaTestSupport.eventually { second.assignment.count == 1 && first.consumer.assignment.count == 1 })
+            let reached6 = await KafkaTestSupport.eventually { second.assignment.count == 1 && first.consumer.assignment.count == 1 }
+            #expect(reached6)
             #expect(first.sawRevoking)
 
             // Whatever the mock let the first member commit, the next owner resumes at or before

@@ -206,7 +206,8 @@ struct DeliveryPipelineTests {
                 of: "    timeout: 2s", with: "    timeout: 2s\n    events: [\"order.*\"]"
             )
             let replica = try env.startReplica(endpointsYAML: yaml)
-            #expect(await env.waitForRequests { $0.count == 2 })
+            let reached = await env.waitForRequests { $0.count == 2 }
+            #expect(reached)
             try await Task.sleep(for: .milliseconds(500))
             try await replica.stop()
             #expect(Set(env.receiver.requests.map(\.webhookID)) == ["msg_a", "msg_c"])
@@ -243,7 +244,8 @@ struct DeliveryPipelinePolicyTests {
                     max_in_flight: 16
                 """
             let replica = try env.startReplica(endpointsYAML: yaml)
-            #expect(await env.waitForRequests { $0.count == 120 })
+            let reached2 = await env.waitForRequests { $0.count == 120 }
+            #expect(reached2)
             try await replica.stop()
             #expect(env.receiver.maxConcurrentRequests("capped") <= 2)
             #expect(env.receiver.maxConcurrentRequests("capped") == 2)

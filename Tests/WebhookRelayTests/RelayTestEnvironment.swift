@@ -149,6 +149,12 @@ final class RelayTestEnvironment: Sendable {
     }
 
     /// Waits until `condition` holds for the receiver's requests (polling every 50 ms).
+    ///
+    /// Call it outside `#expect` (`let reached = await env.waitForRequests { … }`, then
+    /// `#expect(reached)`): with Swift 6.3.1, `#expect(await env.waitForRequests { A })` followed by
+    /// `env.waitForRequests { B }` in the same test was seen calling A again instead of B, so the
+    /// second wait returned at once (RestartAndRebalanceTests, reproduced 7 times out of 7; the
+    /// `let` form called B every time).
     @discardableResult
     func waitForRequests(timeout: Duration = .seconds(60), _ condition: ([WebhookReceiver.Request]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: timeout)

@@ -1,0 +1,28 @@
+import NIOCore
+import NIOPosix
+
+/// Runs tasks on one of NIO's event loops: the threads that read and write the HTTP connections.
+///
+/// Delivery workers prefer an event loop, so a worker sends its request from the thread that
+/// owns the connection (``WebhookHTTPClient`` opens connections on the caller's loop) and is
+/// resumed by the response on that same thread: no hand-off between Swift's concurrency pool and
+/// NIO per attempt, each of which is a wake-up and a context switch. Measured with the
+/// throughput run of `make bench` (BENCHMARKS.md).
+final class EventLoopTaskExecutor: TaskExecutor {
+    /// The loop the jobs run on.
+    let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+
+    /// One executor per loop of NIO's shared group, the group ``WebhookHTTPClient`` uses.
+    static func forSharedLoops() -> [EventLoopTaskExecutor] {
+        MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor(eventLoop: $0) }
+    }
+}

@@ -1,0 +1,137 @@
+import NIOCore
+
+/// One request handed to a connection, and where its response goes.
+struct HTTP1Exchange: Sendable {
+    /// The whole encoded request.
+    let request: ByteBuffer
+    /// Body bytes of the response kept at most.
+    let bodyLimit: Int
+    /// Completed with the response, or failed.
+    let promise: EventLoopPromise<HTTP1Response>
+
+    /// Identifies the exchange in ``HTTP1ExchangeEnd``.
+    var id: ObjectIdentifier { ObjectIdentifier(promise.futureResult) }
+}
+
+/// Ends an exchange early (sent through the pipeline as a user event): the connection is closed.
+struct HTTP1ExchangeEnd: Sendable {
+    /// Why the exchange ends.
+    enum Reason: Sendable { case timedOut, cancelled }
+    /// The exchange to end; a later exchange on the same connection is not affected.
+    let exchange: ObjectIdentifier
+    let reason: Reason
+}
+
+/// Why an exchange failed without a response.
+enum HTTP1ExchangeError: Error, CustomStringConvertible {
+    /// The deadline passed.
+    case timedOut
+    /// The task waiting for the response was cancelled.
+    case cancelled
+    /// The connection was closed before the request was written: it can go on a new connection.
+    case closedBeforeSend
+    /// The connection was closed, or failed, while the exchange was under way.
+    case connectionFailed(String)
+
+    var description: String {
+        switch self {
+        case .timedOut: "timeout"
+        case .cancelled: "cancelled"
+        case .closedBeforeSend: "connection closed"
+        case .connectionFailed(let reason): reason
+        }
+    }
+}
+
+/// Sends one request at a time on a connection and reads its response (HTTP/1.1, no pipelining).
+///
+/// The request goes out as one buffer; the response is parsed by ``HTTP1ResponseParser`` as it
+/// arrives. A connection that cannot carry another request (the server said `Connection: close`,
+/// the body ran to the end of the connection, bytes arrived that nobody asked for, or an exchange
+/// was ended early) is closed.
+final class HTTP1ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = HTTP1Exchange
+    typealias OutboundOut = ByteBuffer
+
+    private struct Pending {
+        var parser: HTTP1ResponseParser
+        let promise: EventLoopPromise<HTTP1Response>
+    }
+
+    private var pending: Pending?
+    /// Bytes of the response that arrived but could not be parsed yet.
+    private var unparsed: ByteBuffer?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let exchange = unwrapOutboundIn(data)
+        guard pending == nil, context.channel.isActive else {
+            exchange.promise.fail(HTTP1ExchangeError.closedBeforeSend)
+            promise?.fail(HTTP1ExchangeError.closedBeforeSend)
+            return
+        }
+        pending = Pending(parser: HTTP1ResponseParser(bodyLimit: exchange.bodyLimit), promise: exchange.promise)
+        context.write(wrapOutboundOut(exchange.request), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        guard var current = pending else {
+            // Nothing was asked: the connection is out of step with us.
+            context.close(promise: nil)
+            return
+        }
+        if var earlier = unparsed {
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+            unparsed = nil
+        }
+        do {
+            guard let response = try current.parser.feed(&bytes) else {
+                pending = current
+                if bytes.readableBytes > 0 { unparsed = bytes }
+                return
+            }
+            pending = nil
+            let reusable = response.keepAlive && bytes.readableBytes == 0
+            current.promise.succeed(HTTP1Response(status: response.status, retryAfter: response.retryAfter,
+                                                  bodyPrefix: response.bodyPrefix, keepAlive: reusable))
+            if !reusable { context.close(promise: nil) }
+        } catch {
+            pending = nil
+            current.promise.fail(error)
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if var current = pending {
+            pending = nil
+            do {
+                current.promise.succeed(try current.parser.connectionClosed())
+            } catch {
+                current.promise.fail(HTTP1ExchangeError.connectionFailed(error.description))
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let current = pending {
+            pending = nil
+            current.promise.fail(HTTP1ExchangeError.connectionFailed(WebhookHTTPClient.describe(error)))
+        }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let end = event as? HTTP1ExchangeEnd else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        guard let current = pending, ObjectIdentifier(current.promise.futureResult) == end.exchange else { return }
+        pending = nil
+        current.promise.fail(end.reason == .timedOut ? HTTP1ExchangeError.timedOut : HTTP1ExchangeError.cancelled)
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import NIOCore
+
+/// Where an endpoint's URL points, with the start of every request to it encoded once.
+///
+/// A POST to the endpoint is this prefix (request line, `Host`, `User-Agent`), the attempt's
+/// headers, `Content-Length` and the body, written to the connection in one buffer.
+struct HTTP1RequestTarget: Sendable {
+    /// `true` for `https`.
+    let tls: Bool
+    /// The host as written in the URL, without brackets around IPv6.
+    let host: String
+    /// The port, explicit or the scheme's default.
+    let port: Int
+    /// The request line and the headers every request to this URL carries.
+    let prefix: ByteBuffer
+
+    /// Parses `url` (`http` or `https`, no user info); the problem when it is not usable.
+    static func parse(_ url: String, userAgent: String) -> Result<HTTP1RequestTarget, HTTPRequestProblem> {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
+            return .failure(HTTPRequestProblem("the URL cannot be parsed"))
+        }
+        guard scheme == "http" || scheme == "https" else { return .failure(HTTPRequestProblem("the URL scheme must be http or https")) }
+        guard let rawHost = components.percentEncodedHost, !rawHost.isEmpty else { return .failure(HTTPRequestProblem("the URL has no host")) }
+        guard components.user == nil, components.password == nil else {
+            return .failure(HTTPRequestProblem("the URL must not carry user info"))
+        }
+        let tls = scheme == "https"
+        let port = components.port ?? (tls ? 443 : 80)
+        guard (1...65_535).contains(port) else { return .failure(HTTPRequestProblem("the URL's port is out of range")) }
+        let host = rawHost.hasPrefix("[") && rawHost.hasSuffix("]") ? String(rawHost.dropFirst().dropLast()) : rawHost
+        var path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        if let query = components.percentEncodedQuery { path += "?" + query }
+        let hostHeader = (rawHost.contains(":") && !rawHost.hasPrefix("[") ? "[\(rawHost)]" : rawHost)
+            + (components.port.map { ":\($0)" } ?? "")
+        guard Self.isClean(hostHeader.utf8), Self.isClean(userAgent.utf8), !path.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            return .failure(HTTPRequestProblem("the URL contains control characters or spaces"))
+        }
+        let head = "POST \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: \(userAgent)\r\n"
+        return .success(HTTP1RequestTarget(tls: tls, host: host, port: port, prefix: ByteBuffer(string: head)))
+    }
+
+    /// The whole request: the prefix, `headers`, `Content-Length` and `body`.
+    func request(headers: [(name: String, value: String)], body: [UInt8], allocator: ByteBufferAllocator) -> Result<ByteBuffer, HTTPRequestProblem> {
+        var size = prefix.readableBytes + body.count + 40
+        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeImmutableBuffer(prefix)
+        for (name, value) in headers {
+            guard !name.isEmpty, name.utf8.allSatisfy(Self.isTokenCharacter) else {
+                return .failure(HTTPRequestProblem("invalid header name \"\(name)\""))
+            }
+            guard Self.isClean(value.utf8) else { return .failure(HTTPRequestProblem("the value of header \(name) contains control characters")) }
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("Content-Length: ")
+        buffer.writeString(String(body.count))
+        buffer.writeStaticString("\r\n\r\n")
+        buffer.writeBytes(body)
+        return .success(buffer)
+    }
+
+    /// No CR, LF, NUL or other control characters except tab.
+    private static func isClean<S: Sequence<UInt8>>(_ bytes: S) -> Bool {
+        bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == UInt8(ascii: "\t") }
+    }
+
+    /// RFC 9110 `tchar`.
+    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
+}
+
+/// A request that cannot be sent as given: no connection is opened.
+struct HTTPRequestProblem: Error, Sendable, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
