@@ -43,8 +43,10 @@ public final class WebhookHTTPClient: Sendable {
         public var connectTimeout: Duration = .seconds(5)
         /// Bytes of a failed response body kept for the error text.
         public var responseLimit: Int = 1_024
-        /// Idle connections kept per host at most; more may be open while busy.
-        public var connectionsPerHost: Int = 64
+        /// Idle connections kept per host at most; more may be open while busy. Below the number
+        /// of requests a host gets at once, connections are closed and opened again all the time
+        /// (many endpoints often share one host), so the relay raises it to its in-flight limit.
+        public var connectionsPerHost: Int = 256
         /// How long an idle connection is kept open.
         public var idleTimeout: Duration = .seconds(60)
         /// Which addresses may be connected to (the SSRF guard).
@@ -226,6 +228,7 @@ public final class WebhookHTTPClient: Sendable {
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.maxMessagesPerRead, value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
