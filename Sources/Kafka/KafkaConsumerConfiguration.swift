@@ -35,6 +35,11 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// The largest answer to one fetch request (`fetch.max.bytes`); librdkafka holds each answer
     /// in one buffer.
     public var maxFetchBytes: Int = 52_428_800
+    /// How long the broker may hold a fetch request that finds no data (`fetch.wait.max.ms`).
+    /// librdkafka has one fetch request in flight per broker, and a partition resumed after a
+    /// pause (its buffer was full) joins only the next one: while the other partitions on that
+    /// broker are idle, the resumed one waits this long for records.
+    public var fetchWait: Duration = .milliseconds(500)
     /// How long the rebalance handler may take for revoked partitions before they are let go anyway.
     public var revocationTimeout: Duration = .seconds(30)
     /// Any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, …); applied last, so it
@@ -63,6 +68,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("enable.partition.eof", "false"),
             ("queued.max.messages.kbytes", String(prefetchKilobytes)),
             ("fetch.max.bytes", String(maxFetchBytes)),
+            ("fetch.wait.max.ms", String(fetchWait.milliseconds)),
         ]
         result.append(contentsOf: properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         // At-least-once rests on the application storing offsets itself: not overridable.
