@@ -34,8 +34,9 @@ public struct AttemptResult: Sendable {
 /// The client is built for one job, a POST and its status, and does it with few allocations and
 /// system calls: the start of each endpoint's request is encoded once, a request is written in one
 /// buffer, and the response parser keeps only the status, `Retry-After` and the start of the body.
-/// (async-http-client, used before, wrote the head and the body separately and ran a general
-/// request state machine and connection pool per request: 2.4× the CPU per delivery here.)
+/// (async-http-client, used before, wrote the head and the body in separate system calls and ran
+/// a general request state machine and connection pool per request; replacing it cut the relay's
+/// CPU per delivery by about a quarter, BENCHMARKS.md.)
 public final class WebhookHTTPClient: Sendable {
     /// Settings of the shared client.
     public struct Configuration: Sendable {
@@ -200,7 +201,15 @@ public final class WebhookHTTPClient: Sendable {
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
             channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id, reason: .timedOut))
         }
-        channel.writeAndFlush(exchange, promise: nil)
+        // A channel that closed meanwhile refuses the write before the handler sees it: the
+        // exchange ends here then (completing the promise a second time does nothing).
+        channel.writeAndFlush(exchange).whenFailure { error in
+            if case ChannelError.ioOnClosedChannel = error {
+                promise.fail(HTTP1ExchangeError.closedBeforeSend)
+            } else {
+                promise.fail(HTTP1ExchangeError.connectionFailed(Self.describe(error)))
+            }
+        }
         do {
             let response = try await withTaskCancellationHandler {
                 try await promise.futureResult.get()
