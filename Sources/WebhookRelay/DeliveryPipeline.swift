@@ -64,9 +64,7 @@ public final class DeliveryPipeline: Service, Sendable {
     public var isReady: Bool { groupMember.value }
 
     public func run() async throws {
-        var httpConfiguration = configuration.http
-        httpConfiguration.connectionsPerHost = max(httpConfiguration.connectionsPerHost, configuration.maxInFlight)
-        let http = WebhookHTTPClient(configuration: httpConfiguration)
+        let http = WebhookHTTPClient(configuration: configuration.httpConfiguration)
         let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
         do {
             try await checkTopics(producer)

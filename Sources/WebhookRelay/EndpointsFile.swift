@@ -299,7 +299,7 @@ public enum EndpointsFile {
             if let node = fields["headers"] {
                 guard let headerMapping = node.mapping else { throw fail("headers", "must be a mapping of names to values") }
                 for (key, value) in headerMapping {
-                    guard let name = key.string, isToken(name), let text = value.scalar?.string,
+                    guard let name = key.string, HTTPFieldName.isValid(name), let text = value.scalar?.string,
                         text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
                     else { throw fail("headers", "'\(EndpointsFile.shown(key.string ?? "?"))' must be a header name with a printable value") }
                     headers.append((name, text))
@@ -373,11 +373,6 @@ public enum EndpointsFile {
                 return value
             }
             return text
-        }
-
-        func isToken(_ name: String) -> Bool {
-            let allowed = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
-            return !name.isEmpty && name.utf8.allSatisfy(allowed.contains)
         }
     }
 }

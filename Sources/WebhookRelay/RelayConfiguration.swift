@@ -56,6 +56,15 @@ public struct RelayConfiguration: Sendable {
         return configuration
     }
 
+    /// The HTTP client's settings, with at least as many idle connections per host as attempts in
+    /// flight: fewer made the client close and reopen connections all the time when many endpoints
+    /// share a host (one delivery in six opened a connection, BENCHMARKS.md).
+    var httpConfiguration: WebhookHTTPClient.Configuration {
+        var configuration = http
+        configuration.connectionsPerHost = max(configuration.connectionsPerHost, maxInFlight)
+        return configuration
+    }
+
     var producerConfiguration: KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
         configuration.clientID = "webhook-relay"

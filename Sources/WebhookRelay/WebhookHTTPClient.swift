@@ -96,9 +96,11 @@ public final class WebhookHTTPClient: Sendable {
         }
     }
 
-    /// The address to connect to for `host`, after checking it; the refusal when it is not allowed.
-    private func address(for host: String) async -> Result<IPAddress, AttemptFailure> {
-        if let literal = IPAddress(host) {
+    /// The address to connect to for the target's host, after checking it; the refusal when it is
+    /// not allowed.
+    private func address(for target: HTTP1RequestTarget) async -> Result<IPAddress, AttemptFailure> {
+        let host = target.host
+        if let literal = target.literal {
             // An address literal needs no resolution: check it and connect to it.
             if case .refused(let reason) = configuration.addressPolicy.check(literal) {
                 return .failure(.refused(AddressRefusal(host: host, address: literal, reason: reason)))
@@ -149,14 +151,14 @@ public final class WebhookHTTPClient: Sendable {
         let started = clock.now
         let target: HTTP1RequestTarget
         let request: ByteBuffer
-        switch self.target(url).flatMap({ target in target.request(headers: headers, body: body, allocator: ByteBufferAllocator()).map { (target, $0) } }) {
-        case .success(let (parsed, encoded)):
-            (target, request) = (parsed, encoded)
-        case .failure(let problem):
-            return AttemptResult(status: nil, error: problem.description, duration: .zero)
+        do {
+            target = try self.target(url).get()
+            request = try target.request(headers: headers, body: body, allocator: ByteBufferAllocator()).get()
+        } catch {
+            return AttemptResult(status: nil, error: error.description, duration: .zero)
         }
         let address: IPAddress
-        switch await self.address(for: target.host) {
+        switch await self.address(for: target) {
         case .success(let checked):
             address = checked
         case .failure(.refused(let refusal)):
@@ -167,7 +169,7 @@ public final class WebhookHTTPClient: Sendable {
         let server = HTTP1ConnectionPool.Server(tls: target.tls, host: target.host, port: target.port, address: address)
         let deadline = NIODeadline.now() + TimeAmount(timeout)
         do {
-            let response = try await exchange(request, with: server, deadline: deadline)
+            let response = try await exchange(request, with: server, serverName: target.literal == nil ? target.host : nil, deadline: deadline)
             let status = response.status
             let succeeded = (200..<300).contains(status)
             let text = succeeded
@@ -180,7 +182,9 @@ public final class WebhookHTTPClient: Sendable {
 
     /// Sends `request` on an idle connection to `server`, or a new one, and reads the response.
     /// A pooled connection found closed before the request was written is replaced once.
-    private func exchange(_ request: ByteBuffer, with server: HTTP1ConnectionPool.Server, deadline: NIODeadline) async throws -> HTTP1Response {
+    private func exchange(
+        _ request: ByteBuffer, with server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline
+    ) async throws -> HTTP1Response {
         if let channel = pool.take(server) {
             do {
                 return try await exchange(request, on: channel, server: server, deadline: deadline)
@@ -188,7 +192,7 @@ public final class WebhookHTTPClient: Sendable {
                 // The server closed it while it was idle: nothing was sent.
             }
         }
-        let channel = try await connect(server, deadline: deadline)
+        let channel = try await connect(server, serverName: serverName, deadline: deadline)
         return try await exchange(request, on: channel, server: server, deadline: deadline)
     }
 
@@ -227,9 +231,9 @@ public final class WebhookHTTPClient: Sendable {
     }
 
     /// Opens a connection to the checked address, on the caller's event loop when it runs on one.
-    private func connect(_ server: HTTP1ConnectionPool.Server, deadline: NIODeadline) async throws -> any Channel {
+    /// `serverName` is the name TLS sends and verifies (`nil` for an IP literal: the address is verified).
+    private func connect(_ server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline) async throws -> any Channel {
         let sslContext: NIOSSLContext? = server.tls ? try tls.get() : nil
-        let serverHostname = IPAddress(server.host) == nil ? server.host : nil
         let remaining = deadline - NIODeadline.now()
         guard remaining > .zero else { throw HTTP1ExchangeError.timedOut }
         let connectTimeout = min(remaining, TimeAmount(configuration.connectTimeout))
@@ -241,7 +245,7 @@ public final class WebhookHTTPClient: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
                     try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler())
                 }

@@ -10,7 +10,12 @@ struct HTTP1Exchange: Sendable {
     let promise: EventLoopPromise<HTTP1Response>
 
     /// Identifies the exchange in ``HTTP1ExchangeEnd``.
-    var id: ObjectIdentifier { ObjectIdentifier(promise.futureResult) }
+    var id: ObjectIdentifier { Self.id(of: promise) }
+
+    /// The identity of the exchange whose response `promise` is for.
+    static func id(of promise: EventLoopPromise<HTTP1Response>) -> ObjectIdentifier {
+        ObjectIdentifier(promise.futureResult)
+    }
 }
 
 /// Ends an exchange early (sent through the pipeline as a user event): the connection is closed.
@@ -87,16 +92,16 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             unparsed = nil
         }
         do {
-            guard let response = try current.parser.feed(&bytes) else {
+            guard var response = try current.parser.feed(&bytes) else {
                 pending = current
                 if bytes.readableBytes > 0 { unparsed = bytes }
                 return
             }
             pending = nil
-            let reusable = response.keepAlive && bytes.readableBytes == 0
-            current.promise.succeed(HTTP1Response(status: response.status, retryAfter: response.retryAfter,
-                                                  bodyPrefix: response.bodyPrefix, keepAlive: reusable))
-            if !reusable { context.close(promise: nil) }
+            // Bytes beyond the response: the connection is out of step, not reusable.
+            response.keepAlive = response.keepAlive && bytes.readableBytes == 0
+            current.promise.succeed(response)
+            if !response.keepAlive { context.close(promise: nil) }
         } catch {
             pending = nil
             current.promise.fail(error)
@@ -129,7 +134,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        guard let current = pending, ObjectIdentifier(current.promise.futureResult) == end.exchange else { return }
+        guard let current = pending, HTTP1Exchange.id(of: current.promise) == end.exchange else { return }
         pending = nil
         current.promise.fail(end.reason == .timedOut ? HTTP1ExchangeError.timedOut : HTTP1ExchangeError.cancelled)
         context.close(promise: nil)

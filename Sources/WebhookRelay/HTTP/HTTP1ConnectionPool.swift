@@ -19,6 +19,11 @@ final class HTTP1ConnectionPool: Sendable {
     private struct Idle {
         let channel: any Channel
         let since: NIODeadline
+
+        /// Still open and idle for less than `timeout`.
+        func isUsable(at now: NIODeadline, timeout: TimeAmount) -> Bool {
+            channel.isActive && now - since < timeout
+        }
     }
 
     private struct State {
@@ -45,7 +50,7 @@ final class HTTP1ConnectionPool: Sendable {
         defer { for channel in stale { channel.close(promise: nil) } }
         return state.withLock { state -> (any Channel)? in
             while let entry = state.idle[server]?.popLast() {
-                if entry.channel.isActive && now - entry.since < idleTimeout { return entry.channel }
+                if entry.isUsable(at: now, timeout: idleTimeout) { return entry.channel }
                 stale.append(entry.channel)
             }
             return nil
@@ -66,7 +71,7 @@ final class HTTP1ConnectionPool: Sendable {
             state.lastSweep = now
             for (key, entries) in state.idle {
                 let (fresh, expired) = entries.reduce(into: ([Idle](), [Idle]())) { split, entry in
-                    if entry.channel.isActive && now - entry.since < idleTimeout { split.0.append(entry) } else { split.1.append(entry) }
+                    if entry.isUsable(at: now, timeout: idleTimeout) { split.0.append(entry) } else { split.1.append(entry) }
                 }
                 guard !expired.isEmpty else { continue }
                 state.idle[key] = fresh.isEmpty ? nil : fresh

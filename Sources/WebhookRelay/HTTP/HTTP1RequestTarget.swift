@@ -10,6 +10,8 @@ struct HTTP1RequestTarget: Sendable {
     let tls: Bool
     /// The host as written in the URL, without brackets around IPv6.
     let host: String
+    /// The host when it is an IP address literal (no name to resolve, nor to send as SNI).
+    let literal: IPAddress?
     /// The port, explicit or the scheme's default.
     let port: Int
     /// The request line and the headers every request to this URL carries.
@@ -37,7 +39,7 @@ struct HTTP1RequestTarget: Sendable {
             return .failure(HTTPRequestProblem("the URL contains control characters or spaces"))
         }
         let head = "POST \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nUser-Agent: \(userAgent)\r\n"
-        return .success(HTTP1RequestTarget(tls: tls, host: host, port: port, prefix: ByteBuffer(string: head)))
+        return .success(HTTP1RequestTarget(tls: tls, host: host, literal: IPAddress(host), port: port, prefix: ByteBuffer(string: head)))
     }
 
     /// The whole request: the prefix, `headers`, `Content-Length` and `body`.
@@ -47,7 +49,7 @@ struct HTTP1RequestTarget: Sendable {
         var buffer = allocator.buffer(capacity: size)
         buffer.writeImmutableBuffer(prefix)
         for (name, value) in headers {
-            guard !name.isEmpty, name.utf8.allSatisfy(Self.isTokenCharacter) else {
+            guard HTTPFieldName.isValid(name) else {
                 return .failure(HTTPRequestProblem("invalid header name \"\(name)\""))
             }
             guard Self.isClean(value.utf8) else { return .failure(HTTPRequestProblem("the value of header \(name) contains control characters")) }
@@ -66,18 +68,6 @@ struct HTTP1RequestTarget: Sendable {
     /// No CR, LF, NUL or other control characters except tab.
     private static func isClean<S: Sequence<UInt8>>(_ bytes: S) -> Bool {
         bytes.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == UInt8(ascii: "\t") }
-    }
-
-    /// RFC 9110 `tchar`.
-    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            true
-        default: false
-        }
     }
 }
 
