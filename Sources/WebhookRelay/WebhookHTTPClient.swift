@@ -238,20 +238,40 @@ public final class WebhookHTTPClient: Sendable {
         guard remaining > .zero else { throw HTTP1ExchangeError.timedOut }
         let connectTimeout = min(remaining, TimeAmount(configuration.connectTimeout))
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        let handshake = sslContext.map { _ in loop.makePromise(of: Void.self) }
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.maxMessagesPerRead, value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
+                    if let sslContext, let handshake {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                        try channel.pipeline.syncOperations.addHandler(TLSHandshakeHandler(handshake: handshake))
                     }
                     try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler())
                 }
             }
-        let address = try SocketAddress(ipAddress: server.address.description, port: server.port)
-        return try await bootstrap.connect(to: address).get()
+        let channel: any Channel
+        do {
+            let address = try SocketAddress(ipAddress: server.address.description, port: server.port)
+            channel = try await bootstrap.connect(to: address).get()
+        } catch {
+            handshake?.fail(error)
+            throw error
+        }
+        guard let handshake else { return channel }
+        // The request waits for the handshake: its failure is the attempt's error then.
+        let timer = loop.scheduleTask(deadline: deadline) { handshake.fail(HTTP1ExchangeError.timedOut) }
+        do {
+            try await handshake.futureResult.get()
+            timer.cancel()
+            return channel
+        } catch {
+            timer.cancel()
+            channel.close(promise: nil)
+            throw error
+        }
     }
 
     /// Closes every idle connection; connections busy now close when their exchange ends.

@@ -215,6 +215,15 @@ struct WebhookHTTPClientTests {
         let untrusted = await Self.post(Self.client(), "https://localhost:\(server.port)/ok")
         #expect(untrusted.status == nil && untrusted.error?.hasPrefix("TLS: ") == true, "a self-signed certificate is not trusted by default: \(untrusted.error ?? "")")
         #expect(server.requests.count == 3, "no request went out over an unverified connection")
+
+        // A server that never answers the handshake: the attempt's timeout bounds it too.
+        let silent = try await ScriptedServer()
+        let started = ContinuousClock.now
+        let stuck = await Self.post(trusting, "https://localhost:\(silent.port)/ok", timeout: .milliseconds(300))
+        #expect(stuck.status == nil && stuck.error == "timeout", "\(stuck.error ?? "")")
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(silent.requests.isEmpty)
+        await silent.stop()
         await trusting.shutdown()
         await server.stop()
     }

@@ -11,6 +11,12 @@ struct ReceiverChaosReliabilityTests {
     /// 4 attempts: the first and one after each delay.
     static let schedule: [Int64] = [300, 600, 1_200]
     static let retryAfterMilliseconds: Int64 = 1_000
+    /// The timeout of the endpoints that hang (3 s). It bounds the whole exchange, so it must
+    /// leave room for queueing as well as for a slow answer: at the start burst (540 records at
+    /// once, debug builds, two cores) a request reached the receiver up to ~300 ms after the relay
+    /// began it, and with 500 ms a 200 ms "slow" answer was sometimes rightly a timeout (CI, 2 of
+    /// 9 runs) — the receiver logged 204, the relay retried.
+    static let hangingEndpointTimeout = "timeout: 1500ms"
 
     /// A scripted endpoint: the `listen --behaviour` spec, the same behaviour as a value (to
     /// predict each attempt's answer), and the endpoint's settings.
@@ -24,7 +30,7 @@ struct ReceiverChaosReliabilityTests {
     static let endpoints: [Scripted] = [
         Scripted(id: "c5xx", spec: "5xx=0.5", behaviour: .init(failureRate: 0.5)),
         Scripted(id: "c429", spec: "429=0.5,retry-after=1", behaviour: .init(tooManyRequestsRate: 0.5, tooManyRequestsRetryAfter: "1")),
-        Scripted(id: "ctimeout", spec: "timeout=0.4,hang=3s", behaviour: .init(timeoutRate: 0.4, hangDuration: .seconds(3)), extra: ["timeout: 500ms"]),
+        Scripted(id: "ctimeout", spec: "timeout=0.4,hang=3s", behaviour: .init(timeoutRate: 0.4, hangDuration: .seconds(3)), extra: [hangingEndpointTimeout]),
         Scripted(id: "creset", spec: "reset=0.4", behaviour: .init(resetRate: 0.4)),
         Scripted(id: "cslow", spec: "slow=0.5,slow-delay=300ms", behaviour: .init(slowRate: 0.5, slowDelay: .milliseconds(300))),
         Scripted(id: "creject", spec: "fail,status=422", behaviour: .init(alwaysFail: true, failureStatus: 422), extra: ["permanent_4xx: true"]),
@@ -35,7 +41,7 @@ struct ReceiverChaosReliabilityTests {
                 failureRate: 0.15, timeoutRate: 0.15, hangDuration: .seconds(3), resetRate: 0.15, tooManyRequestsRate: 0.15,
                 tooManyRequestsRetryAfter: "1", slowRate: 0.1, slowDelay: .milliseconds(200)
             ),
-            extra: ["timeout: 500ms"]
+            extra: [hangingEndpointTimeout]
         ),
     ]
     /// Answers 2xx to its first requests, then `410 Gone`.
