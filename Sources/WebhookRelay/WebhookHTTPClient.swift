@@ -54,6 +54,10 @@ public final class WebhookHTTPClient: Sendable {
         public var addressPolicy = AddressPolicy()
         /// How long a host's checked addresses are reused before resolving it again.
         public var resolutionTTL: Duration = .seconds(30)
+        /// A PEM file of certificate authorities trusted for `https` endpoints besides the
+        /// system's (endpoints whose certificates an internal CA signed). Check it first with
+        /// ``trustFileProblem(_:)``: a file that cannot be used fails every `https` attempt.
+        public var trustedCertificatesFile: String?
 
         public init() {}
     }
@@ -84,6 +88,10 @@ public final class WebhookHTTPClient: Sendable {
     /// Creates the client with its own TLS settings (tests trust their own certificate with it).
     init(configuration: Configuration, tlsConfiguration: TLSConfiguration) {
         self.configuration = configuration
+        var tlsConfiguration = tlsConfiguration
+        if let file = configuration.trustedCertificatesFile {
+            tlsConfiguration.additionalTrustRoots.append(.file(file))
+        }
         group = MultiThreadedEventLoopGroup.singleton
         pool = HTTP1ConnectionPool(
             maxIdlePerServer: configuration.connectionsPerHost,
@@ -94,6 +102,19 @@ public final class WebhookHTTPClient: Sendable {
         } catch {
             tls = .failure(TLSSetupError(description: "TLS is unavailable: \(error)"))
         }
+    }
+
+    /// What makes `path` unusable as ``Configuration/trustedCertificatesFile``, or `nil` when it
+    /// holds at least one PEM certificate.
+    public static func trustFileProblem(_ path: String) -> String? {
+        guard FileManager.default.isReadableFile(atPath: path) else { return "cannot read '\(path)'" }
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            return "'\(path)' is not a PEM file of certificates (\(error))"
+        }
+        return certificates.isEmpty ? "'\(path)' holds no PEM certificates" : nil
     }
 
     /// The address to connect to for the target's host, after checking it; the refusal when it is

@@ -44,6 +44,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 ("drain_timeout", DurationText.format(relay.drainTimeout)),
                 ("allow_network", relay.http.addressPolicy.allowedNetworks.map(\.description).joined(separator: ", ")),
                 ("allow_private_network", String(relay.http.addressPolicy.allowPrivateNetwork)),
+                ("ca_file", relay.http.trustedCertificatesFile ?? "(system trust roots only)"),
                 ("admin", settings.admin.map { "\($0.host):\($0.port)" } ?? "off"),
                 ("endpoints", settings.endpointsPath),
             ]

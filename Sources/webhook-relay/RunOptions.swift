@@ -33,6 +33,9 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "Let deliveries reach any address, private ones included (internal deployments; env: WEBHOOK_RELAY_ALLOW_PRIVATE_NETWORK=true).")
     var allowPrivateNetwork = false
 
+    @Option(help: ArgumentHelp("PEM file of certificate authorities trusted for https endpoints besides the system's (env: WEBHOOK_RELAY_CA_FILE).", valueName: "path"))
+    var caFile: String?
+
     @Option(help: ArgumentHelp("Port of the admin server: /healthz, /readyz, /endpoints, /metrics (env: WEBHOOK_RELAY_ADMIN_PORT; default 9090; 0 turns it off).", valueName: "port"))
     var adminPort: String?
 
@@ -84,6 +87,10 @@ struct RunOptions: ParsableArguments {
         configuration.http.addressPolicy = AddressPolicy(
             allowedNetworks: networks, allowPrivateNetwork: try layers.bool(allowPrivateNetwork, "allow_private_network")
         )
+        if let (path, source) = layers.string(caFile, "ca_file") {
+            if let problem = WebhookHTTPClient.trustFileProblem(path) { throw ValidationError("ca_file (\(source)): \(problem)") }
+            configuration.http.trustedCertificatesFile = path
+        }
 
         var admin: AdminServer.Configuration?
         let portSetting = layers.string(adminPort, "admin_port")

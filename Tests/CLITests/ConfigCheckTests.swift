@@ -66,6 +66,8 @@ struct ConfigCheckTests {
         ("brokers: b:9092\nendpoints: ENDPOINTS\nallow_network: [10.0.0.0/33]\n", "allow_network: '10.0.0.0/33'"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nallow_private_network: maybe\n", "allow_private_network"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nadmin_port: 70000\n", "admin_port (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nca_file: /nonexistent/ca.pem\n", "ca_file (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nca_file: ENDPOINTS\n", "is not a PEM file of certificates"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nlog_level: loud\n", "log_level (config"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\ntopic_prefix: \"has space\"\n", "topic_prefix"),
         ("endpoints: ENDPOINTS\n", "--brokers is required"),

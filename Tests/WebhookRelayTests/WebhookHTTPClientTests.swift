@@ -227,4 +227,38 @@ struct WebhookHTTPClientTests {
         await trusting.shutdown()
         await server.stop()
     }
+
+    @Test func aTrustedCertificatesFileAddsToTheSystemRoots() async throws {
+        let (certificate, key) = try Self.localhostCertificate()
+        let serverTLS = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
+        let server = try await ScriptedServer(tls: serverTLS)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ca-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pem = "-----BEGIN CERTIFICATE-----\n"
+            + Data(try certificate.toDERBytes()).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
+            + "\n-----END CERTIFICATE-----\n"
+        let caFile = directory.appendingPathComponent("ca.pem").path
+        try pem.write(toFile: caFile, atomically: true, encoding: .utf8)
+        let notPEM = directory.appendingPathComponent("not.pem").path
+        try "just text\n".write(toFile: notPEM, atomically: true, encoding: .utf8)
+
+        #expect(WebhookHTTPClient.trustFileProblem(caFile) == nil)
+        #expect(WebhookHTTPClient.trustFileProblem(notPEM)?.contains("not.pem") == true)
+        #expect(WebhookHTTPClient.trustFileProblem(directory.appendingPathComponent("missing.pem").path)?.hasPrefix("cannot read") == true)
+
+        var configuration = WebhookHTTPClient.Configuration()
+        configuration.addressPolicy = AddressPolicy(allowedNetworks: [CIDR("127.0.0.0/8")].compactMap { $0 })
+        let systemOnly = WebhookHTTPClient(configuration: configuration)
+        let refused = await Self.post(systemOnly, "https://localhost:\(server.port)/ok")
+        #expect(refused.status == nil && refused.error?.hasPrefix("TLS: ") == true, "\(refused.error ?? "")")
+        configuration.trustedCertificatesFile = caFile
+        let withFile = WebhookHTTPClient(configuration: configuration)
+        let accepted = await Self.post(withFile, "https://localhost:\(server.port)/ok")
+        #expect(accepted.status == 204, "the file's authority is trusted: \(accepted.error ?? "")")
+        #expect(server.requests.count == 1)
+        await systemOnly.shutdown()
+        await withFile.shutdown()
+        await server.stop()
+    }
 }
