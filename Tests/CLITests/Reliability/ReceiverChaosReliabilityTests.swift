@@ -14,8 +14,8 @@ struct ReceiverChaosReliabilityTests {
     /// The timeout of the endpoints that hang (3 s). It bounds the whole exchange, so it must
     /// leave room for queueing as well as for a slow answer: at the start burst (540 records at
     /// once, debug builds, two cores) a request reached the receiver up to ~300 ms after the relay
-    /// began it, and with 500 ms a 200 ms "slow" answer was sometimes rightly a timeout (CI, 2 of
-    /// 9 runs) — the receiver logged 204, the relay retried.
+    /// began it, and with 500 ms a 200 ms "slow" answer was sometimes rightly a timeout (twice in about
+    /// 9 full runs, once in CI) — the receiver logged 204, the relay retried.
     static let hangingEndpointTimeout = "timeout: 1500ms"
 
     /// A scripted endpoint: the `listen --behaviour` spec, the same behaviour as a value (to
