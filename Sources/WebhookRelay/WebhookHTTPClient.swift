@@ -190,7 +190,7 @@ public final class WebhookHTTPClient: Sendable {
         let server = HTTP1ConnectionPool.Server(tls: target.tls, host: target.host, port: target.port, address: address)
         let deadline = NIODeadline.now() + TimeAmount(timeout)
         do {
-            let response = try await exchange(request, with: server, serverName: target.literal == nil ? target.host : nil, deadline: deadline)
+            let response = try await exchange(request, with: server, serverName: target.tlsServerName, deadline: deadline)
             let status = response.status
             let succeeded = (200..<300).contains(status)
             let text = succeeded
@@ -252,7 +252,7 @@ public final class WebhookHTTPClient: Sendable {
     }
 
     /// Opens a connection to the checked address, on the caller's event loop when it runs on one.
-    /// `serverName` is the name TLS sends and verifies (`nil` for an IP literal: the address is verified).
+    /// `serverName` is the target's ``HTTP1RequestTarget/tlsServerName``.
     private func connect(_ server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline) async throws -> any Channel {
         let sslContext: NIOSSLContext? = server.tls ? try tls.get() : nil
         let remaining = deadline - NIODeadline.now()

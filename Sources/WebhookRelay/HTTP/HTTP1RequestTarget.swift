@@ -12,6 +12,9 @@ struct HTTP1RequestTarget: Sendable {
     let host: String
     /// The host when it is an IP address literal (no name to resolve, nor to send as SNI).
     let literal: IPAddress?
+    /// The name TLS sends and verifies the certificate against; `nil` for an IP literal, whose
+    /// address is verified instead.
+    var tlsServerName: String? { literal == nil ? host : nil }
     /// The port, explicit or the scheme's default.
     let port: Int
     /// The request line and the headers every request to this URL carries.

@@ -13,6 +13,7 @@ final class TLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler 
     typealias InboundIn = ByteBuffer
 
     private var handshake: EventLoopPromise<Void>?
+    private static let closed = HTTP1ExchangeError.connectionFailed("connection closed during the TLS handshake")
 
     init(handshake: EventLoopPromise<Void>) {
         self.handshake = handshake
@@ -33,12 +34,12 @@ final class TLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        fail(HTTP1ExchangeError.connectionFailed("connection closed during the TLS handshake"))
+        fail(Self.closed)
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        fail(HTTP1ExchangeError.connectionFailed("connection closed during the TLS handshake"))
+        fail(Self.closed)
     }
 
     private func fail(_ error: HTTP1ExchangeError) {
