@@ -14,6 +14,11 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var groupID: String
     /// `client.id`, shown in broker logs and metrics.
     public var clientID: String = "webhook-relay"
+    /// Static group membership (`group.instance.id`, KIP-345; Apache Kafka 2.3 and later): a member
+    /// that comes back with the same id within ``sessionTimeout`` gets its partitions back without
+    /// a rebalance, and a static member leaving does not rebalance the group either (its
+    /// partitions wait for the session timeout). Unique per member; `nil` for dynamic membership.
+    public var groupInstanceID: String?
     /// A member that sends no heartbeat for this long is removed from the group
     /// (`session.timeout.ms`).
     public var sessionTimeout: Duration = .seconds(10)
@@ -70,6 +75,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("fetch.max.bytes", String(maxFetchBytes)),
             ("fetch.wait.max.ms", String(fetchWait.milliseconds)),
         ]
+        if let groupInstanceID { result.append(("group.instance.id", groupInstanceID)) }
         result.append(contentsOf: properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         // At-least-once rests on the application storing offsets itself: not overridable.
         result.append(("enable.auto.offset.store", "false"))

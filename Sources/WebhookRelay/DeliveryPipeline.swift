@@ -13,16 +13,27 @@ import WebhookSignature
 /// received, or the record was handed to a delay or dead-letter topic and the broker acknowledged
 /// it. Runs as a ``Service`` until graceful shutdown, then stops fetching, lets in-flight work
 /// finish within ``RelayConfiguration/drainTimeout``, commits and closes.
+///
+/// Threads: the consumer loop, admission and everything that writes to Kafka run on Swift's
+/// cooperative pool; only admitted HTTP attempts run on NIO's event loops, the threads that read
+/// and write the connections. An event loop reads its sockets only when it has no task left to
+/// run, so work driven by Kafka (a backlog being deferred or dead-lettered at broker speed) must
+/// not run there: it kept loops from reading answers that had arrived until the attempts' timers
+/// expired, and answered requests were recorded as timeouts.
 public final class DeliveryPipeline: Service, Sendable {
-    private let configuration: RelayConfiguration
-    private let registry: EndpointRegistry
-    private let planner: RetryPlanner
-    private let logger: Logger
+    let configuration: RelayConfiguration
+    let registry: EndpointRegistry
+    let planner: RetryPlanner
+    let logger: Logger
     /// HTTP attempts in flight across all endpoints.
-    private let attemptsInFlight: AsyncSemaphore
+    let attemptsInFlight: AsyncSemaphore
+    /// The attempts on the wire, so that those of revoked partitions can be cut short.
+    let attemptsOnTheWire = InFlightAttempts()
+    /// Set when graceful shutdown began: revocations then drain for the whole drain timeout.
+    let shuttingDown = LockedValue(false)
     /// Whether the consumer took part in a completed rebalance and has not lost it since.
     private let groupMember = LockedValue(false)
-    private let metrics: RelayMetrics
+    let metrics: RelayMetrics
     /// What happened to deliveries since start, per endpoint.
     public let statistics = DeliveryStatistics()
 
@@ -67,8 +78,13 @@ public final class DeliveryPipeline: Service, Sendable {
         let http = WebhookHTTPClient(configuration: configuration.httpConfiguration)
         let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
         do {
-            try await checkTopics(producer)
-            try await consume(producer: producer, http: http)
+            let partitions = try await checkTopics(producer)
+            let progress = try ProgressLog(
+                topic: configuration.topics.progress, partitions: partitions,
+                consumerConfiguration: configuration.consumerConfiguration, producer: producer, logger: logger
+            )
+            try await consume(producer: producer, http: http, progress: progress)
+            await progress.close()
         } catch {
             await producer.close(timeout: .seconds(5))
             await http.shutdown()
@@ -79,11 +95,12 @@ public final class DeliveryPipeline: Service, Sendable {
         logger.info("Relay stopped")
     }
 
-    /// Every consumed topic and the dead-letter topic must exist with the deliveries topic's
-    /// partition count, so that a partition number means the same endpoints on every topic.
-    private func checkTopics(_ producer: KafkaProducer) async throws {
+    /// Every consumed topic, the dead-letter topic and the progress topic must exist with the
+    /// deliveries topic's partition count, so that a partition number means the same endpoints on
+    /// every topic. Returns that count.
+    private func checkTopics(_ producer: KafkaProducer) async throws -> Int {
         let topics = configuration.topics
-        let needed = topics.consumed + [topics.deadLetters]
+        let needed = topics.consumed + [topics.deadLetters, topics.progress]
         let counts = try await producer.partitionCounts(of: needed)
         let missing = needed.filter { counts[$0] == nil }
         guard missing.isEmpty else {
@@ -99,9 +116,10 @@ public final class DeliveryPipeline: Service, Sendable {
                 "every relay topic needs the partition count of \(topics.deliveries) (\(expected)): \(list)"
             )
         }
+        return expected
     }
 
-    private func consume(producer: KafkaProducer, http: WebhookHTTPClient) async throws {
+    private func consume(producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog) async throws {
         let consumerReference = LockedValue<KafkaConsumer?>(nil)
         let logger = self.logger
         let ledger = OffsetLedger { topicPartition, doneUpTo in
@@ -115,8 +133,6 @@ public final class DeliveryPipeline: Service, Sendable {
                 }
             }
         }
-        let drainTimeout = configuration.drainTimeout
-        let registry = self.registry
         let groupMember = self.groupMember
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,
@@ -128,18 +144,25 @@ public final class DeliveryPipeline: Service, Sendable {
             case .lost: groupMember.value = false
             case .revoking: break
             }
-            await Self.rebalance(event, ledger: ledger, registry: registry, drainTimeout: drainTimeout, logger: logger)
+            await self.rebalance(event, ledger: ledger, progress: progress)
         }
         defer { groupMember.value = false }
         consumerReference.value = consumer
         // Records being worked on (parked for their endpoint, attempted, or forwarded). Parking is
         // bounded per endpoint, so one slow endpoint cannot take all of them.
         let inFlight = AsyncSemaphore(permits: 4 * configuration.maxInFlight)
-        // Tasks that work on records: enough for every attempt in flight, and some to forward
-        // records and wait for rate limits meanwhile. Parked records need none.
-        let workers = WorkerPool<Work>(maxWorkers: configuration.maxInFlight + 256)
-        let context = WorkContext(producer: producer, http: http, ledger: ledger, resume: { workers.resume($0) })
-        let closeTimeout = configuration.drainTimeout + .seconds(10)
+        // On the event loops: admitted attempts, enough for every attempt in flight and some
+        // more that forward a failed attempt's record meanwhile.
+        let attemptWorkers = WorkerPool<Admitted>(workers: configuration.maxInFlight + 64)
+        // On the cooperative pool: everything else that waits (dead letters, postponements, rate
+        // limits, resumed deliveries deciding again). Parked records need no task.
+        let otherWorkers = WorkerPool<Work>(workers: 256)
+        let context = WorkContext(
+            producer: producer, http: http, ledger: ledger,
+            attempt: { attemptWorkers.submit($0) }, resume: { otherWorkers.resume($0) }
+        )
+        let drainTimeout = configuration.drainTimeout
+        let closeTimeout = drainTimeout + .seconds(10)
         logger.info(
             "Relay consuming",
             metadata: ["kafka.topics": "\(configuration.topics.consumed)", "kafka.group": "\(configuration.groupID)"]
@@ -155,15 +178,41 @@ public final class DeliveryPipeline: Service, Sendable {
                         try? await Task.sleep(for: .seconds(1))
                     }
                 }
+                group.addTask { await progress.run() }
+                group.addTask { await self.writeProgress(ledger: ledger, progress: progress) }
+                let loops = EventLoopTaskExecutor.forSharedLoops()
+                for index in 0..<attemptWorkers.workers {
+                    group.addTask(executorPreference: loops[index % loops.count]) {
+                        while let admitted = await attemptWorkers.next() {
+                            await self.proceed(admitted, context: context)
+                            inFlight.release()
+                        }
+                    }
+                }
+                for _ in 0..<otherWorkers.workers {
+                    group.addTask {
+                        while let work = await otherWorkers.next() {
+                            // A parked or admitted record stays in flight until it is done.
+                            if await self.process(work, context: context) { inFlight.release() }
+                        }
+                    }
+                }
                 var lastStarted: [KafkaTopicPartition: OffsetLedger.Ticket] = [:]
-                // Workers run on the HTTP client's event loops, spread evenly over them.
-                let loopExecutors = EventLoopTaskExecutor.forSharedLoops()
-                var startedWorkers = 0
                 for await record in consumer.records {
                     await inFlight.acquire()
-                    guard let ticket = ledger.start(record) else {
+                    let ticket: OffsetLedger.Ticket
+                    switch ledger.start(record) {
+                    case .refused:
                         inFlight.release()
                         continue
+                    case .alreadyDone(let done):
+                        // An earlier owner finished it (progress topic): nothing to do again.
+                        ledger.finish(done)
+                        metrics.alreadyDone(topic: record.topic)
+                        inFlight.release()
+                        continue
+                    case .work(let started):
+                        ticket = started
                     }
                     let tier = configuration.topics.delay(ofRetryTopic: record.topic)
                     if tier != nil {
@@ -201,24 +250,22 @@ public final class DeliveryPipeline: Service, Sendable {
                         }
                         continue
                     }
-                    if workers.submit(Work(decoded: decoded, record: record, ticket: ticket)) {
-                        let executor = loopExecutors[startedWorkers % loopExecutors.count]
-                        startedWorkers += 1
-                        group.addTask(executorPreference: executor) {
-                            while let work = await workers.next() {
-                                // A parked record stays in flight until it is resumed and done.
-                                if await self.process(work, context: context) { inFlight.release() }
-                            }
-                        }
+                    let work = Work(decoded: decoded, record: record, ticket: ticket)
+                    switch admit(work, context: context) {
+                    case .done: inFlight.release()
+                    case .handedOver: break
+                    case .elsewhere: otherWorkers.submit(work)
                     }
                 }
                 // The consumer is closed: every partition was revoked and what is still running
                 // was abandoned to the next owner.
-                workers.close()
+                attemptWorkers.close()
+                otherWorkers.close()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             logger.info("Graceful shutdown: draining in-flight deliveries", metadata: ["relay.drain_timeout": "\(drainTimeout)"])
+            self.shuttingDown.value = true
             Task {
                 do {
                     try await consumer.close(timeout: closeTimeout)
@@ -241,34 +288,6 @@ public final class DeliveryPipeline: Service, Sendable {
         }
     }
 
-    private static func rebalance(
-        _ event: KafkaRebalanceEvent, ledger: OffsetLedger, registry: EndpointRegistry, drainTimeout: Duration, logger: Logger
-    ) async {
-        switch event {
-        case .assigned(let partitions):
-            ledger.assign(partitions)
-        case .revoking(let partitions):
-            // Stop starting work, let in-flight work finish (bounded), then let the partitions go.
-            ledger.beginRevoking(partitions)
-            let deadline = ContinuousClock.now.advanced(by: drainTimeout)
-            while ledger.inFlight(partitions) > 0 && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(10))
-            }
-            let abandoned = ledger.inFlight(partitions)
-            if abandoned > 0 {
-                logger.warning(
-                    "In-flight deliveries did not finish before revocation; the next owner repeats them",
-                    metadata: ["relay.abandoned": "\(abandoned)"]
-                )
-            }
-            ledger.remove(partitions)
-            registry.forget(partitions: Set(partitions.map(\.partition)))
-        case .lost(let partitions):
-            ledger.remove(partitions)
-            registry.forget(partitions: Set(partitions.map(\.partition)))
-        }
-    }
-
     /// A delay topic's record is never due later than the topic's delay (with the most jitter)
     /// from now: the relay never writes a later `relay-due-at`, and a forged or corrupt one would
     /// otherwise hold the partition paused until then.
@@ -281,18 +300,14 @@ public final class DeliveryPipeline: Service, Sendable {
         return latest
     }
 
-    /// Sleeps until `dueAt` while the ticket's partition stays ours; `false` when it was revoked.
+    /// Waits until `dueAt` while the ticket's partition stays ours; `false` when it was revoked.
     private func waitUntilDue(_ dueAt: Int64, ticket: OffsetLedger.Ticket, ledger: OffsetLedger) async -> Bool {
-        while true {
-            let remaining = dueAt - WallClock.nowMilliseconds
-            if remaining <= 0 { return true }
-            guard ledger.isCurrent(ticket), !Task.isCancelled else { return false }
-            try? await Task.sleep(for: .milliseconds(min(remaining, 200)))
-        }
+        let remaining = max(0, dueAt - WallClock.nowMilliseconds)
+        return await ledger.waitWhileCurrent(ticket, until: ContinuousClock.now.advanced(by: .milliseconds(remaining)))
     }
 
     /// A record handed to a worker.
-    private struct Work: Sendable {
+    struct Work: Sendable {
         let decoded: Result<DeliveryRecord, DeliveryRecordDefect>
         let record: KafkaConsumerRecord
         let ticket: OffsetLedger.Ticket
@@ -301,18 +316,61 @@ public final class DeliveryPipeline: Service, Sendable {
         var resumedAt: (endpoint: Endpoint, runtime: EndpointRuntime)? = nil
     }
 
-    private struct WorkContext: Sendable {
+    /// A record its endpoint admitted for an attempt.
+    struct Admitted: Sendable {
+        let work: Work
+        let delivery: DeliveryRecord
+        let endpoint: Endpoint
+        let runtime: EndpointRuntime
+        let admission: EndpointRuntime.Admission
+    }
+
+    struct WorkContext: Sendable {
         let producer: KafkaProducer
         let http: WebhookHTTPClient
         let ledger: OffsetLedger
-        /// Gives a resumed record back to the workers, ahead of new ones.
+        /// Hands an admitted record to the attempt workers (on the event loops).
+        let attempt: @Sendable (Admitted) -> Void
+        /// Gives a resumed record back to the other workers, ahead of new ones.
         let resume: @Sendable (Work) -> Void
     }
 
-    /// Works on one record until it is done (delivered, forwarded, dead-lettered, skipped or
-    /// abandoned): returns `true`; or until its endpoint parks it: returns `false`, and the record
-    /// comes back through `context.resume`.
-    private func process(_ work: Work, context: WorkContext) async -> Bool {
+    /// What ``admit(_:context:)`` did with a record.
+    enum Admission {
+        /// Finished without anything to send (its endpoint does not take its event).
+        case done
+        /// Handed to the attempt workers, or parked by its endpoint: it comes back by itself.
+        case handedOver
+        /// Needs waiting (a dead letter, a postponement, the rate limit): for the other workers.
+        case elsewhere
+    }
+
+    /// Decides about a new record on the consumer loop, without waiting, in the common case: its
+    /// endpoint takes it now (an attempt) or parks it. Anything else goes to ``process(_:context:)``.
+    private func admit(_ work: Work, context: WorkContext) -> Admission {
+        guard case .success(let delivery) = work.decoded,
+              let (endpoint, runtime) = registry.lookup(delivery.endpointID, partition: work.record.partition)
+        else { return .elsewhere }
+        guard endpoint.accepts(event: delivery.event) else {
+            count(.skipped, endpoint.id)
+            context.ledger.finish(work.ticket)
+            return .done
+        }
+        let decision = runtime.tryEnter(
+            now: MonotonicClock.milliseconds, park: Self.resumption(of: work, endpoint: endpoint, runtime: runtime, context: context)
+        )
+        switch decision {
+        case .attempt(let admission)?:
+            context.attempt(Admitted(work: work, delivery: delivery, endpoint: endpoint, runtime: runtime, admission: admission))
+            return .handedOver
+        case .parked?:
+            return .handedOver
+        default:
+            return .elsewhere
+        }
+    }
+
+    func process(_ work: Work, context: WorkContext) async -> Bool {
         let (record, ticket) = (work.record, work.ticket)
         let delivery: DeliveryRecord
         switch work.decoded {
@@ -349,7 +407,6 @@ public final class DeliveryPipeline: Service, Sendable {
             return true
         }
 
-        let admission: EndpointRuntime.Admission
         let decision = await runtime.enter(
             now: { MonotonicClock.milliseconds }, resumed: work.resumedAt != nil,
             park: Self.resumption(of: work, endpoint: endpoint, runtime: runtime, context: context)
@@ -357,9 +414,10 @@ public final class DeliveryPipeline: Service, Sendable {
         switch decision {
         case .parked:
             return false
-        case .attempt(let admitted):
-            admission = admitted
-            if admitted.waited { metrics.rateLimitWait(endpoint.id) }
+        case .attempt(let admission):
+            if admission.waited { metrics.rateLimitWait(endpoint.id) }
+            context.attempt(Admitted(work: work, delivery: delivery, endpoint: endpoint, runtime: runtime, admission: admission))
+            return false
         case .disabled(let reason):
             await deadLetter(record, delivery: delivery, reason: .gone, lastError: reason, lastStatus: delivery.lastStatus,
                              attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpoint.id)
@@ -377,18 +435,48 @@ public final class DeliveryPipeline: Service, Sendable {
             metrics.rateLimitWait(endpoint.id)
             return await postpone(record, delivery: delivery, wait: wait, ticket: ticket, context: context, endpointID: endpoint.id)
         }
+    }
+
+    /// Makes an admitted attempt (on an event loop) and does what its result asks: finish the
+    /// record, forward it to the delay topic of its next attempt, or dead-letter it.
+    ///
+    /// An attempt is not started for a partition that is being let go (the next owner makes it),
+    /// and one the relay cuts short (``InFlightAttempts/cutShort(_:)``) is not the endpoint's
+    /// failure: its circuit and health are left as they were, and the record is left unfinished
+    /// for the next owner.
+    func proceed(_ admitted: Admitted, context: WorkContext) async {
+        let (record, ticket, delivery) = (admitted.work.record, admitted.work.ticket, admitted.delivery)
+        let (endpoint, runtime) = (admitted.endpoint, admitted.runtime)
         guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
-            runtime.cancel(admission, now: MonotonicClock.milliseconds)
-            return await handOff(record, delivery: delivery, ticket: ticket, context: context, endpointID: endpoint.id)
+            runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
+            context.ledger.abandon(ticket)
+            return
+        }
+        await attemptsInFlight.acquire()
+        guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
+            attemptsInFlight.release()
+            runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
+            context.ledger.abandon(ticket)
+            return
         }
         let attemptAt = WallClock.nowMilliseconds
-        await attemptsInFlight.acquire()
-        let result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http)
+        let cancellation = attemptsOnTheWire.begin(ticket.topicPartition)
+        let result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http, cancellation: cancellation)
+        attemptsOnTheWire.end(ticket.topicPartition, cancellation)
         attemptsInFlight.release()
-        metrics.attemptDuration(endpoint.id, result.duration)
-        runtime.leave(admission, .init(success: result.succeeded, status: result.status, now: MonotonicClock.milliseconds))
-
         let attempts = delivery.attempts + 1
+        if result.cutShort {
+            runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
+            count(.cutShort, endpoint.id)
+            logger.info("Attempt cut short: its partition was let go; the next owner makes it", metadata: [
+                "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "attempt": "\(attempts)",
+            ])
+            context.ledger.abandon(ticket)
+            return
+        }
+        metrics.attemptDuration(endpoint.id, result.duration)
+        runtime.leave(admitted.admission, .init(success: result.succeeded, status: result.status, now: MonotonicClock.milliseconds))
+
         if result.succeeded {
             count(.delivered, endpoint.id)
             logger.debug("Delivered", metadata: [
@@ -396,7 +484,7 @@ public final class DeliveryPipeline: Service, Sendable {
                 "http.status": "\(result.status ?? 0)",
             ])
             context.ledger.finish(ticket)
-            return true
+            return
         }
         count(.failedAttempt, endpoint.id)
         logger.info("Attempt failed", metadata: [
@@ -420,7 +508,7 @@ public final class DeliveryPipeline: Service, Sendable {
             await deadLetter(record, delivery: delivery, reason: final ?? .exhausted, lastError: result.error, lastStatus: result.status,
                              attempts: attempts, firstAttemptAt: firstAttemptAt, ticket: ticket, context: context,
                              endpointID: endpoint.id)
-            return true
+            return
         }
         var headers = hopHeaders(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
                                  lastStatus: result.status, lastError: result.error)
@@ -433,7 +521,6 @@ public final class DeliveryPipeline: Service, Sendable {
         } else {
             context.ledger.abandon(ticket)
         }
-        return true
     }
 
     /// What resumes a parked record: it comes back to the workers with its endpoint and runtime.
@@ -446,7 +533,7 @@ public final class DeliveryPipeline: Service, Sendable {
     }
 
     /// Counts an outcome in the statistics and the metrics.
-    private func count(_ outcome: DeliveryStatistics.Outcome, _ endpointID: String) {
+    func count(_ outcome: DeliveryStatistics.Outcome, _ endpointID: String) {
         statistics.count(outcome, endpointID)
         metrics.delivery(endpointID, outcome)
     }
@@ -463,159 +550,4 @@ public final class DeliveryPipeline: Service, Sendable {
         }
     }
 
-    /// A record that waited for its endpoint and was not attempted when its partition began to be
-    /// revoked (rebalance or shutdown). While the partition is still ours it goes to the shortest
-    /// delay topic, due at once, without using an attempt: its offset is then done, so the commit
-    /// passes it. Abandoning it instead would hold the committed offset before it, and the next
-    /// owner would repeat every later record of the partition that this replica had finished.
-    private func handOff(
-        _ record: KafkaConsumerRecord, delivery: DeliveryRecord, ticket: OffsetLedger.Ticket, context: WorkContext, endpointID: String
-    ) async -> Bool {
-        guard context.ledger.isOwned(ticket) else {
-            context.ledger.abandon(ticket)
-            return true
-        }
-        return await postpone(record, delivery: delivery, wait: .zero, ticket: ticket, context: context, endpointID: endpointID)
-    }
-
-    /// Sends a record to a delay topic without using an attempt (circuit open, endpoint busy).
-    /// Returns whether the record is done (`false`: parked after waiting here, see ``process(_:context:)``).
-    private func postpone(
-        _ record: KafkaConsumerRecord, delivery: DeliveryRecord, wait: Duration, ticket: OffsetLedger.Ticket,
-        context: WorkContext, endpointID: String
-    ) async -> Bool {
-        guard let next = planner.fitting(wait) else {
-            // No delay topics (schedule `none`): wait here instead.
-            try? await Task.sleep(for: wait)
-            return await process(Work(decoded: .success(delivery), record: record, ticket: ticket), context: context)
-        }
-        var headers = hopHeaders(
-            delivery: delivery, attempts: delivery.attempts,
-            firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? WallClock.nowMilliseconds,
-            lastStatus: delivery.lastStatus, lastError: delivery.lastError
-        )
-        headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
-        let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
-        if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-            count(.postponed, endpointID)
-            context.ledger.finish(ticket)
-        } else {
-            context.ledger.abandon(ticket)
-        }
-        return true
-    }
-
-    /// Signs and POSTs one attempt.
-    private func attempt(_ delivery: DeliveryRecord, endpoint: Endpoint, at now: Int64, http: WebhookHTTPClient) async -> AttemptResult {
-        var headers: [(name: String, value: String)]
-        do {
-            headers = try endpoint.signer.headers(
-                id: delivery.webhookID, timestamp: now / 1_000, event: delivery.event, body: delivery.body
-            )
-        } catch {
-            return AttemptResult(status: nil, error: "signing failed: \(error)", duration: .zero)
-        }
-        if endpoint.scheme != .nself {
-            headers.append(("Content-Type", delivery.contentType))
-        }
-        // Informational (not signed): which attempt this is, for the receiver's logs.
-        headers.append((RelayHeader.attemptHTTPHeader, String(delivery.attempts + 1)))
-        headers.append(contentsOf: endpoint.headers)
-        return await http.post(url: endpoint.url, headers: headers, body: delivery.body, timeout: endpoint.timeout)
-    }
-
-    private func deadLetter(
-        _ record: KafkaConsumerRecord,
-        delivery: DeliveryRecord?,
-        reason: DeadLetterReason,
-        lastError: String?,
-        lastStatus: Int?,
-        attempts: Int,
-        firstAttemptAt: Int64? = nil,
-        ticket: OffsetLedger.Ticket,
-        context: WorkContext,
-        endpointID: String
-    ) async {
-        var headers = hopHeaders(
-            delivery: delivery, attempts: attempts,
-            firstAttemptAt: firstAttemptAt ?? delivery?.firstAttemptAtMilliseconds,
-            lastStatus: lastStatus, lastError: lastError,
-            origin: delivery?.origin ?? DeliveryRecord.Origin(topic: record.topic, partition: record.partition, offset: record.offset)
-        )
-        headers.append(KafkaHeader(key: RelayHeader.deadLetterReason, value: reason.rawValue))
-        headers.append(KafkaHeader(key: RelayHeader.diedAt, value: String(WallClock.nowMilliseconds)))
-        let hop = hopRecord(record, topic: configuration.topics.deadLetters, delivery: delivery, headers: headers)
-        if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-            count(.deadLettered, endpointID)
-            metrics.deadLetter(reason: reason)
-            context.ledger.finish(ticket)
-        } else {
-            context.ledger.abandon(ticket)
-        }
-    }
-
-    /// The relay's headers for a hop (replacing any from an earlier hop).
-    private func hopHeaders(
-        delivery: DeliveryRecord?, attempts: Int, firstAttemptAt: Int64?, lastStatus: Int?, lastError: String?,
-        origin: DeliveryRecord.Origin? = nil
-    ) -> [KafkaHeader] {
-        var headers: [KafkaHeader] = [KafkaHeader(key: RelayHeader.attempts, value: String(attempts))]
-        if let firstAttemptAt { headers.append(KafkaHeader(key: RelayHeader.firstAttemptAt, value: String(firstAttemptAt))) }
-        if let origin = origin ?? delivery?.origin {
-            headers.append(KafkaHeader(key: RelayHeader.originTopic, value: origin.topic))
-            headers.append(KafkaHeader(key: RelayHeader.originPartition, value: String(origin.partition)))
-            headers.append(KafkaHeader(key: RelayHeader.originOffset, value: String(origin.offset)))
-        }
-        if let lastStatus { headers.append(KafkaHeader(key: RelayHeader.lastStatus, value: String(lastStatus))) }
-        if let lastError { headers.append(KafkaHeader(key: RelayHeader.lastError, value: Self.truncate(lastError))) }
-        return headers
-    }
-
-    /// The record for a hop: same key, body and partition number; the producer's headers kept
-    /// (with `webhook-id` added when it was derived), the relay's headers replaced.
-    private func hopRecord(
-        _ record: KafkaConsumerRecord, topic: String, delivery: DeliveryRecord?, headers relayHeaders: [KafkaHeader]
-    ) -> KafkaProducerRecord {
-        var headers = record.headers.filter { !RelayHeader.relayOwned.contains($0.key) }
-        if let delivery, !headers.contains(where: { $0.key == RelayHeader.id }) {
-            headers.append(KafkaHeader(key: RelayHeader.id, value: delivery.webhookID))
-        }
-        headers.append(contentsOf: relayHeaders)
-        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
-    }
-
-    /// Produces a hop, retrying with backoff until the broker acknowledges it or the partition is
-    /// no longer ours. Returns whether it was acknowledged.
-    private func forward(_ hop: KafkaProducerRecord, ticket: OffsetLedger.Ticket, ledger: OffsetLedger, producer: KafkaProducer) async -> Bool {
-        var backoff = Duration.milliseconds(100)
-        while true {
-            do {
-                let report = try await producer.send(hop)
-                logger.trace("Forwarded", metadata: [
-                    "kafka.topic": "\(hop.topic)", "kafka.partition": "\(report.partition)", "kafka.offset": "\(report.offset)",
-                    "kafka.from": "\(ticket.topicPartition)@\(ticket.offset)",
-                ])
-                return true
-            } catch {
-                logger.warning(
-                    "Producing to \(hop.topic) failed; retrying",
-                    metadata: ["kafka.error": "\(error)", "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)"]
-                )
-                guard ledger.isOwned(ticket), !Task.isCancelled else { return false }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
-            }
-        }
-    }
-
-    static func truncate(_ text: String) -> String {
-        guard text.utf8.count > RelayHeader.lastErrorLimit else { return text }
-        var result = ""
-        for character in text {
-            if result.utf8.count + character.utf8.count > RelayHeader.lastErrorLimit - 3 { break }
-            result.append(character)
-        }
-        return result + "..."
-    }
 }
-

@@ -18,6 +18,8 @@ public final class DeliveryStatistics: Sendable {
         public var postponed = 0
         /// Records read from a delay topic and waiting for their due time.
         public var waiting = 0
+        /// Attempts the relay cut short when it let their partition go (not the endpoint's failures).
+        public var cutShort = 0
 
         public init() {}
     }
@@ -30,6 +32,7 @@ public final class DeliveryStatistics: Sendable {
         case postponed
         case deadLettered = "dead_lettered"
         case skipped
+        case cutShort = "cut_short"
     }
 
     private let counts = Mutex<[String: Counts]>([:])
@@ -51,6 +54,7 @@ public final class DeliveryStatistics: Sendable {
             case .postponed: counts.postponed += 1
             case .deadLettered: counts.deadLettered += 1
             case .skipped: counts.skipped += 1
+            case .cutShort: counts.cutShort += 1
             }
         }
     }

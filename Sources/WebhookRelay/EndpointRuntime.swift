@@ -138,12 +138,7 @@ final class EndpointRuntime: Sendable {
                     switch state.circuit.admit(now: time) {
                     case .wait(let wait): return elsewhere(.circuitOpen(wait))
                     case .attempt, .probe:
-                        let probe = if case .halfOpen = state.circuit.state { true } else { false }
-                        let slot = state.rateLimit?.start()
-                        if state.inFlight == 0 { state.progressAt = time }
-                        state.inFlight += 1
-                        let admission = Admission(probe: probe, rateSlot: slot, waited: isWaiting || resumed, admittedAt: time)
-                        return .decided(.attempt(admission))
+                        return .decided(.attempt(Self.admit(&state, now: time, waited: isWaiting || resumed)))
                     }
                 }
                 let limit = waitingLimit(state, now: time)
@@ -154,8 +149,7 @@ final class EndpointRuntime: Sendable {
                         isWaiting = false
                     }
                     guard state.waiting < limit else { return elsewhere(deferral(state, now: time)) }
-                    state.waiting += 1
-                    state.parked.append(park())
+                    Self.park(&state, park())
                     return .decided(.parked)
                 }
                 if !isWaiting {
@@ -173,6 +167,38 @@ final class EndpointRuntime: Sendable {
             }
             if Task.isCancelled { return .deferred(.seconds(1)) }
         }
+    }
+
+    /// The part of ``enter(now:resumed:park:)`` that needs no waiting and sends nothing elsewhere,
+    /// for a new delivery: `.attempt` while the circuit is closed, a slot is free and the rate
+    /// limit lets it start now, `.parked` at the in-flight cap while few wait; otherwise `nil`,
+    /// with nothing changed — call ``enter(now:resumed:park:)`` then.
+    func tryEnter(now time: Int64, park: @autoclosure () -> @Sendable () -> Void) -> Decision? {
+        state.withLock { state in
+            guard state.disabledReason == nil, case .closed = state.circuit.state else { return nil }
+            if state.inFlight + state.reserved < maxInFlight {
+                guard state.rateLimit?.wait(now: time) == nil else { return nil }
+                return .attempt(Self.admit(&state, now: time, waited: false))
+            }
+            guard state.waiting < waitingLimit(state, now: time) else { return nil }
+            Self.park(&state, park())
+            return .parked
+        }
+    }
+
+    /// Takes a slot (and the rate limit's place) for an attempt the circuit admitted.
+    private static func admit(_ state: inout State, now time: Int64, waited: Bool) -> Admission {
+        let probe = if case .halfOpen = state.circuit.state { true } else { false }
+        let slot = state.rateLimit?.start()
+        if state.inFlight == 0 { state.progressAt = time }
+        state.inFlight += 1
+        return Admission(probe: probe, rateSlot: slot, waited: waited, admittedAt: time)
+    }
+
+    /// Keeps the closure that resumes a delivery waiting for a free slot.
+    private static func park(_ state: inout State, _ resume: @escaping @Sendable () -> Void) {
+        state.waiting += 1
+        state.parked.append(resume)
     }
 
     /// The endpoint's recent pace in milliseconds per attempt and slot: the slower of its average

@@ -21,6 +21,24 @@ public struct PartitionOffsets: Sendable {
         return lastStarted.map { $0 + 1 }
     }
 
+    /// The offsets above ``doneUpTo`` that are finished, as ranges. Offsets between two finished
+    /// records that were never started belong to the range: Kafka handed out nothing there.
+    public var finishedAboveDone: [ClosedRange<Int64>] {
+        var ranges: [ClosedRange<Int64>] = []
+        var open: ClosedRange<Int64>?
+        for index in head..<entries.count {
+            let entry = entries[index]
+            if entry.status == .finished {
+                open = open.map { $0.lowerBound...entry.offset } ?? entry.offset...entry.offset
+            } else if let range = open {
+                ranges.append(range)
+                open = nil
+            }
+        }
+        if let open { ranges.append(open) }
+        return ranges
+    }
+
     /// Records an offset as started. Offsets must increase.
     /// - Returns: `false` (and records nothing) for an offset not above the last one started.
     @discardableResult

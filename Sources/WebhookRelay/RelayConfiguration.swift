@@ -15,8 +15,21 @@ public struct RelayConfiguration: Sendable {
     public var maxInFlight: Int = 256
     /// The largest body delivered; larger records are dead-lettered as `payload_too_large`.
     public var bodyLimit: Int = 1_048_576
-    /// How long in-flight work may take to finish when partitions are revoked or the relay stops.
+    /// How long attempts on the wire may take to finish when the relay stops; then they are cut
+    /// short (the next owner makes them again).
     public var drainTimeout: Duration = .seconds(15)
+    /// The same when partitions are revoked for a rebalance. The group waits for the slowest
+    /// member to let its partitions go, so this is short: an attempt cut short is repeated by the
+    /// next owner, and healthy endpoints answer well within it.
+    public var rebalanceDrainTimeout: Duration = .seconds(2)
+    /// How long a replica reads the progress topic when it is assigned partitions, and waits for
+    /// its last entries to be acknowledged when it lets them go. Beyond it, a hand-over repeats
+    /// more finished records (never fewer): entries only save work.
+    public var progressTimeout: Duration = .seconds(3)
+    /// Static group membership (`group.instance.id`): a replica restarted within the session
+    /// timeout gets its partitions back without a rebalance (Apache Kafka 2.3+; the embedded
+    /// broker ignores it). Unique per replica, e.g. the pod name.
+    public var groupInstanceID: String?
     /// Consumer session timeout (`session.timeout.ms`).
     public var sessionTimeout: Duration = .seconds(10)
     /// How often stored offsets are committed. What a replica finished since its last commit is
@@ -47,8 +60,10 @@ public struct RelayConfiguration: Sendable {
         configuration.sessionTimeout = sessionTimeout
         configuration.commitInterval = commitInterval
         configuration.heartbeatInterval = heartbeatInterval
-        // The rebalance handler waits for in-flight work up to the drain timeout.
-        configuration.revocationTimeout = drainTimeout + .seconds(5)
+        configuration.groupInstanceID = groupInstanceID
+        // The rebalance handler waits for in-flight work up to the drain timeout, then for the
+        // progress topic.
+        configuration.revocationTimeout = max(drainTimeout, rebalanceDrainTimeout) + progressTimeout + .seconds(5)
         // Bounded fetching: at most 256 records per partition wait in the consumer, and one
         // fetch answer is at most 16 MiB (librdkafka's 50 MiB default made answers, not records,
         // the largest part of the relay's memory at full speed).

@@ -5,7 +5,10 @@ import Synchronization
 ///
 /// Families (Prometheus names):
 /// - `webhook_relay_deliveries_total{endpoint, outcome}`: outcome `delivered`, `retried`,
-///   `dead_lettered`, `postponed`, `skipped`, `failed_attempt`.
+///   `dead_lettered`, `postponed`, `skipped`, `failed_attempt`, `cut_short` (an attempt the relay
+///   ended because it let the partition go; not the endpoint's failure).
+/// - `webhook_relay_already_done_total{topic}`: records skipped after a hand-over because their
+///   previous owner had finished them (the progress topic).
 /// - `webhook_relay_attempt_duration_seconds{endpoint}`: histogram of HTTP attempts.
 /// - `webhook_relay_attempts_in_flight`: HTTP attempts in progress.
 /// - `webhook_relay_retries_total{tier}`: records sent to each delay topic.
@@ -73,6 +76,10 @@ public final class RelayMetrics: Sendable {
 
     func attemptsInFlight(_ count: Int) {
         Gauge(label: "webhook_relay_attempts_in_flight", factory: factory).record(count)
+    }
+
+    func alreadyDone(topic: String) {
+        counter("webhook_relay_already_done_total", [("topic", topic)]).increment()
     }
 
     func retry(tier: String) {

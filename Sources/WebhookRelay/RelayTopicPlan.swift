@@ -6,7 +6,9 @@ extension RelayTopics {
     /// - deliveries: 7 days (time to fix a stopped relay without losing records);
     /// - each delay topic: 7 days or twice its delay, whichever is longer;
     /// - dead letters: 90 days (operators replay them with `republish`);
-    /// - replay marks: compacted (one mark per dead letter, kept as long as needed).
+    /// - replay marks: compacted (one mark per dead letter, kept as long as needed);
+    /// - progress: compacted (one entry per consumed partition), with 10-minute segments so that
+    ///   superseded entries are compacted away soon and a starting replica reads little.
     public func plan(partitions: Int, replicationFactor: Int) -> [KafkaNewTopic] {
         let week: Int64 = 7 * 86_400_000
         var topics = [KafkaNewTopic(name: deliveries, partitions: partitions, replicationFactor: replicationFactor,
@@ -20,6 +22,9 @@ extension RelayTopics {
                                     config: ["retention.ms": String(90 * 86_400_000)]))
         topics.append(KafkaNewTopic(name: replayed, partitions: partitions, replicationFactor: replicationFactor,
                                     config: ["cleanup.policy": "compact"]))
+        topics.append(KafkaNewTopic(name: progress, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["cleanup.policy": "compact", "segment.ms": String(600_000),
+                                             "min.cleanable.dirty.ratio": "0.1"]))
         return topics
     }
 }

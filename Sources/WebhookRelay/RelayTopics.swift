@@ -28,6 +28,9 @@ public struct RelayTopics: Sendable, Hashable {
     public var deadLetters: String { "\(prefix).dlq" }
     /// Marks of republished dead letters (compacted; key = DLQ id).
     public var replayed: String { "\(prefix).dlq.replayed" }
+    /// What each partition's owner finished (compacted; key = consumed topic, same partition
+    /// number), read by the next owner so that a hand-over repeats only unfinished records.
+    public var progress: String { "\(prefix).progress" }
 
     /// The delay topic of a delay, e.g. `webhooks.retry.30s`.
     public func retry(_ delay: Duration) -> String {
@@ -45,7 +48,7 @@ public struct RelayTopics: Sendable, Hashable {
     public var consumed: [String] { [deliveries] + retryTopics }
 
     /// Every topic the relay needs.
-    public var all: [String] { consumed + [deadLetters, replayed] }
+    public var all: [String] { consumed + [deadLetters, replayed, progress] }
 
     /// The delay a delay topic stands for, or `nil` for any other topic.
     public func delay(ofRetryTopic topic: String) -> Duration? {

@@ -17,6 +17,9 @@ public struct AttemptResult: Sendable {
     public var retryAfter: String?
     /// The SSRF guard refused the endpoint's address: no connection was opened.
     public var refusal: AddressRefusal?
+    /// The relay itself ended the attempt (``AttemptCancellation``): whatever the endpoint did,
+    /// this is not its failure.
+    public var cutShort = false
 
     /// 2xx is success; anything else, including 3xx (redirects are not followed), is a failure.
     public var succeeded: Bool { status.map { (200..<300).contains($0) } ?? false }
@@ -167,7 +170,12 @@ public final class WebhookHTTPClient: Sendable {
     }
 
     /// POSTs `body` with `headers` to `url`, within `timeout` for the whole exchange.
-    public func post(url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration) async -> AttemptResult {
+    /// - Parameter cancellation: lets the caller cut the attempt short; the result then has
+    ///   ``AttemptResult/cutShort`` set.
+    public func post(
+        url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration,
+        cancellation: AttemptCancellation? = nil
+    ) async -> AttemptResult {
         let clock = ContinuousClock()
         let started = clock.now
         let target: HTTP1RequestTarget
@@ -190,35 +198,45 @@ public final class WebhookHTTPClient: Sendable {
         let server = HTTP1ConnectionPool.Server(tls: target.tls, host: target.host, port: target.port, address: address)
         let deadline = NIODeadline.now() + TimeAmount(timeout)
         do {
-            let response = try await exchange(request, with: server, serverName: target.tlsServerName, deadline: deadline)
+            let response = try await exchange(
+                request, with: server, serverName: target.tlsServerName, deadline: deadline, cancellation: cancellation
+            )
             let status = response.status
             let succeeded = (200..<300).contains(status)
             let text = succeeded
                 ? nil : "HTTP \(status)" + (response.bodyPrefix.isEmpty ? "" : ": " + String(decoding: response.bodyPrefix, as: UTF8.self))
             return AttemptResult(status: status, error: text, duration: clock.now - started, retryAfter: response.retryAfter)
         } catch {
-            return AttemptResult(status: nil, error: Self.describe(error), duration: clock.now - started)
+            var result = AttemptResult(status: nil, error: Self.describe(error), duration: clock.now - started)
+            if case HTTP1ExchangeError.cancelled = error { result.cutShort = true }
+            return result
         }
     }
 
     /// Sends `request` on an idle connection to `server`, or a new one, and reads the response.
     /// A pooled connection found closed before the request was written is replaced once.
     private func exchange(
-        _ request: ByteBuffer, with server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline
+        _ request: ByteBuffer, with server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline,
+        cancellation: AttemptCancellation?
     ) async throws -> HTTP1Response {
-        if let channel = pool.take(server) {
+        if cancellation?.isCancelled == true { throw HTTP1ExchangeError.cancelled }
+        // The caller's loop when it runs on one (the relay's attempt workers do): the exchange then
+        // stays on its thread.
+        let current = MultiThreadedEventLoopGroup.currentEventLoop
+        if let channel = pool.take(server, on: current) {
             do {
-                return try await exchange(request, on: channel, server: server, deadline: deadline)
+                return try await exchange(request, on: channel, server: server, deadline: deadline, cancellation: cancellation)
             } catch HTTP1ExchangeError.closedBeforeSend {
                 // The server closed it while it was idle: nothing was sent.
             }
         }
-        let channel = try await connect(server, serverName: serverName, deadline: deadline)
-        return try await exchange(request, on: channel, server: server, deadline: deadline)
+        let channel = try await connect(server, serverName: serverName, deadline: deadline, on: current ?? group.next())
+        return try await exchange(request, on: channel, server: server, deadline: deadline, cancellation: cancellation)
     }
 
     private func exchange(
-        _ request: ByteBuffer, on channel: any Channel, server: HTTP1ConnectionPool.Server, deadline: NIODeadline
+        _ request: ByteBuffer, on channel: any Channel, server: HTTP1ConnectionPool.Server, deadline: NIODeadline,
+        cancellation: AttemptCancellation?
     ) async throws -> HTTP1Response {
         let promise = channel.eventLoop.makePromise(of: HTTP1Response.self)
         let exchange = HTTP1Exchange(request: request, bodyLimit: configuration.responseLimit, promise: promise)
@@ -226,6 +244,7 @@ public final class WebhookHTTPClient: Sendable {
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
             channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id, reason: .timedOut))
         }
+
         // A channel that closed meanwhile refuses the write before the handler sees it: the
         // exchange ends here then (completing the promise a second time does nothing).
         channel.writeAndFlush(exchange).whenFailure { error in
@@ -235,6 +254,11 @@ public final class WebhookHTTPClient: Sendable {
                 promise.fail(HTTP1ExchangeError.connectionFailed(Self.describe(error)))
             }
         }
+        // Registered after the write, so that an end it sends reaches the handler after the request.
+        cancellation?.onCancel {
+            channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id, reason: .cancelled))
+        }
+        defer { cancellation?.clearHandler() }
         do {
             let response = try await withTaskCancellationHandler {
                 try await promise.futureResult.get()
@@ -251,14 +275,15 @@ public final class WebhookHTTPClient: Sendable {
         }
     }
 
-    /// Opens a connection to the checked address, on the caller's event loop when it runs on one.
-    /// `serverName` is the target's ``HTTP1RequestTarget/tlsServerName``.
-    private func connect(_ server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline) async throws -> any Channel {
+    /// Opens a connection to the checked address on `loop`. `serverName` is the target's
+    /// ``HTTP1RequestTarget/tlsServerName``.
+    private func connect(
+        _ server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline, on loop: any EventLoop
+    ) async throws -> any Channel {
         let sslContext: NIOSSLContext? = server.tls ? try tls.get() : nil
         let remaining = deadline - NIODeadline.now()
         guard remaining > .zero else { throw HTTP1ExchangeError.timedOut }
         let connectTimeout = min(remaining, TimeAmount(configuration.connectTimeout))
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         let handshake = sslContext.map { _ in loop.makePromise(of: Void.self) }
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
@@ -266,11 +291,13 @@ public final class WebhookHTTPClient: Sendable {
             .channelOption(ChannelOptions.maxMessagesPerRead, value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let readClock = SocketReadClock()
                     if let sslContext, let handshake {
+                        try channel.pipeline.syncOperations.addHandler(SocketReadClockHandler(readClock))
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                         try channel.pipeline.syncOperations.addHandler(TLSHandshakeHandler(handshake: handshake))
                     }
-                    try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler())
+                    try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler(readClock: readClock))
                 }
             }
         let channel: any Channel

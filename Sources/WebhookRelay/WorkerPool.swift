@@ -7,8 +7,9 @@ import Synchronization
 /// finished child from its group by walking the group's list of children, so with thousands of
 /// records in flight every completion cost a walk over thousands of tasks (13 % of the relay's CPU
 /// at full speed, by `perf`). Workers instead live as long as the pool, and a record costs one lock
-/// and one continuation resume. Workers are started lazily, up to ``maxWorkers``; an idle worker
-/// waits in a last-in-first-out stack, so the most recently active (cache-warm) one is reused.
+/// and one continuation resume. The owner starts ``workers`` tasks that call ``next()`` in a loop
+/// (any code may then submit items); an idle worker waits in a last-in-first-out stack, so the
+/// most recently active (cache-warm) one is reused.
 ///
 /// The caller bounds how many items are outstanding (the pipeline's in-flight semaphore); the
 /// queues themselves are unbounded.
@@ -18,34 +19,29 @@ final class WorkerPool<Item: Sendable>: Sendable {
         /// Items given back by ``resume(_:)``, served before `queued`.
         var resumed = Deque<Item>()
         var idle: [CheckedContinuation<Item?, Never>] = []
-        var workers = 0
         var closed = false
     }
 
-    /// The most workers ever started.
-    let maxWorkers: Int
+    /// How many worker tasks the owner starts.
+    let workers: Int
     private let state = Mutex(State())
 
-    init(maxWorkers: Int) {
-        self.maxWorkers = max(1, maxWorkers)
+    init(workers: Int) {
+        self.workers = max(1, workers)
     }
 
-    /// Gives an item to an idle worker, or queues it. Returns `true` when no worker is idle and
-    /// fewer than ``maxWorkers`` exist: the caller must then start one that runs ``next()`` in a loop.
-    func submit(_ item: Item) -> Bool {
-        let (worker, start) = state.withLock { state -> (CheckedContinuation<Item?, Never>?, Bool) in
-            if let worker = state.idle.popLast() { return (worker, false) }
+    /// Gives an item to an idle worker, or queues it.
+    func submit(_ item: Item) {
+        let worker = state.withLock { state -> CheckedContinuation<Item?, Never>? in
+            if let worker = state.idle.popLast() { return worker }
             state.queued.append(item)
-            guard state.workers < maxWorkers else { return (nil, false) }
-            state.workers += 1
-            return (nil, true)
+            return nil
         }
         worker?.resume(returning: item)
-        return start
     }
 
-    /// Gives an item to an idle worker, or queues it ahead of submitted items. Starts no worker:
-    /// for items coming back from workers, which come back for the queue themselves.
+    /// Gives an item to an idle worker, or queues it ahead of submitted items (items coming back,
+    /// which have waited already).
     func resume(_ item: Item) {
         let worker = state.withLock { state -> CheckedContinuation<Item?, Never>? in
             if let worker = state.idle.popLast() { return worker }

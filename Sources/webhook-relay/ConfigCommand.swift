@@ -35,6 +35,7 @@ struct ConfigCommand: AsyncParsableCommand {
             var lines: [(String, String)] = [
                 ("brokers", relay.bootstrapServers),
                 ("group", relay.groupID),
+                ("group_instance_id", relay.groupInstanceID ?? "(dynamic membership)"),
                 ("topic_prefix", relay.topics.prefix),
                 ("topics", relay.topics.all.joined(separator: ", ")),
                 ("retry_schedule", relay.topics.schedule.description),
@@ -42,6 +43,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 ("max_in_flight", String(relay.maxInFlight)),
                 ("body_limit", String(relay.bodyLimit)),
                 ("drain_timeout", DurationText.format(relay.drainTimeout)),
+                ("rebalance_drain_timeout", DurationText.format(relay.rebalanceDrainTimeout)),
                 ("allow_network", relay.http.addressPolicy.allowedNetworks.map(\.description).joined(separator: ", ")),
                 ("allow_private_network", String(relay.http.addressPolicy.allowPrivateNetwork)),
                 ("ca_file", relay.http.trustedCertificatesFile ?? "(system trust roots only)"),

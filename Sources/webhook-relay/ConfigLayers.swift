@@ -8,8 +8,8 @@ import Yams
 struct ConfigLayers {
     /// Settings a config file may hold.
     static let keys: Set<String> = [
-        "brokers", "endpoints", "group", "topic_prefix", "retry_schedule", "retry_jitter", "kafka", "max_in_flight", "body_limit",
-        "drain_timeout", "allow_network", "allow_private_network", "ca_file", "admin_port", "admin_bind", "log_level", "log_format",
+        "brokers", "endpoints", "group", "group_instance_id", "topic_prefix", "retry_schedule", "retry_jitter", "kafka", "max_in_flight", "body_limit",
+        "drain_timeout", "rebalance_drain_timeout", "allow_network", "allow_private_network", "ca_file", "admin_port", "admin_bind", "log_level", "log_format",
     ]
 
     /// A value from the config file.

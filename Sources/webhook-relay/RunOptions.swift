@@ -19,8 +19,14 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Largest body delivered, in bytes; larger records are dead-lettered (env: WEBHOOK_RELAY_BODY_LIMIT; default 1048576).", valueName: "bytes"))
     var bodyLimit: String?
 
-    @Option(help: ArgumentHelp("Time in-flight deliveries get to finish on shutdown or rebalance (env: WEBHOOK_RELAY_DRAIN_TIMEOUT; default 15s).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Static group membership: this replica's unique, stable id, e.g. the pod name; a restart within the session timeout then keeps its partitions without a rebalance (Kafka 2.3+; env: WEBHOOK_RELAY_GROUP_INSTANCE_ID).", valueName: "id"))
+    var groupInstanceId: String?
+
+    @Option(help: ArgumentHelp("Time attempts on the wire get to finish on shutdown before they are cut short (env: WEBHOOK_RELAY_DRAIN_TIMEOUT; default 15s).", valueName: "duration"))
     var drainTimeout: String?
+
+    @Option(help: ArgumentHelp("The same when a rebalance takes partitions away; the group waits for it (env: WEBHOOK_RELAY_REBALANCE_DRAIN_TIMEOUT; default 2s).", valueName: "duration"))
+    var rebalanceDrainTimeout: String?
 
     @Option(help: ArgumentHelp("Vary each retry delay by up to this fraction either way (env: WEBHOOK_RELAY_RETRY_JITTER; default 0.1 = ±10 %).", valueName: "fraction"))
     var retryJitter: String?
@@ -53,6 +59,12 @@ struct RunOptions: ParsableArguments {
             bootstrapServers: try relay.resolvedBrokers(required: brokersRequired) ?? "", topics: try relay.topics()
         )
         configuration.groupID = layers.string(group, "group")?.value ?? "webhook-relay"
+        if let (id, source) = layers.string(groupInstanceId, "group_instance_id") {
+            guard !id.isEmpty, id.count <= 249, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw ValidationError("group_instance_id (\(source)): expected 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-', got '\(id.prefix(80))'")
+            }
+            configuration.groupInstanceID = id
+        }
         configuration.kafkaProperties = try relay.kafkaProperties()
         if let (text, source) = layers.string(maxInFlight, "max_in_flight") {
             guard let value = Int(text), (1...1_000_000).contains(value) else {
@@ -71,6 +83,12 @@ struct RunOptions: ParsableArguments {
                 throw ValidationError("drain_timeout (\(source)): expected a duration like 15s, got '\(text)'")
             }
             configuration.drainTimeout = value
+        }
+        if let (text, source) = layers.string(rebalanceDrainTimeout, "rebalance_drain_timeout") {
+            guard let value = DurationText.parse(text), value >= .zero else {
+                throw ValidationError("rebalance_drain_timeout (\(source)): expected a duration like 2s, got '\(text)'")
+            }
+            configuration.rebalanceDrainTimeout = value
         }
         if let (text, source) = layers.string(retryJitter, "retry_jitter") {
             guard let value = Double(text), (0...0.5).contains(value) else {

@@ -1,6 +1,4 @@
 import ArgumentParser
-import NIOCore
-import NIOPosix
 import WebhookRelay
 
 /// The `webhook-relay` command line: delivers webhooks from Kafka and the tools around it.
@@ -25,14 +23,4 @@ struct WebhookRelayCommand: AsyncParsableCommand {
             VerifyCommand.self,
         ]
     )
-
-    /// Runs the command with Swift concurrency's jobs on NIO's event loops instead of a second
-    /// thread pool: tasks resumed by network events go on on the thread that saw the event.
-    /// Installed once, on the main thread, before the command starts any task. Nothing the relay
-    /// runs as a task blocks its thread (librdkafka's blocking calls and `getaddrinfo` have threads
-    /// of their own), which is what this requires.
-    static func main() async {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await main(nil)
-    }
 }

@@ -287,11 +287,12 @@ struct DeliveryPipelinePolicyTests {
     @Test func topicPlanCoversEveryTopicWithRetention() throws {
         let topics = try RelayTopics(prefix: "p", schedule: RetrySchedule(parsing: "30s,5m,8d"))
         let plan = topics.plan(partitions: 12, replicationFactor: 3)
-        #expect(plan.map(\.name) == ["p.deliveries", "p.retry.30s", "p.retry.5m", "p.retry.8d", "p.dlq", "p.dlq.replayed"])
+        #expect(plan.map(\.name) == ["p.deliveries", "p.retry.30s", "p.retry.5m", "p.retry.8d", "p.dlq", "p.dlq.replayed", "p.progress"])
         #expect(plan.allSatisfy { $0.partitions == 12 && $0.replicationFactor == 3 })
         #expect(plan[1].config["retention.ms"] == String(7 * 86_400_000))
         #expect(plan[3].config["retention.ms"] == String(16 * 86_400_000), "twice a delay longer than a week")
         #expect(plan[4].config["retention.ms"] == String(90 * 86_400_000))
         #expect(plan[5].config["cleanup.policy"] == "compact")
+        #expect(plan[6].config["cleanup.policy"] == "compact")
     }
 }

@@ -105,9 +105,10 @@ struct EndpointParkingTests {
 
 struct WorkerPoolTests {
     @Test func submittedItemsGoToIdleWorkersOrQueueAndResumedOnesGoFirst() async {
-        let pool = WorkerPool<Int>(maxWorkers: 1)
-        #expect(pool.submit(1), "no worker yet: the caller starts one")
-        #expect(!pool.submit(2), "at the most workers: queued")
+        let pool = WorkerPool<Int>(workers: 1)
+        pool.submit(1)
+        pool.submit(2)
+        #expect(pool.idleWorkers == 0)
         pool.resume(3)
         #expect(await pool.next() == 3, "resumed items are served before submitted ones")
         #expect(await pool.next() == 1)
@@ -117,15 +118,16 @@ struct WorkerPoolTests {
     }
 
     @Test func anIdleWorkerIsHandedTheNextItemAndEndsOnClose() async {
-        let pool = WorkerPool<Int>(maxWorkers: 1)
-        #expect(pool.submit(1), "the task below is the worker this asks for")
+        let pool = WorkerPool<Int>(workers: 1)
+        pool.submit(1)
         let worker = Task { () -> [Int] in
             var taken: [Int] = []
             while let item = await pool.next() { taken.append(item) }
             return taken
         }
         while pool.idleWorkers == 0 { await Task.yield() }
-        #expect(!pool.submit(2), "handed to the idle worker: no new worker needed")
+        pool.submit(2)
+        #expect(pool.idleWorkers == 0, "handed to the idle worker")
         pool.close()
         #expect(await worker.value == [1, 2])
     }

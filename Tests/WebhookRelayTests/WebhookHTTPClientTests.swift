@@ -28,9 +28,9 @@ struct WebhookHTTPClientTests {
         var requests: [String] { record.requests.withLock { $0 } }
 
         /// A server on 127.0.0.1; with `tls`, HTTPS.
-        init(tls: NIOSSLContext? = nil) async throws {
+        init(tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws {
             let record = self.record
-            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     record.connections.withLock { $0 += 1 }
@@ -92,6 +92,11 @@ struct WebhookHTTPClientTests {
                 channel.eventLoop.scheduleTask(in: .milliseconds(50)) { channel.close(promise: nil) }
             case "/garbage":
                 write("SMTP ready\r\n\r\n")
+            case "/ok-after-50ms":
+                let channel = context.channel
+                channel.eventLoop.scheduleTask(in: .milliseconds(50)) {
+                    channel.writeAndFlush(ByteBuffer(string: "HTTP/1.1 204 No Content\r\n\r\n"), promise: nil)
+                }
             case "/redirect":
                 write("HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n")
             default:
@@ -196,6 +201,43 @@ struct WebhookHTTPClientTests {
         let guarded = await WebhookHTTPClient().post(url: "http://127.0.0.1:\(port)/ok", headers: [], body: [], timeout: .seconds(1))
         #expect(guarded.refusal != nil && guarded.error?.contains("127.0.0.0/8") == true, "loopback is refused by default")
         await client.shutdown()
+    }
+
+    /// The relay's own delay is not the endpoint's: an answer that arrived before the deadline
+    /// while the connection's event loop was busy is read, not recorded as a timeout (issue 14:
+    /// event loops busy for seconds called answered requests timeouts). A server that really
+    /// sends nothing still times out, and the relay can cut an attempt short.
+    @Test func anAnswerThatArrivedWhileTheLoopWasBusyIsReadAndOnlySilenceTimesOut() async throws {
+        let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await ScriptedServer(group: serverGroup)
+        let client = Self.client()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let onLoop = EventLoopTaskExecutor(eventLoop: loop)
+        let warm = await withTaskExecutorPreference(onLoop) { await Self.post(client, server.url("/ok")) }
+        #expect(warm.succeeded, "\(String(describing: warm.error))")
+        // The answer arrives after 50 ms; the loop is busy from 20 ms to 520 ms; the deadline is 200 ms.
+        loop.scheduleTask(in: .milliseconds(20)) { usleep(500_000) }
+        let late = await withTaskExecutorPreference(onLoop) { await Self.post(client, server.url("/ok-after-50ms"), timeout: .milliseconds(200)) }
+        #expect(late.succeeded, "the answer was there at the deadline: \(String(describing: late.error))")
+        #expect(late.duration >= .milliseconds(450), "read once the loop was free")
+
+        let silent = await withTaskExecutorPreference(onLoop) { await Self.post(client, server.url("/never"), timeout: .milliseconds(200)) }
+        #expect(!silent.succeeded && silent.error == "timeout" && !silent.cutShort)
+        #expect(silent.duration < .seconds(2))
+
+        let cancellation = AttemptCancellation()
+        loop.scheduleTask(in: .milliseconds(100)) { cancellation.cancel() }
+        let cut = await withTaskExecutorPreference(onLoop) {
+            await client.post(url: server.url("/never"), headers: [], body: [], timeout: .seconds(5), cancellation: cancellation)
+        }
+        #expect(cut.cutShort && !cut.succeeded && cut.status == nil, "\(String(describing: cut.error))")
+        #expect(cut.duration < .seconds(2))
+        let before = AttemptCancellation()
+        before.cancel()
+        let never = await client.post(url: server.url("/ok"), headers: [], body: [], timeout: .seconds(5), cancellation: before)
+        #expect(never.cutShort, "cancelled before it began: nothing is sent")
+        await server.stop()
+        try await serverGroup.shutdownGracefully()
     }
 
     @Test func httpsVerifiesTheCertificateAndTheName() async throws {

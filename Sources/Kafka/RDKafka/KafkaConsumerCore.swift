@@ -17,6 +17,8 @@ final class KafkaConsumerCore: Sendable {
     static let pollBatchSize = 256
 
     private let client: RDKafkaClient
+    /// Performs pause and resume requests off the caller's thread (they block in librdkafka).
+    private let fetchControl: RDKafkaFetchControl
     private let state: Mutex<State>
     private let closeRequested = Atomic<Bool>(false)
     private let logger: Logger
@@ -58,6 +60,7 @@ final class KafkaConsumerCore: Sendable {
             throw error
         }
         client = RDKafkaClient(handle: handle, opaque: opaque)
+        fetchControl = RDKafkaFetchControl(client: client)
         coreBox.core = self
         rd_kafka_poll_set_consumer(handle)
 
@@ -75,6 +78,7 @@ final class KafkaConsumerCore: Sendable {
             startError = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "assign partitions: \(String(cString: rd_kafka_err2str(err)))")
         }
         if let startError {
+            fetchControl.stop()
             client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
             throw startError
         }
@@ -104,6 +108,7 @@ final class KafkaConsumerCore: Sendable {
             logger.warning("Consumer close reported an error", metadata: ["kafka.error": "\(KafkaError(closeError))"])
         }
         finish()
+        fetchControl.stop()
         client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         closed.signal()
     }
@@ -146,17 +151,11 @@ final class KafkaConsumerCore: Sendable {
         for waiter in waiters { waiter.continuation.resume(returning: nil) }
     }
 
-    /// Pauses or resumes fetching in librdkafka. Called with the state lock held, so that the
-    /// order of pause and resume calls matches the order of the state changes.
+    /// Has fetching paused or resumed in librdkafka (on the fetch-control thread, without
+    /// waiting). Called with the state lock held, so that the order of pause and resume requests
+    /// matches the order of the state changes.
     private func apply(_ action: ConsumerBuffer.FetchAction) {
-        guard !action.isEmpty else { return }
-        let handle = client.handle
-        if !action.pause.isEmpty {
-            _ = RDKafkaTopicPartitionList.with(action.pause.map { ($0, -1001) }) { rd_kafka_pause_partitions(handle, $0) }
-        }
-        if !action.resume.isEmpty {
-            _ = RDKafkaTopicPartitionList.with(action.resume.map { ($0, -1001) }) { rd_kafka_resume_partitions(handle, $0) }
-        }
+        fetchControl.submit(action)
     }
 
     fileprivate func rebalance(
@@ -170,7 +169,12 @@ final class KafkaConsumerCore: Sendable {
         switch event {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             logger.info("Partitions assigned", metadata: ["kafka.partitions": "\(topicPartitions.sorted())"])
-            state.withLock { $0.buffer.assign(topicPartitions) }
+            state.withLock { state in
+                state.buffer.assign(topicPartitions)
+                // A partition paused under an earlier assignment starts fetching again (queued
+                // after any pause request of that assignment).
+                apply(ConsumerBuffer.FetchAction(resume: topicPartitions))
+            }
             startAtCommittedOffsets(handle: handle, partitions: partitions)
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) {
@@ -179,8 +183,6 @@ final class KafkaConsumerCore: Sendable {
             } else {
                 rd_kafka_assign(handle, partitions)
             }
-            // A partition paused under an earlier assignment starts fetching again.
-            rd_kafka_resume_partitions(handle, partitions)
             runHandler(handler, .assigned(topicPartitions))
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(handle) != 0

@@ -62,11 +62,26 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     private struct Pending {
         var parser: HTTP1ResponseParser
         let promise: EventLoopPromise<HTTP1Response>
+        /// How often the deadline found an answer waiting unread (see ``maxLateChecks``).
+        var lateChecks = 0
     }
 
+    /// At an exchange's deadline, an answer that has arrived but is not read yet (the loop was
+    /// busy) is read before the exchange is called a timeout: checked again every
+    /// ``lateCheckInterval``, at most this many times.
+    static let maxLateChecks = 100
+    static let lateCheckInterval = TimeAmount.milliseconds(20)
+
     private var pending: Pending?
+    private let readClock: SocketReadClock
     /// Bytes of the response that arrived but could not be parsed yet.
     private var unparsed: ByteBuffer?
+
+    /// - Parameter readClock: notes the socket's reads; for TLS connections the same clock is
+    ///   given to a ``SocketReadClockHandler`` before the TLS handler.
+    init(readClock: SocketReadClock = SocketReadClock()) {
+        self.readClock = readClock
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
@@ -80,6 +95,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readClock.lastRead = .now()
         var bytes = unwrapInboundIn(data)
         guard var current = pending else {
             // Nothing was asked: the connection is out of step with us.
@@ -134,7 +150,18 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        guard let current = pending, HTTP1Exchange.id(of: current.promise) == end.exchange else { return }
+        guard var current = pending, HTTP1Exchange.id(of: current.promise) == end.exchange else { return }
+        // The deadline is the endpoint's: an answer already in the socket is read first, and the
+        // exchange ends by it (or times out if what arrived is not the whole answer).
+        if end.reason == .timedOut, current.lateChecks < Self.maxLateChecks, readClock.dataWaiting(on: context.channel) {
+            current.lateChecks += 1
+            pending = current
+            let channel = context.channel
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.lateCheckInterval) {
+                channel.pipeline.fireUserInboundEventTriggered(end)
+            }
+            return
+        }
         pending = nil
         current.promise.fail(end.reason == .timedOut ? HTTP1ExchangeError.timedOut : HTTP1ExchangeError.cancelled)
         context.close(promise: nil)

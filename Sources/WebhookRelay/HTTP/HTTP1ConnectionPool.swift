@@ -1,11 +1,16 @@
 import NIOCore
 import Synchronization
 
-/// Idle keep-alive connections, per server and checked address.
+/// Idle keep-alive connections, per server and checked address, and per event loop.
 ///
 /// A connection is taken for one exchange and given back after it; one given back that cannot be
 /// reused, or beyond ``maxIdlePerServer``, is closed. Connections idle for longer than
 /// ``idleTimeout`` are closed (checked whenever a connection is taken or given back).
+///
+/// A connection is only handed to a caller on its own event loop: an exchange then writes, reads
+/// and resumes its caller on one thread. Shared across loops, one loop's reads resumed work on the
+/// other, which ran it in the same turn as the work its own reads brought: under load each loop
+/// kept the other busy, and neither came back to read its sockets for seconds.
 final class HTTP1ConnectionPool: Sendable {
     /// Where a connection goes: scheme, the host named in the URL (for `Host` and TLS), port and
     /// the address the SSRF guard checked.
@@ -26,8 +31,14 @@ final class HTTP1ConnectionPool: Sendable {
         }
     }
 
+    /// Where idle connections are kept: their server and their event loop.
+    private struct Key: Hashable {
+        let server: Server
+        let loop: ObjectIdentifier
+    }
+
     private struct State {
-        var idle: [Server: [Idle]] = [:]
+        var idle: [Key: [Idle]] = [:]
         var lastSweep = NIODeadline.now()
         var closed = false
     }
@@ -43,15 +54,19 @@ final class HTTP1ConnectionPool: Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    /// An open idle connection to `server`, most recently used first; `nil` when there is none.
-    func take(_ server: Server) -> (any Channel)? {
+    /// An open idle connection to `server` on `loop` (on any loop when `nil`: for callers that
+    /// run on none), most recently used first; `nil` when there is none.
+    func take(_ server: Server, on loop: (any EventLoop)?) -> (any Channel)? {
         let now = NIODeadline.now()
         var stale: [any Channel] = []
         defer { for channel in stale { channel.close(promise: nil) } }
         return state.withLock { state -> (any Channel)? in
-            while let entry = state.idle[server]?.popLast() {
-                if entry.isUsable(at: now, timeout: idleTimeout) { return entry.channel }
-                stale.append(entry.channel)
+            let keys = loop.map { [Key(server: server, loop: ObjectIdentifier($0))] } ?? state.idle.keys.filter { $0.server == server }
+            for key in keys {
+                while let entry = state.idle[key]?.popLast() {
+                    if entry.isUsable(at: now, timeout: idleTimeout) { return entry.channel }
+                    stale.append(entry.channel)
+                }
             }
             return nil
         }
@@ -60,10 +75,11 @@ final class HTTP1ConnectionPool: Sendable {
     /// Gives a connection back after an exchange: kept when `reusable` and there is room.
     func giveBack(_ channel: any Channel, to server: Server, reusable: Bool) {
         let now = NIODeadline.now()
+        let key = Key(server: server, loop: ObjectIdentifier(channel.eventLoop))
         var closing: [any Channel] = []
         state.withLock { state in
-            if reusable, !state.closed, channel.isActive, state.idle[server, default: []].count < maxIdlePerServer {
-                state.idle[server, default: []].append(Idle(channel: channel, since: now))
+            if reusable, !state.closed, channel.isActive, state.idle[key, default: []].count < maxIdlePerServer {
+                state.idle[key, default: []].append(Idle(channel: channel, since: now))
             } else {
                 closing.append(channel)
             }
