@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Installs the system packages webhook-relay builds against, when they are missing:
-# librdkafka (headers and library) and pkg-config. Debian/Ubuntu: apt-get (with sudo when not
-# root). macOS: prints the Homebrew command. Anything else: says what is needed.
+# Installs the system packages webhook-relay builds and tests against, when they are missing:
+# librdkafka (headers and library) and pkg-config to build; Python 3 with aiohttp for the tests
+# that run a receiver the project did not write. Debian/Ubuntu: apt-get (with sudo when not root).
+# macOS: prints the Homebrew and pip commands. Anything else: says what is needed.
 set -euo pipefail
 
 have_librdkafka() {
-  pkg-config --exists rdkafka 2>/dev/null
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists rdkafka 2>/dev/null
 }
 
-if command -v pkg-config >/dev/null 2>&1 && have_librdkafka; then
+have_aiohttp() {
+  for python in /usr/bin/python3 python3; do
+    "$python" -c "import aiohttp" 2>/dev/null && return 0
+  done
+  return 1
+}
+
+if have_librdkafka && have_aiohttp; then
   exit 0
 fi
 
@@ -18,26 +26,31 @@ case "$(uname -s)" in
       sudo=""
       if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-          echo "error: librdkafka-dev and pkg-config are missing and this user cannot install them (no root, no sudo)." >&2
+          echo "error: librdkafka-dev, pkg-config or python3-aiohttp are missing and this user cannot install them (no root, no sudo)." >&2
           exit 1
         fi
       fi
-      echo "Installing librdkafka-dev and pkg-config with apt-get..." >&2
+      packages=()
+      have_librdkafka || packages+=(librdkafka-dev pkg-config)
+      have_aiohttp || packages+=(python3-aiohttp)
+      echo "Installing ${packages[*]} with apt-get..." >&2
       export DEBIAN_FRONTEND=noninteractive
       $sudo apt-get update -qq
-      $sudo apt-get install -y -qq librdkafka-dev pkg-config >/dev/null
+      $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
       have_librdkafka || { echo "error: librdkafka still not found by pkg-config after installing" >&2; exit 1; }
+      have_aiohttp || { echo "error: aiohttp still not importable by python3 after installing python3-aiohttp" >&2; exit 1; }
     else
-      echo "error: install librdkafka (>= 2.0, with headers) and pkg-config with your package manager." >&2
+      echo "error: install librdkafka (>= 2.0, with headers), pkg-config and Python 3 with aiohttp with your package manager." >&2
       exit 1
     fi
     ;;
   Darwin)
-    echo "librdkafka is missing. Install it with:  brew install librdkafka pkg-config" >&2
+    have_librdkafka || echo "librdkafka is missing. Install it with:  brew install librdkafka pkg-config" >&2
+    have_aiohttp || echo "aiohttp is missing (for the tests). Install it with:  python3 -m pip install aiohttp" >&2
     exit 1
     ;;
   *)
-    echo "error: install librdkafka (>= 2.0, with headers) and pkg-config." >&2
+    echo "error: install librdkafka (>= 2.0, with headers), pkg-config and Python 3 with aiohttp." >&2
     exit 1
     ;;
 esac

@@ -335,8 +335,8 @@ public final class DeliveryPipeline: Service, Sendable {
         let resume: @Sendable (Work) -> Void
     }
 
-    /// What ``admit(_:context:)`` did with a record.
-    enum Admission {
+    /// Where ``admit(_:context:)`` sent a record.
+    enum Routing {
         /// Finished without anything to send (its endpoint does not take its event).
         case done
         /// Handed to the attempt workers, or parked by its endpoint: it comes back by itself.
@@ -347,7 +347,7 @@ public final class DeliveryPipeline: Service, Sendable {
 
     /// Decides about a new record on the consumer loop, without waiting, in the common case: its
     /// endpoint takes it now (an attempt) or parks it. Anything else goes to ``process(_:context:)``.
-    private func admit(_ work: Work, context: WorkContext) -> Admission {
+    private func admit(_ work: Work, context: WorkContext) -> Routing {
         guard case .success(let delivery) = work.decoded,
               let (endpoint, runtime) = registry.lookup(delivery.endpointID, partition: work.record.partition)
         else { return .elsewhere }
@@ -447,16 +447,19 @@ public final class DeliveryPipeline: Service, Sendable {
     func proceed(_ admitted: Admitted, context: WorkContext) async {
         let (record, ticket, delivery) = (admitted.work.record, admitted.work.ticket, admitted.delivery)
         let (endpoint, runtime) = (admitted.endpoint, admitted.runtime)
-        guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
-            runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
-            context.ledger.abandon(ticket)
-            return
+        // Still ours, and not being let go? Asked before and after waiting for a slot.
+        func mayStart() -> Bool {
+            guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
+                runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
+                context.ledger.abandon(ticket)
+                return false
+            }
+            return true
         }
+        guard mayStart() else { return }
         await attemptsInFlight.acquire()
-        guard context.ledger.isCurrent(ticket), !Task.isCancelled else {
+        guard mayStart() else {
             attemptsInFlight.release()
-            runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
-            context.ledger.abandon(ticket)
             return
         }
         let attemptAt = WallClock.nowMilliseconds

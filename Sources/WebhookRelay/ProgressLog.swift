@@ -40,6 +40,10 @@ final class ProgressLog: Sendable {
         var configuration = consumerConfiguration
         configuration.groupInstanceID = nil
         configuration.groupID += ".progress-reader"
+        // Entries are small and few: a small fetch buffer (the deliveries' 16 MiB would double
+        // the relay's memory for nothing).
+        configuration.prefetchKilobytes = 1_024
+        configuration.maxFetchBytes = 1_048_576
         let assignment = Dictionary(uniqueKeysWithValues: (0..<partitions).map {
             (KafkaTopicPartition(topic: topic, partition: Int32($0)), KafkaConsumer.beginning)
         })

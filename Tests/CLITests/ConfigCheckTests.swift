@@ -57,11 +57,28 @@ struct ConfigCheckTests {
         #expect(result.stdout.contains("brokers: from-file:9092"))
     }
 
+    @Test func handOverSettingsComeFromFlagsEnvironmentOrFile() throws {
+        let defaults = try check(config: "brokers: b:9092\nendpoints: ENDPOINTS\n")
+        #expect(defaults.status == 0, "\(defaults.stderr)")
+        #expect(defaults.stdout.contains("group_instance_id: (dynamic membership)"))
+        #expect(defaults.stdout.contains("rebalance_drain_timeout: 2s"))
+        #expect(defaults.stdout.contains("webhooks.progress"), "the progress topic is one of the relay's topics")
+        let set = try check(
+            config: "brokers: b:9092\nendpoints: ENDPOINTS\nrebalance_drain_timeout: 500ms\n",
+            environment: ["WEBHOOK_RELAY_GROUP_INSTANCE_ID": "webhook-relay-7d9f-2"]
+        )
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("group_instance_id: webhook-relay-7d9f-2"))
+        #expect(set.stdout.contains("rebalance_drain_timeout: 500ms"))
+    }
+
     @Test(arguments: [
         ("brokers: b:9092\nendpoints: ENDPOINTS\ncolour: blue\n", "unknown setting 'colour'"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nmax_in_flight: lots\n", "max_in_flight (config"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nretry_schedule: 1s,soon\n", "retry_schedule (config"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\ndrain_timeout: 15\n", "drain_timeout (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nrebalance_drain_timeout: soon\n", "rebalance_drain_timeout (config"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\ngroup_instance_id: \"pod 1\"\n", "group_instance_id (config"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nretry_jitter: 2\n", "retry_jitter (config"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nallow_network: [10.0.0.0/33]\n", "allow_network: '10.0.0.0/33'"),
         ("brokers: b:9092\nendpoints: ENDPOINTS\nallow_private_network: maybe\n", "allow_private_network"),

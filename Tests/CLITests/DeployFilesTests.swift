@@ -52,9 +52,13 @@ struct DeployFilesTests {
         #expect(((container["resources"] as? [String: Any])?["requests"] as? [String: Any])?["memory"] != nil)
         #expect((template["terminationGracePeriodSeconds"] as? Int ?? 0) > 15, "longer than the drain timeout")
         let help = try knownVariables()
-        for variable in (container["env"] as? [[String: Any]] ?? []).compactMap({ $0["name"] as? String }) where variable.hasPrefix("WEBHOOK_RELAY_") {
+        let environment = container["env"] as? [[String: Any]] ?? []
+        for variable in environment.compactMap({ $0["name"] as? String }) where variable.hasPrefix("WEBHOOK_RELAY_") {
             #expect(help.contains(variable), "\(variable) is not a setting of run")
         }
+        // Static membership: each replica's group instance id is its pod's name.
+        let instanceID = environment.first { $0["name"] as? String == "WEBHOOK_RELAY_GROUP_INSTANCE_ID" }
+        #expect((((instanceID?["valueFrom"] as? [String: Any])?["fieldRef"] as? [String: Any])?["fieldPath"] as? String) == "metadata.name")
         let selector = (((kinds["Service"]?["spec"] as? [String: Any])?["selector"]) as? [String: String])
         #expect(selector?["app.kubernetes.io/name"] == "webhook-relay")
         let trigger = ((kinds["ScaledObject"]?["spec"] as? [String: Any])?["triggers"] as? [[String: Any]])?.first

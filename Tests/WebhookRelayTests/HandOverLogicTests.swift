@@ -159,4 +159,20 @@ struct FastAdmissionTests {
         #expect(runtime.tryEnter(now: 20, park: {}) == nil, "circuit open: decided by enter, not here")
         #expect(runtime.snapshot == before, "nothing changed")
     }
+
+    @Test func anAttemptCutShortLeavesTheCircuitAndHealthAsTheyWere() {
+        var policy = EndpointPolicy()
+        policy.circuit.failureThreshold = 1
+        let runtime = EndpointRuntime(policy: policy, maxInFlight: 2)
+        let before = runtime.snapshot
+        guard case .attempt(let cutShort)? = runtime.tryEnter(now: 0, park: {}) else { return }
+        runtime.cancel(cutShort, now: 5)
+        #expect(runtime.snapshot == before, "a cut-short attempt is not a result")
+        guard case .attempt(let failed)? = runtime.tryEnter(now: 10, park: {}) else { return }
+        runtime.leave(failed, .init(success: false, status: nil, now: 20))
+        guard case .open = runtime.snapshot.circuit else {
+            Issue.record("one failure opens this circuit: \(runtime.snapshot.circuit)")
+            return
+        }
+    }
 }

@@ -123,6 +123,32 @@ final class ListenProcess {
         return perSecond.values.max() ?? 0
     }
 
+    /// The most 2xx answers any one id got.
+    var mostDeliveriesOfOneID: (id: String, count: Int) {
+        byID.map { ($0.key, $0.value.filter(\.succeeded).count) }.max { $0.1 < $1.1 } ?? ("", 0)
+    }
+
+    /// Waits until 2xx answers have kept arriving for `period` (in every 100 ms of it), at most `limit`.
+    func waitForSteadyDeliveries(_ period: Duration, upTo limit: Duration) async throws -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: limit)
+        var steadySince: ContinuousClock.Instant?
+        var last = delivered.count
+        while clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            try refresh()
+            if delivered.count > last {
+                let since = steadySince ?? clock.now
+                steadySince = since
+                if clock.now - since >= period { return true }
+            } else {
+                steadySince = nil
+            }
+            last = delivered.count
+        }
+        return false
+    }
+
     /// Requests for ids that had already been answered 2xx.
     var duplicateDeliveries: Int {
         byID.values.reduce(0) { total, entries in
