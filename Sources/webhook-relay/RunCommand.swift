@@ -36,6 +36,9 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
+        // Trapped before any other work: a SIGTERM that arrives while the replica is still starting
+        // (a restart followed at once by a rollout) stops it gracefully instead of killing it.
+        let stopSignals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let layers = try options.relay.layers()
         try LoggingOptions.validate(layers)
         let logger = logging.makeLogger(label: "webhook-relay", layers: layers)
@@ -76,23 +79,23 @@ struct RunCommand: AsyncParsableCommand {
                     }
                 }
             }
-            try await ServiceRunner.run(services, logger: logger, gracePeriod: configuration.drainTimeout + .seconds(20))
+            try await ServiceRunner.run(services, signals: stopSignals, logger: logger, gracePeriod: configuration.drainTimeout + .seconds(20))
             tasks.cancelAll()
         }
     }
 }
 
-/// Runs services until they end; the first SIGTERM/SIGINT shuts them down gracefully, a second
-/// one exits the process at once.
+/// Runs services until they end; the first of `signals` shuts them down gracefully, a second one
+/// exits the process at once.
 enum ServiceRunner {
-    static func run(_ services: [any Service], logger: Logger, gracePeriod: Duration) async throws {
+    static func run(_ services: [any Service], signals: UnixSignalsSequence, logger: Logger, gracePeriod: Duration) async throws {
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.maximumGracefulShutdownDuration = gracePeriod
         let group = ServiceGroup(configuration: configuration)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 var received = 0
-                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                for await signal in signals {
                     received += 1
                     if received == 1 {
                         logger.notice("Shutting down gracefully; send the signal again to exit at once", metadata: ["signal": "\(signal)"])

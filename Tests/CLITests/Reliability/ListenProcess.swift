@@ -128,8 +128,9 @@ final class ListenProcess {
         byID.map { ($0.key, $0.value.filter(\.succeeded).count) }.max { $0.1 < $1.1 } ?? ("", 0)
     }
 
-    /// Waits until 2xx answers have kept arriving for `period` (in every 100 ms of it), at most `limit`.
-    func waitForSteadyDeliveries(_ period: Duration, upTo limit: Duration) async throws -> Bool {
+    /// Waits until 2xx answers have kept arriving for `period` (in every 100 ms of it), or until
+    /// `total` distinct ids have been delivered (nothing is left to flow), at most `limit`.
+    func waitForSteadyDeliveries(_ period: Duration, orAll total: Int, upTo limit: Duration) async throws -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: limit)
         var steadySince: ContinuousClock.Instant?
@@ -137,6 +138,7 @@ final class ListenProcess {
         while clock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             try refresh()
+            if delivered.count >= total { return true }
             if delivered.count > last {
                 let since = steadySince ?? clock.now
                 steadySince = since

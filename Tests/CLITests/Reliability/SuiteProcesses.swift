@@ -101,6 +101,17 @@ final class SuiteProcess {
     /// Everything it wrote, over all its starts.
     var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
+    /// Waits until every start has written `line` (a replica's "Starting relay", logged once its
+    /// stop signals are trapped), so a SIGTERM sent next is handled, not fatal.
+    func waitUntilEveryStartLogged(_ line: String, upTo limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: limit)
+        while ContinuousClock.now < deadline {
+            if output.components(separatedBy: line).count - 1 >= starts { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
     /// `kill -9`.
     func kill9() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
