@@ -43,6 +43,14 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The partition is not assigned to this consumer (any more): storing its offset is refused.
     public var isNotAssigned: Bool { code == RD_KAFKA_RESP_ERR__STATE.rawValue }
 
+    /// The record itself is refused, by librdkafka before sending or by the broker: too large
+    /// (`MSG_SIZE_TOO_LARGE`, `RECORD_LIST_TOO_LARGE`) or invalid for the topic (`INVALID_RECORD`).
+    /// Sending it again cannot succeed.
+    public var isRecordRefused: Bool {
+        code == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue || code == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue
+            || code == RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue
+    }
+
     /// A message could not be delivered within `message.timeout.ms`.
     public var isMessageTimeout: Bool { code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue }
 

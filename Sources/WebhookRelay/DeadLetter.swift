@@ -52,6 +52,8 @@ public struct DeadLetter: Sendable {
     public var diedAt: Int64? { header(RelayHeader.diedAt).flatMap { Int64($0) } ?? record.timestampMilliseconds }
     public var lastStatus: Int? { header(RelayHeader.lastStatus).flatMap { Int($0) } }
     public var lastError: String? { header(RelayHeader.lastError) }
+    /// The size of the body the DLQ could not hold, for an entry written without it.
+    public var bodyOmitted: Int? { header(RelayHeader.bodyOmitted).flatMap { Int($0) } }
 
     /// Where the delivery was first read, from the relay's origin headers.
     public var origin: DeliveryRecord.Origin? {
@@ -65,7 +67,7 @@ public struct DeadLetter: Sendable {
     /// `webhook-id`, attempts reset (no relay headers), a `replayed-from: <id> <epoch ms>` header,
     /// and the same partition number.
     public func replay(to topic: String, at now: Int64) -> KafkaProducerRecord {
-        var headers = record.headers.filter { !RelayHeader.relayOwned.contains($0.key) && $0.key != RelayHeader.replayedFrom }
+        var headers = record.headers.filter { !RelayHeader.isRelayOwned($0.key) && $0.key != RelayHeader.replayedFrom }
         if !headers.contains(where: { $0.key == RelayHeader.id }), let webhookID {
             headers.append(KafkaHeader(key: RelayHeader.id, value: webhookID))
         }

@@ -16,6 +16,9 @@ public enum DeadLetterReason: String, Sendable, Hashable, CaseIterable, CustomSt
     case circuitOpen = "circuit_open"
     /// The endpoint's address is not allowed (SSRF guard).
     case blockedAddress = "blocked_address"
+    /// A delay topic refused the record (too large for it, or invalid there): it could not wait
+    /// for its next attempt, so it died instead of being retried forever.
+    case forwardFailed = "forward_failed"
 
     public var description: String { rawValue }
 }

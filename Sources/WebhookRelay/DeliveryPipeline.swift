@@ -228,7 +228,7 @@ public final class DeliveryPipeline: Service, Sendable {
                         }
                         lastStarted[record.topicPartition] = ticket
                     }
-                    let decoded = DeliveryRecord.decode(record, bodyLimit: configuration.bodyLimit)
+                    let decoded = DeliveryRecord.decode(record, bodyLimit: configuration.bodyLimit, trustingRelayHeaders: tier != nil)
                     if case .success(let delivery) = decoded, let tier, let requestedDueAt = delivery.dueAtMilliseconds,
                         requestedDueAt > WallClock.nowMilliseconds
                     {
@@ -464,11 +464,23 @@ public final class DeliveryPipeline: Service, Sendable {
         }
         let attemptAt = WallClock.nowMilliseconds
         let cancellation = attemptsOnTheWire.begin(ticket.topicPartition)
-        let result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http, cancellation: cancellation)
+        var result = await attempt(delivery, endpoint: endpoint, at: attemptAt, http: context.http, cancellation: cancellation)
+        if result.localShortage {
+            // No descriptor for a connection (something else holds them): the relay's shortage,
+            // not the endpoint's failure. The attempt keeps its slot and is made when one is free.
+            logger.warning("No file descriptor for a connection; the attempt waits for one", metadata: [
+                "endpoint.id": "\(endpoint.id)", "webhook.id": "\(delivery.webhookID)", "error": "\(result.error ?? "")",
+            ])
+            while result.localShortage && !cancellation.isCancelled && !Task.isCancelled {
+                metrics.localShortage()
+                try? await Task.sleep(for: .milliseconds(250))
+                result = await attempt(delivery, endpoint: endpoint, at: WallClock.nowMilliseconds, http: context.http, cancellation: cancellation)
+            }
+        }
         attemptsOnTheWire.end(ticket.topicPartition, cancellation)
         attemptsInFlight.release()
         let attempts = delivery.attempts + 1
-        if result.cutShort {
+        if result.cutShort || result.localShortage {
             runtime.cancel(admitted.admission, now: MonotonicClock.milliseconds)
             count(.cutShort, endpoint.id)
             logger.info("Attempt cut short: its partition was let go; the next owner makes it", metadata: [
@@ -517,12 +529,9 @@ public final class DeliveryPipeline: Service, Sendable {
                                  lastStatus: result.status, lastError: result.error)
         headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
         let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
-        if await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
-            count(.retried, endpoint.id)
-            metrics.retry(tier: DurationText.format(next.tier))
-            context.ledger.finish(ticket)
-        } else {
-            context.ledger.abandon(ticket)
+        await forwardToDelayTopic(hop, record: record, delivery: delivery, attempts: attempts, ticket: ticket, context: context, endpointID: endpoint.id) {
+            self.count(.retried, endpoint.id)
+            self.metrics.retry(tier: DurationText.format(next.tier))
         }
     }
 

@@ -24,7 +24,8 @@ public struct DeliveryRecord: Sendable {
     public var lastError: String?
     /// Where the record was first read.
     public var origin: Origin
-    /// The record's headers as read (the producer's and any relay hop headers).
+    /// The record's headers as read: the producer's, and the relay's hop headers on a delay topic
+    /// (a producer's `relay-*` headers on the deliveries topic are not among them).
     public var headers: [KafkaHeader]
 
     /// Coordinates on the deliveries topic.
@@ -51,8 +52,15 @@ public struct DeliveryRecordDefect: Error, Sendable, Hashable, CustomStringConve
 
 extension DeliveryRecord {
     /// Decodes a consumed record. Never traps: every defect is returned as a reason.
-    /// - Parameter bodyLimit: the largest body accepted, in bytes.
-    public static func decode(_ record: KafkaConsumerRecord, bodyLimit: Int) -> Result<DeliveryRecord, DeliveryRecordDefect> {
+    /// - Parameters:
+    ///   - bodyLimit: the largest body accepted, in bytes.
+    ///   - trustingRelayHeaders: whether the record comes from a topic only the relay writes (a
+    ///     delay topic). When `false` (the deliveries topic, written by producers) every `relay-*`
+    ///     header is ignored and left out of ``headers``: the record starts at attempt 0 with its
+    ///     own coordinates as its origin, whatever a producer put there.
+    public static func decode(
+        _ record: KafkaConsumerRecord, bodyLimit: Int, trustingRelayHeaders: Bool
+    ) -> Result<DeliveryRecord, DeliveryRecordDefect> {
         func malformed(_ detail: String) -> Result<DeliveryRecord, DeliveryRecordDefect> {
             .failure(DeliveryRecordDefect(reason: .malformed, detail: detail))
         }
@@ -70,7 +78,8 @@ extension DeliveryRecord {
         var originOffset: Int64?
         var lastStatus: Int?
         var lastError: String?
-        for header in record.headers {
+        let headers = trustingRelayHeaders ? record.headers : record.headers.filter { !RelayHeader.isRelayOwned($0.key) }
+        for header in headers {
             switch header.key {
             case RelayHeader.event, RelayHeader.id, RelayHeader.contentType, RelayHeader.attempts, RelayHeader.dueAt,
                 RelayHeader.firstAttemptAt, RelayHeader.originTopic, RelayHeader.originPartition, RelayHeader.originOffset:
@@ -136,7 +145,7 @@ extension DeliveryRecord {
         return .success(DeliveryRecord(
             endpointID: endpointID, event: event, webhookID: id, contentType: contentType, body: record.value,
             attempts: attempts, dueAtMilliseconds: dueAt, firstAttemptAtMilliseconds: firstAttemptAt,
-            lastStatus: lastStatus, lastError: lastError, origin: origin, headers: record.headers
+            lastStatus: lastStatus, lastError: lastError, origin: origin, headers: headers
         ))
     }
 

@@ -87,10 +87,15 @@ public struct RelayConfiguration: Sendable {
         return configuration
     }
 
+    /// The record sizes that follow from ``bodyLimit``.
+    public var sizeLimits: RecordSizeLimits { RecordSizeLimits(bodyLimit: bodyLimit) }
+
     var producerConfiguration: KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
         configuration.clientID = "webhook-relay"
-        configuration.properties = kafkaProperties
+        // librdkafka's default (1,000,000) is below the default body limit: a body between the two
+        // was refused on every hop, and the hop retried forever (issue 15).
+        configuration.properties = ["message.max.bytes": String(sizeLimits.recordLimit)].merging(kafkaProperties) { _, given in given }
         return configuration
     }
 }

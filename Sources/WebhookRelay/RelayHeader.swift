@@ -28,6 +28,9 @@ public enum RelayHeader {
     public static let deadLetterReason = "relay-dlq-reason"
     /// Dead letters only: when it died, epoch milliseconds.
     public static let diedAt = "relay-died-at"
+    /// Dead letters only: the body was left out because the DLQ refused the whole record; the
+    /// value is the body's size in bytes. `republish` skips such entries.
+    public static let bodyOmitted = "relay-body-omitted"
     /// Republished records only: `<dlq id> <epoch ms>` of the replay.
     public static let replayedFrom = "replayed-from"
 
@@ -35,11 +38,24 @@ public enum RelayHeader {
     /// and not for deduplication, which is what `webhook-id` is for.
     public static let attemptHTTPHeader = "Webhook-Attempt"
 
-    /// Headers the relay owns: replaced, never duplicated, on every hop.
-    public static let relayOwned: Set<String> = [
+    /// The headers the relay writes on hops.
+    public static let written: Set<String> = [
         attempts, dueAt, firstAttemptAt, originTopic, originPartition, originOffset, lastStatus, lastError,
-        deadLetterReason, diedAt,
+        deadLetterReason, diedAt, bodyOmitted,
     ]
+
+    /// Whether a header is in the relay's namespace (`relay-*`, in any case). The relay reads
+    /// these only on the topics it writes (delay topics, the DLQ); on the deliveries topic a
+    /// producer's `relay-*` header is ignored and dropped, so it cannot skip retries, fake a
+    /// circuit age or borrow another record's origin. Every hop drops them all and writes its own.
+    public static func isRelayOwned(_ key: String) -> Bool {
+        let prefix = "relay-".utf8
+        guard key.utf8.count >= prefix.count else { return false }
+        return zip(key.utf8.prefix(prefix.count), prefix).allSatisfy { pair in
+            let (byte, expected) = pair
+            return byte == expected || (byte >= 0x41 && byte <= 0x5A && byte + 0x20 == expected)
+        }
+    }
 
     /// Longest `relay-last-error` value, in bytes.
     public static let lastErrorLimit = 512

@@ -90,6 +90,16 @@ public final class RelayMetrics: Sendable {
         counter("webhook_relay_dead_letters_total", [("reason", reason.rawValue)]).increment()
     }
 
+    /// An attempt that found no file descriptor for its connection (it waits and tries again).
+    func localShortage() {
+        counter("webhook_relay_descriptor_shortages_total", []).increment()
+    }
+
+    /// A record that could be written nowhere, not even as a dead letter without its body.
+    func droppedRecord() {
+        counter("webhook_relay_dropped_records_total", []).increment()
+    }
+
     func rateLimitWait(_ endpointID: String) {
         counter("webhook_relay_rate_limit_waits_total", [("endpoint", label(endpointID))]).increment()
     }

@@ -9,17 +9,22 @@ extension RelayTopics {
     /// - replay marks: compacted (one mark per dead letter, kept as long as needed);
     /// - progress: compacted (one entry per consumed partition), with 10-minute segments so that
     ///   superseded entries are compacted away soon and a starting replica reads little.
-    public func plan(partitions: Int, replicationFactor: Int) -> [KafkaNewTopic] {
+    ///
+    /// The deliveries, delay and dead-letter topics accept records of `sizes.recordLimit`
+    /// (`max.message.bytes`), what the relay's producer writes: a body within the body limit
+    /// fits on every hop (Kafka's default, 1,048,588, is below a 1 MiB body and its headers).
+    public func plan(partitions: Int, replicationFactor: Int, sizes: RecordSizeLimits = RecordSizeLimits(bodyLimit: 1_048_576)) -> [KafkaNewTopic] {
         let week: Int64 = 7 * 86_400_000
+        let maxBytes = String(sizes.recordLimit)
         var topics = [KafkaNewTopic(name: deliveries, partitions: partitions, replicationFactor: replicationFactor,
-                                    config: ["retention.ms": String(week)])]
+                                    config: ["retention.ms": String(week), "max.message.bytes": maxBytes])]
         for delay in schedule.tiers {
             let retention = max(week, 2 * delay.wholeMilliseconds)
             topics.append(KafkaNewTopic(name: retry(delay), partitions: partitions, replicationFactor: replicationFactor,
-                                        config: ["retention.ms": String(retention)]))
+                                        config: ["retention.ms": String(retention), "max.message.bytes": maxBytes]))
         }
         topics.append(KafkaNewTopic(name: deadLetters, partitions: partitions, replicationFactor: replicationFactor,
-                                    config: ["retention.ms": String(90 * 86_400_000)]))
+                                    config: ["retention.ms": String(90 * 86_400_000), "max.message.bytes": maxBytes]))
         topics.append(KafkaNewTopic(name: replayed, partitions: partitions, replicationFactor: replicationFactor,
                                     config: ["cleanup.policy": "compact"]))
         topics.append(KafkaNewTopic(name: progress, partitions: partitions, replicationFactor: replicationFactor,

@@ -32,6 +32,8 @@ public struct Republisher: Sendable {
         public var republished = 0
         /// Matching entries skipped because they were republished before.
         public var skippedReplayed = 0
+        /// Matching entries skipped because the DLQ holds them without their body.
+        public var skippedBodyOmitted = 0
         /// Entries matched by the filter.
         public var matched = 0
     }
@@ -50,18 +52,20 @@ public struct Republisher: Sendable {
 
     /// The entries a run with these options would republish, in the order it would, and how many
     /// matching entries it would skip as already republished.
-    public func plan(_ options: Options) async throws -> (entries: [DeadLetter], matched: Int, skipped: Int) {
+    public func plan(_ options: Options) async throws -> (entries: [DeadLetter], matched: Int, skipped: Int, bodyOmitted: Int) {
         let archive = try await DeadLetterArchive.read(bootstrapServers: bootstrapServers, topics: topics, properties: properties, logger: logger)
         let matching = archive.select(options.filter).reversed()  // oldest death first
-        let fresh = matching.filter { options.again || $0.replayedAt == nil }
+        // An entry without its body cannot be delivered again: there is nothing to send.
+        let whole = matching.filter { $0.bodyOmitted == nil }
+        let fresh = whole.filter { options.again || $0.replayedAt == nil }
         let chosen = options.limit.map { Array(fresh.prefix($0)) } ?? Array(fresh)
-        return (chosen, matching.count, matching.count - fresh.count)
+        return (chosen, matching.count, whole.count - fresh.count, matching.count - whole.count)
     }
 
     /// Republishes the matching entries; `progress` is called after each one with (done, total).
     public func run(_ options: Options, progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> (Summary, [DeadLetter]) {
-        let (entries, matched, skipped) = try await plan(options)
-        var summary = Summary(republished: 0, skippedReplayed: skipped, matched: matched)
+        let (entries, matched, skipped, bodyOmitted) = try await plan(options)
+        var summary = Summary(republished: 0, skippedReplayed: skipped, skippedBodyOmitted: bodyOmitted, matched: matched)
         if options.dryRun {
             summary.republished = entries.count
             return (summary, entries)

@@ -20,6 +20,9 @@ public struct AttemptResult: Sendable {
     /// The relay itself ended the attempt (``AttemptCancellation``): whatever the endpoint did,
     /// this is not its failure.
     public var cutShort = false
+    /// The relay could not open a connection for want of its own resources (file descriptors):
+    /// no request was sent, and it is not the endpoint's failure.
+    public var localShortage = false
 
     /// 2xx is success; anything else, including 3xx (redirects are not followed), is a failure.
     public var succeeded: Bool { status.map { (200..<300).contains($0) } ?? false }
@@ -209,6 +212,7 @@ public final class WebhookHTTPClient: Sendable {
         } catch {
             var result = AttemptResult(status: nil, error: Self.describe(error), duration: clock.now - started)
             if case HTTP1ExchangeError.cancelled = error { result.cutShort = true }
+            if case HTTP1ExchangeError.noLocalResources = error { result.localShortage = true }
             return result
         }
     }
@@ -304,6 +308,9 @@ public final class WebhookHTTPClient: Sendable {
         do {
             let address = try SocketAddress(ipAddress: server.address.description, port: server.port)
             channel = try await bootstrap.connect(to: address).get()
+        } catch let error as IOError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode) {
+            handshake?.fail(error)
+            throw HTTP1ExchangeError.noLocalResources(error.description)
         } catch {
             handshake?.fail(error)
             throw error

@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import Metrics
+import NIOCore
 import Prometheus
 import ServiceLifecycle
 import WebhookRelay
@@ -14,14 +17,27 @@ import WebhookRelay
 ///   deliveries, last status and why it is disabled, if it is.
 /// - `GET /metrics`: the Prometheus text exposition of the registry (see `RelayMetrics`).
 ///
-/// Bound to 127.0.0.1 unless configured otherwise.
+/// Bound to 127.0.0.1 unless configured otherwise. The server is exposed to whoever can reach
+/// the port (the pod network in `deploy/`), so it holds few resources: at most
+/// ``Configuration/maxConnections`` connections (more wait in the kernel's queue, costing no
+/// descriptor), each closed unless it sends a complete request head within
+/// ``Configuration/requestTimeout``, and request heads of at most 8 KiB.
 public enum AdminServer {
-    /// Where the server listens.
+    /// Where the server listens, and what a client may hold.
     public struct Configuration: Sendable {
         /// The address to bind (`127.0.0.1` by default; `0.0.0.0` to expose it, e.g. in a pod).
         public var host = "127.0.0.1"
         /// The port (0 picks a free one).
         public var port = 9090
+        /// Connections open at once, at most (probes and a scraper need a few).
+        public var maxConnections = 32
+        /// How long a connection may take to send a complete request head, from its opening or
+        /// its previous answer; then it is closed. Also the keep-alive idle limit.
+        public var requestTimeout: Duration = .seconds(5)
+        /// The accept queue's length (`listen` backlog) beyond the open connections.
+        public var backlog = 128
+        /// The largest request head (the admin API's requests are small).
+        public var maxRequestHeadBytes = 8_192
 
         public init(host: String = "127.0.0.1", port: Int = 9090) {
             self.host = host
@@ -61,9 +77,25 @@ public enum AdminServer {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
         }
+        let factory: any MetricsFactory = metrics.map { PrometheusMetricsFactory(registry: $0) } ?? NOOPMetricsHandler.instance
+        let timedOut = Counter(label: "webhook_relay_admin_connections_timed_out_total", factory: factory)
+        let requestTimeout = TimeAmount(configuration.requestTimeout)
+        var decoder = HTTP1Channel.Configuration.DecoderConfiguration()
+        decoder.maxHeaderListSize = configuration.maxRequestHeadBytes
+        decoder.maxHeaderFieldSize = configuration.maxRequestHeadBytes
+        decoder.maxHeaderFieldCount = 100
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [AdminRequestDeadline(timeout: requestTimeout, timedOut: timedOut)],
+            httpDecoderConfiguration: decoder
+        )
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "webhook-relay-admin"),
+            server: .http1(configuration: http1),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "webhook-relay-admin",
+                backlog: configuration.backlog,
+                availableConnectionsDelegate: AdminConnectionCap(limit: max(1, configuration.maxConnections), metrics: factory)
+            ),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -81,7 +81,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
             for header in entry.record.headers {
                 Console.line("  \(header.key): \(header.stringValue ?? header.value.map { "<\($0.count) bytes>" } ?? "<null>")")
             }
-            if noBody {
+            if let omitted = entry.bodyOmitted {
+                Console.line("body: omitted, \(omitted) bytes (the DLQ refused the whole record; republish skips it)")
+            } else if noBody {
                 Console.line("body: \(entry.record.value.count) bytes")
             } else {
                 Console.line("body (\(entry.record.value.count) bytes):")
@@ -170,6 +172,8 @@ struct DeadLetterJSON: Encodable {
     var last_error: String?
     var re_enqueued_at: String?
     var size: Int
+    /// The body's size when the DLQ holds the entry without it.
+    var body_omitted: Int?
     var headers: [String: String]?
     var body: String?
     var body_base64: String?
@@ -188,6 +192,7 @@ struct DeadLetterJSON: Encodable {
         last_error = entry.lastError
         re_enqueued_at = entry.replayedAt.map { TimeText.format($0) }
         size = entry.record.value.count
+        body_omitted = entry.bodyOmitted
         if includeBody {
             headers = Dictionary(entry.record.headers.map { ($0.key, $0.stringValue ?? "") }, uniquingKeysWith: { first, _ in first })
             if let text = String(validating: entry.record.value, as: UTF8.self) { body = text } else {

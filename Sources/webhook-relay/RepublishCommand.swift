@@ -50,10 +50,15 @@ struct RepublishCommand: AsyncParsableCommand {
             for entry in entries {
                 Console.line("would republish \(entry.id)  endpoint=\(entry.endpointID ?? "-")  webhook-id=\(entry.webhookID ?? "-")  reason=\(entry.reason ?? "-")")
             }
-            Console.line("dry run: \(summary.republished) would be republished, \(summary.skippedReplayed) skipped as already republished (of \(summary.matched) matching)")
+            Console.line("dry run: \(summary.republished) would be republished, \(summary.skippedReplayed) skipped as already republished (of \(summary.matched) matching)\(Self.omitted(summary))")
         } else {
-            Console.line("republished \(summary.republished), skipped \(summary.skippedReplayed) already republished (of \(summary.matched) matching)")
+            Console.line("republished \(summary.republished), skipped \(summary.skippedReplayed) already republished (of \(summary.matched) matching)\(Self.omitted(summary))")
         }
+    }
+
+    /// Entries the DLQ holds without their body cannot be republished; the summary says so.
+    static func omitted(_ summary: Republisher.Summary) -> String {
+        summary.skippedBodyOmitted == 0 ? "" : "; \(summary.skippedBodyOmitted) skipped: kept without their body (too large for the DLQ)"
     }
 }
 

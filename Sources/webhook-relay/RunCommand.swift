@@ -56,11 +56,19 @@ struct RunCommand: AsyncParsableCommand {
         }
         let configuration = settings.relay
 
+        let descriptors = DescriptorBudget.raiseToHardLimit()
+        if descriptors.limit < DescriptorBudget.deliveriesNeed(maxInFlight: configuration.maxInFlight) {
+            logger.warning("The file-descriptor limit is low for --max-in-flight; raise it (ulimit -n) or lower max_in_flight", metadata: [
+                "process.descriptor_limit": "\(descriptors.limit)",
+                "relay.descriptors_needed": "\(DescriptorBudget.deliveriesNeed(maxInFlight: configuration.maxInFlight))",
+            ])
+        }
         let registry = PrometheusCollectorRegistry()
         let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
         var services: [any Service] = [pipeline]
-        if let admin = settings.admin {
+        if var admin = settings.admin {
+            admin.maxConnections = descriptors.adminConnections(wanted: admin.maxConnections, maxInFlight: configuration.maxInFlight)
             services.append(AdminServer.service(admin, pipeline: pipeline, metrics: registry, logger: logger))
         }
         logger.info("Starting relay", metadata: [

@@ -73,8 +73,8 @@ struct RunOptions: ParsableArguments {
             configuration.maxInFlight = value
         }
         if let (text, source) = layers.string(bodyLimit, "body_limit") {
-            guard let value = Int(text), value >= 1 else {
-                throw ValidationError("body_limit (\(source)): expected a positive number of bytes, got '\(text)'")
+            guard let value = Int(text), (1...RecordSizeLimits.maximumBodyLimit).contains(value) else {
+                throw ValidationError("body_limit (\(source)): expected a number of bytes from 1 to \(RecordSizeLimits.maximumBodyLimit), got '\(text.prefix(40))'")
             }
             configuration.bodyLimit = value
         }
@@ -108,6 +108,12 @@ struct RunOptions: ParsableArguments {
         if let (path, source) = layers.string(caFile, "ca_file") {
             if let problem = WebhookHTTPClient.trustFileProblem(path) { throw ValidationError("ca_file (\(source)): \(problem)") }
             configuration.http.trustedCertificatesFile = path
+        }
+
+        if let given = configuration.kafkaProperties["message.max.bytes"],
+            let problem = configuration.sizeLimits.problem(withProducerMessageMaxBytes: given)
+        {
+            throw ValidationError(problem)
         }
 
         var admin: AdminServer.Configuration?

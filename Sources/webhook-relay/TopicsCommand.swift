@@ -32,11 +32,17 @@ struct TopicsCommand: AsyncParsableCommand {
         @Option(help: "Replicas of every partition.")
         var replicationFactor: Int = 3
 
+        @Option(help: ArgumentHelp("The relays' --body-limit: the topics accept records of that body and the relay's headers (max.message.bytes).", valueName: "bytes"))
+        var bodyLimit: Int = 1_048_576
+
         @OptionGroup var logging: LoggingOptions
 
         func validate() throws {
             guard (1...10_000).contains(partitions) else { throw ValidationError("--partitions must be between 1 and 10000") }
             guard (1...32).contains(replicationFactor) else { throw ValidationError("--replication-factor must be between 1 and 32") }
+            guard (1...RecordSizeLimits.maximumBodyLimit).contains(bodyLimit) else {
+                throw ValidationError("--body-limit must be between 1 and \(RecordSizeLimits.maximumBodyLimit) bytes")
+            }
         }
 
         func run() async throws {
@@ -44,7 +50,7 @@ struct TopicsCommand: AsyncParsableCommand {
             let topics = try relay.topics()
             var configuration = KafkaProducerConfiguration(bootstrapServers: try relay.resolvedBrokers() ?? "")
             configuration.properties = try relay.kafkaProperties()
-            let plan = topics.plan(partitions: partitions, replicationFactor: replicationFactor)
+            let plan = topics.plan(partitions: partitions, replicationFactor: replicationFactor, sizes: RecordSizeLimits(bodyLimit: bodyLimit))
             let failed = try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
                 let results = try await producer.createTopics(plan)
                 let counts = try await producer.partitionCounts(of: plan.map(\.name))

@@ -83,4 +83,57 @@ struct AdminServerTests {
             try await running.value
         }
     }
+
+    /// Issue 15, defect 2: connections that never finished a request head held a descriptor
+    /// forever; 600 of them under `ulimit -n 400` made deliveries fail, then crashed the process.
+    /// Now such a connection is closed after the request timeout, and at the connection cap the
+    /// server stops accepting (the kernel queues the rest, at no descriptor of ours).
+    @Test func slowAndIdleConnectionsAreClosedAndTheirNumberIsCapped() async throws {
+        let topics = try RelayTopics(prefix: "admin", schedule: RetrySchedule(parsing: "1s"))
+        let pipeline = DeliveryPipeline(
+            configuration: RelayConfiguration(bootstrapServers: "127.0.0.1:1", topics: topics), endpoints: [], logger: RelayTestEnvironment.logger
+        )
+        let registry = PrometheusCollectorRegistry()
+        var configuration = AdminServer.Configuration(port: 0)
+        configuration.maxConnections = 2
+        configuration.requestTimeout = .seconds(1)
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let admin = AdminServer.service(configuration, pipeline: pipeline, metrics: registry, logger: RelayTestEnvironment.logger) { port in
+            portContinuation.yield(port)
+        }
+        let group = ServiceGroup(configuration: .init(services: [admin], logger: RelayTestEnvironment.logger))
+        let running = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+
+        // A request head that never ends is closed once the timeout passes, not held.
+        let slow = try #require(RawTCPConnection(port: port))
+        let clock = ContinuousClock()
+        let started = clock.now
+        slow.send("GET /healthz HTTP/1.1\r\nHost: relay\r\n")
+        let (_, slowClosed) = slow.read(for: .seconds(5))
+        let held = clock.now - started
+        #expect(slowClosed, "the server kept a connection that never finished its request head")
+        #expect(held >= .milliseconds(900) && held < .seconds(4), "closed after \(held)")
+
+        // Two idle connections fill the cap: a third is not served until they are closed.
+        let idle = try [#require(RawTCPConnection(port: port)), #require(RawTCPConnection(port: port))]
+        try await Task.sleep(for: .milliseconds(100))
+        let waiting = try #require(RawTCPConnection(port: port))
+        waiting.send("GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+        let early = waiting.read(for: .milliseconds(500))
+        #expect(early.text.isEmpty && !early.closed, "served beyond the cap: \(early.text)")
+        let late = waiting.read(for: .seconds(5))
+        #expect(late.text.hasPrefix("HTTP/1.1 200"), "the waiting connection was not served once the cap had room: \(late.text)")
+        #expect(idle.allSatisfy { $0.read(for: .milliseconds(100)).closed })
+
+        let exposition = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        func value(_ name: String) -> Double? {
+            exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        }
+        #expect((value("webhook_relay_admin_connections_timed_out_total") ?? 0) >= 3, "\(exposition)")
+        #expect((value("webhook_relay_admin_connections_deferred_total") ?? 0) >= 1)
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
 }

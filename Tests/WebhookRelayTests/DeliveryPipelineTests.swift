@@ -152,9 +152,47 @@ struct DeliveryPipelineTests {
             let diedAt = try #require(header(RelayHeader.diedAt).flatMap { Int64($0) })
             #expect(firstAttempt >= started - 1_000 && diedAt >= firstAttempt + 600)
             // Every relay header once: hops replace, never duplicate.
-            for name in RelayHeader.relayOwned where name != RelayHeader.dueAt {
+            for name in RelayHeader.written where name != RelayHeader.dueAt && name != RelayHeader.bodyOmitted {
                 #expect(entry.headers.filter { $0.key == name }.count == 1, "\(name)")
             }
+        }
+    }
+
+    /// Issue 15, defect 1: a 1,040,000-byte body (within the 1 MiB body limit, over librdkafka's
+    /// default `message.max.bytes`) to a failing endpoint got one POST; then its hop to the delay
+    /// topic was refused and retried every 5 s forever, and the partition's offsets never moved
+    /// again. Now it runs its schedule; a record whose headers make every hop too large dies as
+    /// `forward_failed`, kept without its body; the record behind them is not held up.
+    @Test func recordsTooLargeToForwardEndOnTheDeadLetterTopicAndHoldNothingUp() async throws {
+        let receiverEndpoints = [WebhookReceiver.Endpoint(
+            id: "down", verifier: try TestSecrets.verifier(.standard), behaviour: .init(alwaysFail: true, failureStatus: 503)
+        )]
+        try await RelayTestEnvironment.with(schedule: "200ms", receiverEndpoints: receiverEndpoints) { env in
+            let big = [UInt8](repeating: 0x61, count: 1_040_000)
+            let heavyHeader = KafkaHeader(key: "x-attachment", value: [UInt8](repeating: 0x62, count: 1_120_000))
+            try await env.produce([
+                env.delivery(endpoint: "down", id: "big", body: big, partition: 1),
+                env.delivery(endpoint: "down", id: "heavy", body: Array("{}".utf8), extraHeaders: [heavyHeader], partition: 1),
+                env.delivery(endpoint: "down", id: "after", body: Array("{}".utf8), partition: 1),
+            ])
+            let replica = try env.startReplica(endpointsYAML: Self.endpointsYAML(env.receiverURL, [("down", .standard)]))
+            let dead = try await env.read(topic: env.topics.deadLetters, count: 3)
+            try await replica.stop()
+
+            func header(_ record: KafkaConsumerRecord, _ name: String) -> String? { record.headers.first(named: name)?.stringValue }
+            let byID = Dictionary(dead.map { (header($0, "webhook-id") ?? "?", $0) }, uniquingKeysWith: { first, _ in first })
+            let attempts = Dictionary(grouping: env.receiver.requests, by: \.webhookID).mapValues(\.count)
+            #expect(Set(byID.keys) == ["big", "heavy", "after"], "\(byID.keys)")
+            let bigEntry = try #require(byID["big"])
+            #expect(header(bigEntry, RelayHeader.deadLetterReason) == "exhausted" && bigEntry.value == big)
+            #expect(attempts["big"] == 2, "the whole schedule, body byte for byte: \(attempts)")
+            let heavyEntry = try #require(byID["heavy"])
+            #expect(header(heavyEntry, RelayHeader.deadLetterReason) == "forward_failed")
+            #expect(heavyEntry.value.isEmpty && header(heavyEntry, RelayHeader.bodyOmitted) == "2")
+            #expect(header(heavyEntry, "x-attachment") == nil && header(heavyEntry, "webhook-event") == "order.created")
+            #expect(header(heavyEntry, RelayHeader.lastError)?.contains("MSG_SIZE_TOO_LARGE") == true, "\(header(heavyEntry, RelayHeader.lastError) ?? "")")
+            #expect(attempts["heavy"] == 1)
+            #expect(header(try #require(byID["after"]), RelayHeader.deadLetterReason) == "exhausted" && attempts["after"] == 2)
         }
     }
 
@@ -294,5 +332,9 @@ struct DeliveryPipelinePolicyTests {
         #expect(plan[4].config["retention.ms"] == String(90 * 86_400_000))
         #expect(plan[5].config["cleanup.policy"] == "compact")
         #expect(plan[6].config["cleanup.policy"] == "compact")
+        // Records of a 1 MiB body and the relay's headers fit every topic a record hops through.
+        #expect(plan.prefix(5).allSatisfy { $0.config["max.message.bytes"] == String(1_048_576 + 65_536) })
+        let large = topics.plan(partitions: 12, replicationFactor: 3, sizes: RecordSizeLimits(bodyLimit: 4_000_000))
+        #expect(large[4].config["max.message.bytes"] == "4065536")
     }
 }

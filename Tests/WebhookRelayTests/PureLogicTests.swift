@@ -92,7 +92,7 @@ struct DeliveryRecordTests {
     }
 
     @Test func decodesTheContractWithDefaults() throws {
-        let decoded = try DeliveryRecord.decode(record(headers: [KafkaHeader(key: "webhook-event", value: "a.b")]), bodyLimit: 10).get()
+        let decoded = try DeliveryRecord.decode(record(headers: [KafkaHeader(key: "webhook-event", value: "a.b")]), bodyLimit: 10, trustingRelayHeaders: false).get()
         #expect(decoded.endpointID == "ep")
         #expect(decoded.event == "a.b")
         #expect(decoded.contentType == "application/json")
@@ -111,11 +111,37 @@ struct DeliveryRecordTests {
                 KafkaHeader(key: "relay-attempts", value: "2"), KafkaHeader(key: "relay-due-at", value: "1700000000000"),
             ]
         )
-        let decoded = try DeliveryRecord.decode(hop, bodyLimit: 10).get()
-        let first = try DeliveryRecord.decode(record(headers: [KafkaHeader(key: "webhook-event", value: "a")]), bodyLimit: 10).get()
+        let decoded = try DeliveryRecord.decode(hop, bodyLimit: 10, trustingRelayHeaders: true).get()
+        let first = try DeliveryRecord.decode(record(headers: [KafkaHeader(key: "webhook-event", value: "a")]), bodyLimit: 10, trustingRelayHeaders: false).get()
         #expect(decoded.webhookID == first.webhookID)
         #expect(decoded.attempts == 2)
         #expect(decoded.dueAtMilliseconds == 1_700_000_000_000)
+    }
+
+    /// Issue 15: `relay-attempts: 999999` skipped the schedule, `relay-first-attempt-at: 1` made an
+    /// open circuit dead-letter at once, and copied origin headers gave two records one derived id.
+    @Test func relayHeadersOnTheDeliveriesTopicAreIgnoredAndDropped() throws {
+        let forged = [
+            KafkaHeader(key: "webhook-event", value: "a"), KafkaHeader(key: "relay-attempts", value: "999999"),
+            KafkaHeader(key: "relay-first-attempt-at", value: "1"), KafkaHeader(key: "relay-origin-topic", value: "webhooks.deliveries"),
+            KafkaHeader(key: "relay-origin-partition", value: "0"), KafkaHeader(key: "relay-origin-offset", value: "0"),
+            KafkaHeader(key: "Relay-Due-At", value: "1"), KafkaHeader(key: "relay-last-status", value: "not even a number"),
+            KafkaHeader(key: "x-trace", value: "t1"),
+        ]
+        let decoded = try DeliveryRecord.decode(record(headers: forged), bodyLimit: 10, trustingRelayHeaders: false).get()
+        #expect(decoded.attempts == 0)
+        #expect(decoded.firstAttemptAtMilliseconds == nil && decoded.dueAtMilliseconds == nil && decoded.lastStatus == nil)
+        #expect(decoded.origin == .init(topic: "webhooks.deliveries", partition: 3, offset: 1042))
+        #expect(decoded.webhookID == DeliveryRecord.derivedID(decoded.origin))
+        #expect(decoded.headers.map(\.key) == ["webhook-event", "x-trace"])
+        // Malformed relay headers are no defect there either: they are not read at all.
+        let broken = [KafkaHeader(key: "webhook-event", value: "a"), KafkaHeader(key: "relay-attempts", value: "-1")]
+        #expect(throws: Never.self) { try DeliveryRecord.decode(self.record(headers: broken), bodyLimit: 10, trustingRelayHeaders: false).get() }
+        // On a delay topic, which only the relay writes, the same headers are the record's state.
+        let hop = try DeliveryRecord.decode(record(headers: forged), bodyLimit: 10, trustingRelayHeaders: true).get()
+        #expect(hop.attempts == 999_999 && hop.firstAttemptAtMilliseconds == 1 && hop.origin.offset == 0)
+        #expect(RelayHeader.isRelayOwned("relay-x") && RelayHeader.isRelayOwned("RELAY-ATTEMPTS") && !RelayHeader.isRelayOwned("relay"))
+        #expect(!RelayHeader.isRelayOwned("x-relay-attempts") && !RelayHeader.isRelayOwned("replayed-from"))
     }
 
     @Test func everyDefectHasItsReason() {
@@ -135,7 +161,7 @@ struct DeliveryRecordTests {
             (record(headers: [event], value: [UInt8](repeating: 0, count: 11)), .payloadTooLarge),
         ]
         for (index, (input, reason)) in cases.enumerated() {
-            guard case .failure(let defect) = DeliveryRecord.decode(input, bodyLimit: 10) else {
+            guard case .failure(let defect) = DeliveryRecord.decode(input, bodyLimit: 10, trustingRelayHeaders: true) else {
                 Issue.record("case \(index) decoded")
                 continue
             }

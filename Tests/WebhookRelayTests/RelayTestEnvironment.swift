@@ -96,6 +96,8 @@ final class RelayTestEnvironment: Sendable {
     func produce(_ records: [KafkaProducerRecord]) async throws -> [KafkaDeliveryReport] {
         var configuration = KafkaProducerConfiguration(bootstrapServers: broker.bootstrapServers)
         configuration.linger = .milliseconds(1)
+        // A producer allowing records larger than the relay's own limits, as another client may.
+        configuration.properties["message.max.bytes"] = "4000000"
         return try await KafkaProducer.withProducer(configuration: configuration, logger: Self.logger) { producer in
             try await withThrowingTaskGroup(of: (Int, KafkaDeliveryReport).self) { group in
                 for (index, record) in records.enumerated() {

@@ -37,6 +37,9 @@ enum HTTP1ExchangeError: Error, CustomStringConvertible {
     case closedBeforeSend
     /// The connection was closed, or failed, while the exchange was under way.
     case connectionFailed(String)
+    /// This process could not open a socket (out of file descriptors or memory): the relay's
+    /// own shortage, not the endpoint's failure.
+    case noLocalResources(String)
 
     var description: String {
         switch self {
@@ -44,6 +47,7 @@ enum HTTP1ExchangeError: Error, CustomStringConvertible {
         case .cancelled: "cancelled"
         case .closedBeforeSend: "connection closed"
         case .connectionFailed(let reason): reason
+        case .noLocalResources(let reason): "no local resources: \(reason)"
         }
     }
 }

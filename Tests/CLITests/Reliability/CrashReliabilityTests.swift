@@ -34,7 +34,11 @@ struct CrashReliabilityTests {
         // while records are moving — and only once deliveries have flowed for a second since the
         // group re-formed after the last kill: the records the last kill left unrecorded have been
         // delivered again and recorded by then, so no record is repeated by two kills.
-        let thresholds = (0..<profile.crashKills).map { _ in Double.random(in: 0.1...0.85) }.sorted()
+        // One window of progress per kill (0.05-0.2, 0.35-0.5, 0.65-0.8 with three), so that the
+        // stream outlasts every hand-over: one takes about the 6 s session timeout plus 1 s of
+        // steady deliveries, while the survivors go on with their partitions.
+        let span = 0.9 / Double(profile.crashKills)
+        let thresholds = (0..<profile.crashKills).map { kill in 0.05 + Double(kill) * span + Double.random(in: 0...(span / 2), using: &generator) }
         var kills: [String] = []
         for threshold in thresholds {
             let reached = try await setup.listen.wait(upTo: profile.limit(180)) { $0.delivered.count >= Int(threshold * Double(count)) }
@@ -87,6 +91,7 @@ struct CrashReliabilityTests {
         #expect(unverified.isEmpty, "signatures that failed: \(unverified.prefix(3).map { "\($0.webhook_id): \($0.error ?? "")" })")
         #expect(duplicates <= bound, "duplicates \(duplicates) over the bound \(bound)")
         #expect(most.count <= 2, "\(most.id) was delivered \(most.count) times: one kill repeats a record at most once")
+        #expect(kills.count == profile.crashKills, "only \(kills.count) kills landed before everything was delivered: \(kills)")
         #expect(statuses.allSatisfy { $0 == 0 }, "replicas did not stop cleanly: \(statuses)")
         #expect(scenario.leakedSecrets().isEmpty, "secrets in process output: \(scenario.leakedSecrets())")
         passed = allDelivered && missing.isEmpty && unverified.isEmpty && duplicates <= bound && most.count <= 2

@@ -128,25 +128,26 @@ final class ListenProcess {
         byID.map { ($0.key, $0.value.filter(\.succeeded).count) }.max { $0.1 < $1.1 } ?? ("", 0)
     }
 
-    /// Waits until 2xx answers have kept arriving for `period` (in every 100 ms of it), or until
-    /// `total` distinct ids have been delivered (nothing is left to flow), at most `limit`.
+    /// Waits until 2xx answers have kept arriving for `period` — by the receiver's clock, with no
+    /// gap over 250 ms between them — or until `total` distinct ids have been delivered (nothing
+    /// is left to flow), at most `limit`. (The receiver writes its log every 100 ms, so when lines
+    /// show up says nothing about when they arrived.)
     func waitForSteadyDeliveries(_ period: Duration, orAll total: Int, upTo limit: Duration) async throws -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: limit)
-        var steadySince: ContinuousClock.Instant?
-        var last = delivered.count
+        let periodMilliseconds = period / .milliseconds(1)
+        let allowedGap: Int64 = 250
         while clock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             try refresh()
             if delivered.count >= total { return true }
-            if delivered.count > last {
-                let since = steadySince ?? clock.now
-                steadySince = since
-                if clock.now - since >= period { return true }
-            } else {
-                steadySince = nil
-            }
-            last = delivered.count
+            let now = Int64((Date().timeIntervalSince1970 * 1_000).rounded())
+            // The log's last 100 ms may not be written yet: judge the period before it.
+            let end = now - 200
+            let start = end - Int64(periodMilliseconds)
+            let times = entries.reversed().prefix { $0.received_at_ms >= start - allowedGap }.filter(\.succeeded).map(\.received_at_ms).sorted()
+            guard let first = times.first, first <= start, let last = times.last, last >= end - allowedGap else { continue }
+            if zip(times, times.dropFirst()).allSatisfy({ $1 - $0 <= allowedGap }) { return true }
         }
         return false
     }

@@ -25,7 +25,7 @@ struct ReliabilityProfile: Sendable {
     var gracefulStops: Int
 
     static let short = ReliabilityProfile(
-        name: "short", crashRecords: 20_000, crashEndpoints: 50, crashKills: 3, crashPartitions: 16, brokerFaultRecords: 1_500,
+        name: "short", crashRecords: 40_000, crashEndpoints: 50, crashKills: 3, crashPartitions: 16, brokerFaultRecords: 1_500,
         chaosRecordsPerEndpoint: 60, badRecords: 10_000, goodRecords: 2_000, badInputEndpoints: 6, badInputPartitions: 8,
         gracefulRecords: 6_000, gracefulStops: 2
     )

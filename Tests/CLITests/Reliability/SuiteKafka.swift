@@ -27,6 +27,8 @@ enum SuiteKafka {
     static func produce(_ records: [KafkaProducerRecord], bootstrap: String) async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
         configuration.clientID = "reliability-producer"
+        // Allows records beyond the relay's limits, as another client may.
+        configuration.properties["message.max.bytes"] = "4000000"
         try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, record) in records.enumerated() {
