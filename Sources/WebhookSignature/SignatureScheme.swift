@@ -21,12 +21,13 @@ public enum SignatureScheme: String, Sendable, Hashable, CaseIterable, CustomStr
     /// The scheme's name as used on the command line and in configuration (`standard`, `nself`, `ed25519`).
     public var description: String { rawValue }
 
-    /// The verification tolerance used when none is configured: five minutes for the Standard Webhooks
-    /// schemes, none for `nself` (the original nSelf package does not check timestamps).
+    /// The verification tolerance used when none is configured: five minutes for every scheme.
+    /// The original nSelf package checks no timestamp, so a signature from a month ago verified
+    /// there — a replay waiting to happen; this verifier checks it for `nself` too (the relay signs
+    /// each attempt with the current time). `Configuration(tolerance: nil)` matches the original.
     public var defaultTolerance: Duration? {
         switch self {
-        case .standard, .ed25519: .seconds(300)
-        case .nself: nil
+        case .standard, .ed25519, .nself: .seconds(300)
         }
     }
 }

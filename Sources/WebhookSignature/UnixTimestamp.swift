@@ -2,12 +2,15 @@ import Foundation
 
 /// Unix-seconds timestamps as they travel in headers.
 enum UnixTimestamp {
-    /// Parses a header value of 1–18 ASCII digits (surrounding spaces allowed). Signs, decimals,
-    /// exponents and anything that would overflow are rejected.
+    /// Parses a header value of 1–18 ASCII digits (surrounding spaces allowed), without leading
+    /// zeros. Signs, decimals, exponents and anything that would overflow are rejected. Leading
+    /// zeros are refused because the official Standard Webhooks libraries sign the number, not the
+    /// header's text: `0123` would verify here and fail there.
     static func parse(_ value: String) -> Int64? {
         let trimmed = value.trimmingHTTPWhitespace
         guard !trimmed.isEmpty, trimmed.utf8.count <= 18,
-              trimmed.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+              trimmed.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              trimmed.utf8.count == 1 || trimmed.utf8.first != UInt8(ascii: "0")
         else { return nil }
         return Int64(trimmed)
     }

@@ -202,7 +202,7 @@ public struct WebhookVerifier: Sendable {
 
     private func checkedTimestamp(_ value: String, header: String, now: Date) throws(WebhookVerificationError) -> Int64 {
         guard let timestamp = UnixTimestamp.parse(value) else {
-            throw .malformedHeader(header, reason: "expected unix seconds (1 to 18 digits)")
+            throw .malformedHeader(header, reason: "expected unix seconds (1 to 18 digits, no leading zero)")
         }
         if let tolerance = configuration.tolerance {
             let nowSeconds = UnixTimestamp.seconds(now)

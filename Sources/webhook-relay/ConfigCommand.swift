@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kafka
 import WebhookRelay
 
 /// `webhook-relay config check`: validate the configuration without running.
@@ -51,7 +52,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 ("endpoints", settings.endpointsPath),
             ]
             for (key, value) in relay.kafkaProperties.sorted(by: { $0.key < $1.key }) {
-                lines.append(("kafka." + key, Self.isSecret(key) ? "****" : value))
+                lines.append(("kafka." + key, KafkaPropertyNames.isSensitive(key) ? "****" : value))
             }
             for (key, value) in lines { Console.line("\(key): \(value)") }
             Console.line("endpoints (\(endpoints.count)):")
@@ -66,12 +67,6 @@ struct ConfigCommand: AsyncParsableCommand {
             Console.line("configuration is valid")
         }
 
-        /// librdkafka properties whose values are credentials.
-        static func isSecret(_ key: String) -> Bool {
-            let lowered = key.lowercased()
-            return ["password", "secret", "key", "token", "credential"].contains { lowered.contains($0) }
-                && !lowered.hasSuffix(".location")
-        }
 
         /// A URL without user information (`https://user:pass@host` → `https://****@host`).
         static func redactedURL(_ url: String) -> String {

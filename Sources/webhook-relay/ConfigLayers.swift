@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import WebhookRelay
 import Yams
 
 /// Where a setting comes from, in precedence order: a command-line flag, then the environment
@@ -19,6 +20,9 @@ struct ConfigLayers {
         case mapping([String: String])
     }
 
+    /// The largest config file.
+    static let fileLimit = 1_048_576
+
     var environment: [String: String]
     var file: [String: FileValue] = [:]
     var filePath: String?
@@ -28,17 +32,14 @@ struct ConfigLayers {
         var layers = ConfigLayers(environment: environment)
         guard let path = path ?? environment["WEBHOOK_RELAY_CONFIG"] else { return layers }
         layers.filePath = path
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ValidationError("\(path): cannot read the config file")
-        }
+        // Guarded like the endpoints file: bounded size, no alias as a key (a 353-byte alias bomb
+        // hung `run` at 100 % CPU), and YAML errors that give the line without quoting it (the
+        // quoted line was how a `kafka.sasl.password` got into `config check`'s output).
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLText.compose(YAMLText.read(path, limit: fileLimit, what: "the config file"), source: path, limit: fileLimit)
         } catch {
-            throw ValidationError("\(path): not valid YAML (\(error))")
+            throw ValidationError(error.message)
         }
         guard let root else { return layers }
         guard let mapping = root.mapping else { throw ValidationError("\(path): the config file must be a mapping of settings") }
@@ -46,7 +47,7 @@ struct ConfigLayers {
             let key = keyNode.string ?? ""
             let line = keyNode.mark.map { ":\($0.line)" } ?? ""
             guard keys.contains(key) else {
-                throw ValidationError("\(path)\(line): unknown setting '\(key)' (known: \(keys.sorted().joined(separator: ", ")))")
+                throw ValidationError("\(path)\(line): unknown setting '\(EndpointsFile.shown(key, limit: 40))' (known: \(keys.sorted().joined(separator: ", ")))")
             }
             if let scalar = value.scalar {
                 layers.file[key] = .scalar(scalar.string)
@@ -107,8 +108,9 @@ struct ConfigLayers {
         }
         var properties: [String: String] = [:]
         for entry in try list(flag, "kafka") {
+            // Not echoed: a malformed entry may be a credential typed with ':' for '='.
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
-                throw ValidationError("--kafka expects KEY=VALUE, got '\(entry.prefix(40))'")
+                throw ValidationError("--kafka expects KEY=VALUE; an entry (\(entry.count) characters) has no '=' after a name")
             }
             properties[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
         }

@@ -25,7 +25,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("header"), help: ArgumentHelp("A received header as 'Name: value'; repeat for each.", valueName: "header"))
     var headers: [String] = []
 
-    @Option(help: "Seconds the timestamp may be from now (default 300; none for nself unless given).")
+    @Option(help: "Seconds the timestamp may be from now (default 300, for every scheme).")
     var tolerance: Int64?
 
     @Option(help: .hidden)

@@ -107,4 +107,70 @@ struct ConfigCheckTests {
         #expect(result.stderr.contains("endpoint 'a': field 'rate_limit'"), "\(result.stderr)")
         #expect(!result.stderr.contains(Self.secret))
     }
+
+    static let kafkaSecret = "hunter2-kafka-S3CR3T"
+
+    /// Issue 15, defects 4 and 7: a YAML error, a duplicated key or a bad value in `--config`
+    /// echoed the offending line or value; `sasl.oauthbearer.config`, a malformed `--kafka` pair,
+    /// a bad `scheme:` and URL user info were printed too. Every message names the problem and
+    /// the line, never the secret.
+    @Test(arguments: [
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nkafka:\n  sasl.password: \"\(kafkaSecret)\n", [String](), ":5: not valid YAML: found unexpected end of stream"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nkafka:\n  sasl.password: \(kafkaSecret)\n  sasl.password: \(kafkaSecret)\n", [], ":4: not valid YAML: a key appears twice"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\nkafka: {sasl.password: \(kafkaSecret)]}\n", [], "not valid YAML"),
+        ("brokers: b:9092\nendpoints: ENDPOINTS\n", ["--kafka", "sasl.password:\(kafkaSecret)"], "--kafka expects KEY=VALUE"),
+    ])
+    func configErrorsNeverShowTheSecretsInThem(config: String, arguments: [String], expected: String) throws {
+        let result = try check(config: config, arguments: arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        #expect(!(result.stdout + result.stderr).contains(Self.kafkaSecret), "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test func credentialsInKafkaPropertiesAndURLsAreMasked() throws {
+        let masked = try check(config: "brokers: b:9092\nendpoints: ENDPOINTS\n", arguments: [
+            "--kafka", "sasl.oauthbearer.config=clientId=relay clientSecret=\(Self.kafkaSecret)",
+            "--kafka", "sasl.jaas.config=\(Self.kafkaSecret)", "--kafka", "ssl.key.pem=\(Self.kafkaSecret)",
+            "--kafka", "ssl.ca.location=/etc/ssl/ca.pem",
+        ])
+        #expect(masked.status == 0, "\(masked.stderr)")
+        #expect(masked.stdout.contains("kafka.sasl.oauthbearer.config: ****") && masked.stdout.contains("kafka.ssl.ca.location: /etc/ssl/ca.pem"))
+        #expect(!masked.stdout.contains(Self.kafkaSecret), "\(masked.stdout)")
+        for (field, value) in [("url", "ftp://user:\(Self.kafkaSecret)@hooks.example.com/a"), ("url", "https://user:\(Self.kafkaSecret)@hooks.example.com/a"),
+                               ("scheme", Self.kafkaSecret)] {
+            let endpoints = "endpoints:\n  - id: a\n    url: \(field == "url" ? value : "https://hooks.example.com/a")\n"
+                + "    secrets: [\"\(Self.secret)\"]\n" + (field == "scheme" ? "    scheme: \(value)\n" : "")
+            let result = try check(config: "brokers: b:9092\nendpoints: ENDPOINTS\n", endpoints: endpoints)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("endpoint 'a': field '\(field)'"), "\(result.stderr)")
+            #expect(!result.stderr.contains(Self.kafkaSecret), "\(result.stderr)")
+        }
+    }
+
+    /// Issue 15, defect 5: nine levels of nine aliases used as a mapping key (353 bytes) hung
+    /// `--config` at 100 % CPU. The config file is guarded like the endpoints file, and both have
+    /// a size limit.
+    @Test func aliasBombsAndHugeFilesAreRefusedAtOnce() throws {
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            bomb += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        bomb += "? *a8\n: 1\nbrokers: b:9092\nendpoints: ENDPOINTS\n"
+        let started = ContinuousClock.now
+        let refused = try check(config: bomb)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains(":10: a mapping key refers to a YAML alias"), "\(refused.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(60), "it must not run for minutes")
+
+        let huge = "brokers: b:9092\nendpoints: ENDPOINTS\n" + String(repeating: "# padding\n", count: 110_000)
+        let tooLarge = try check(config: huge)
+        #expect(tooLarge.status != 0)
+        #expect(tooLarge.stderr.contains("more than the limit of 1048576"), "\(tooLarge.stderr)")
+
+        let endpoints = "endpoints:\n  - id: a\n    url: https://hooks.example.com/a\n    secrets: [\"\(Self.secret)\"]\n"
+            + String(repeating: "# padding of a file too large to load in reasonable time\n", count: 160_000)
+        let tooManyEndpoints = try check(config: "brokers: b:9092\nendpoints: ENDPOINTS\n", endpoints: endpoints)
+        #expect(tooManyEndpoints.status != 0)
+        #expect(tooManyEndpoints.stderr.contains("more than the limit of 8388608"), "\(tooManyEndpoints.stderr)")
+    }
 }

@@ -70,6 +70,35 @@ struct EndpointsFileTests {
         }
     }
 
+    /// Issue 15, defect 6: URLs that parse but can never get a request validated, and every
+    /// delivery to them ran the whole schedule to `exhausted`. They are refused on load.
+    @Test(arguments: [
+        ("http://2130706433/", "IPv4 address in a short"), ("http://0x7f.1/", "IPv4 address in a short"),
+        ("http://127.1/", "IPv4 address in a short"), ("http://017700000001/", "IPv4 address in a short"),
+        ("http://0/", "IPv4 address in a short"), ("http://127.000.0.1/", "IPv4 address in a short"),
+        ("http://hooks.example.com./in", "trailing dot"), ("http://hooks%2Eexample.com/in", "percent-encoded host"),
+        ("http://user:pass@hooks.example.com/in", "must not carry user info"), ("http://hooks.example.com:0/in", "port 0"),
+        ("http://hooks.example.com:99999/in", "99999"), ("http://a..b/", "empty label"), ("ftp://hooks.example.com/", "http:// or https://"),
+        ("https:///nohost", "has no host"),
+    ])
+    func undeliverableURLsAreRefusedWithTheReason(url: String, reason: String) {
+        let yaml = "endpoints:\n  - id: a\n    url: \"\(url)\"\n    secrets: [\(secret)]\n"
+        do {
+            _ = try EndpointsFile.parse(yaml, environment: [:])
+            Issue.record("\(url) was accepted")
+        } catch {
+            #expect(error.message.contains("field 'url'") && error.message.contains(reason), "\(error.message)")
+            #expect(!error.message.contains("pass@"), "user info shown: \(error.message)")
+        }
+    }
+
+    @Test(arguments: ["http://127.0.0.1:8080/in", "https://10.0.0.1/", "https://[::1]:8443/x", "https://hooks.example.com/in?x=1",
+                      "http://1st.example/", "https://0.0.0.0/", "https://xn--bcher-kva.example/"])
+    func deliverableURLsAreAccepted(url: String) throws {
+        let endpoints = try EndpointsFile.parse("endpoints:\n  - id: a\n    url: \"\(url)\"\n    secrets: [\(secret)]\n", environment: [:])
+        #expect(endpoints.first?.url == url)
+    }
+
     @Test func secretValueNeverAppearsInAnError() {
         let badSecret = "whsec_!!!not-base64-but-secret-looking"
         let yaml = "endpoints:\n  - id: a\n    url: https://a.example/x\n    secrets: [\"\(badSecret)\"]"

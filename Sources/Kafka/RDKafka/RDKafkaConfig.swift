@@ -15,7 +15,10 @@ enum RDKafkaConfig {
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
                 let text = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                throw KafkaError.configuration("property '\(key)': \(text)")
+                // librdkafka quotes the value ("Invalid value \"…\" for configuration property"): a
+                // credential must not reach an error message, so the value is cut out of it.
+                let shown = value.isEmpty ? text : text.replacing(value, with: "****")
+                throw KafkaError.configuration("property '\(key)': \(shown)")
             }
         }
         return conf
