@@ -18,7 +18,9 @@ public enum EndpointURL {
         guard let host = components.percentEncodedHost, !host.isEmpty else { return "has no host" }
         if let port = components.port, !(1...65_535).contains(port) { return "has port \(port); ports are 1-65535" }
         if host.hasPrefix("[") { return nil }  // an IPv6 literal: URLComponents checked its form
-        guard !host.contains("%") else { return "has a percent-encoded host; write the host as it is" }
+        // The URL's own text, not URLComponents' host: Foundation turns an IDN (`xn--…`) into
+        // percent-encoded UTF-8 there.
+        guard !(authority(of: url) ?? "").contains("%") else { return "has a percent-encoded host; write the host as it is" }
         guard !host.hasSuffix(".") else { return "has a host ending in '.'; write it without the trailing dot" }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.allSatisfy({ !$0.isEmpty }) else { return "has an empty label in its host" }
@@ -39,12 +41,18 @@ public enum EndpointURL {
     /// escaped, at most 80 bytes.
     public static func shown(_ url: String) -> String {
         var text = url
-        if let schemeEnd = text.range(of: "://") {
-            let authorityEnd = text[schemeEnd.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.endIndex
-            if let at = text[schemeEnd.upperBound..<authorityEnd].lastIndex(of: "@") {
-                text.replaceSubrange(schemeEnd.upperBound...at, with: "****@")
-            }
+        if let authority = authorityRange(of: text), let at = text[authority].lastIndex(of: "@") {
+            text.replaceSubrange(authority.lowerBound...at, with: "****@")
         }
         return EndpointsFile.shown(text)
+    }
+
+    /// The text between `://` and the path, query or fragment.
+    static func authority(of url: String) -> Substring? { authorityRange(of: url).map { url[$0] } }
+
+    private static func authorityRange(of url: String) -> Range<String.Index>? {
+        guard let schemeEnd = url.range(of: "://") else { return nil }
+        let end = url[schemeEnd.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
+        return schemeEnd.upperBound..<end
     }
 }
