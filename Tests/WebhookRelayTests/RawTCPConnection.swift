@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// A blocking TCP connection to 127.0.0.1 for tests that need bytes a normal client never sends
+/// A blocking TCP connection to 127.0.0.1 (linked into CLITests too) for tests that need bytes a normal client never sends
 /// (a request head that never ends) and to see exactly when the server closes.
 final class RawTCPConnection {
     private let descriptor: Int32

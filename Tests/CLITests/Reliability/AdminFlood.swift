@@ -54,32 +54,12 @@ final class AdminFlood {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// `GET path` on 127.0.0.1:`port` with a plain socket: the status line and body, or `nil`
-    /// when no answer came within `timeout`.
+    /// `GET path` on 127.0.0.1:`port`: the status line and body, or `nil` when no answer came
+    /// within `timeout`.
     static func get(_ path: String, port: Int, timeout: Duration = .seconds(5)) -> String? {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return nil }
-        var request = Array("GET \(path) HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n".utf8)
-        _ = send(descriptor, &request, request.count, Int32(MSG_NOSIGNAL))
-        var received: [UInt8] = []
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) > 0 else { continue }
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            received += buffer.prefix(count)
-        }
-        return received.isEmpty ? nil : String(decoding: received, as: UTF8.self)
+        guard let connection = RawTCPConnection(port: port) else { return nil }
+        connection.send("GET \(path) HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+        let answer = connection.read(for: timeout).text
+        return answer.isEmpty ? nil : answer
     }
 }

@@ -1,0 +1,1 @@
+../../WebhookRelayTests/RawTCPConnection.swift
