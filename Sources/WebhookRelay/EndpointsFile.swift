@@ -181,7 +181,7 @@ public enum EndpointsFile {
 
             guard let url = fields["url"]?.scalar?.string, !url.isEmpty else { throw fail("url", "is required") }
             if let problem = EndpointURL.problem(url) { throw fail("url", "'\(EndpointURL.shown(url))' \(problem)") }
-            let scheme = URLComponents(string: url)?.scheme?.lowercased() ?? "" 
+            let scheme = URLComponents(string: url)?.scheme?.lowercased() ?? ""
 
             let schemeName = fields["scheme"]?.scalar?.string ?? "standard"
             guard let signatureScheme = SignatureScheme(rawValue: schemeName) else {
