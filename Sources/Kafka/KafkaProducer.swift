@@ -218,3 +218,12 @@ extension KafkaProducer {
         try await RDKafkaAdmin.createTopics(client: client, topics: topics, timeout: timeout)
     }
 }
+
+extension KafkaProducer {
+    /// Configuration entries of topics (DescribeConfigs), only those in `names`: the effective
+    /// values, broker defaults included. A topic the brokers report an error for is missing from
+    /// the result. The embedded broker does not support this request (it throws).
+    public func topicConfigs(_ topics: [String], names: Set<String>, timeout: Duration = .seconds(10)) async throws(KafkaError) -> [String: [String: String]] {
+        try await RDKafkaAdmin.topicConfigs(client: client, topics: topics, names: names, timeout: timeout)
+    }
+}

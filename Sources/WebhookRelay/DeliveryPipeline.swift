@@ -77,6 +77,9 @@ public final class DeliveryPipeline: Service, Sendable {
     public func run() async throws {
         let http = WebhookHTTPClient(configuration: configuration.httpConfiguration)
         let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
+        // Beside the consumer, not before it: brokers that cannot describe topics (the embedded
+        // one) answer only when the request times out. Awaited before the producer closes.
+        let sizeCheck = Task { await self.checkTopicSizeLimits(producer) }
         do {
             let partitions = try await checkTopics(producer)
             let progress = try ProgressLog(
@@ -85,7 +88,9 @@ public final class DeliveryPipeline: Service, Sendable {
             )
             try await consume(producer: producer, http: http, progress: progress)
             await progress.close()
+            await sizeCheck.value
         } catch {
+            await sizeCheck.value
             await producer.close(timeout: .seconds(5))
             await http.shutdown()
             throw error
@@ -117,6 +122,34 @@ public final class DeliveryPipeline: Service, Sendable {
             )
         }
         return expected
+    }
+
+    /// Compares the topics' `max.message.bytes` with the records the relay writes, where the
+    /// brokers tell it (DescribeConfigs; the embedded broker does not), and says in the log which
+    /// topic would refuse large records. Nothing stops: such records still end on the DLQ
+    /// (`forward_failed`, or without their body), but the operator learns it before they do.
+    func checkTopicSizeLimits(_ producer: KafkaProducer) async {
+        let topics = configuration.topics
+        let written = topics.consumed + [topics.deadLetters]
+        let needed = configuration.sizeLimits.recordLimit
+        let configs: [String: [String: String]]
+        do {
+            configs = try await producer.topicConfigs(written, names: ["max.message.bytes"], timeout: .seconds(3))
+        } catch {
+            logger.info("Topic size limits not checked: the brokers did not describe the topics' configuration", metadata: [
+                "kafka.error": "\(error.name)",
+            ])
+            return
+        }
+        for topic in written {
+            guard let text = configs[topic]?["max.message.bytes"], let limit = Int(text) else { continue }
+            if limit < needed {
+                logger.warning("A relay topic accepts smaller records than the body limit needs: larger ones will be dead-lettered as forward_failed or kept without their body; raise the topic's max.message.bytes or lower --body-limit", metadata: [
+                    "kafka.topic": "\(topic)", "kafka.max_message_bytes": "\(limit)", "relay.record_limit": "\(needed)",
+                    "relay.body_limit": "\(configuration.bodyLimit)",
+                ])
+            }
+        }
     }
 
     private func consume(producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog) async throws {

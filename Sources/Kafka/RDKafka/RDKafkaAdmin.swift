@@ -1,6 +1,6 @@
 import CRdKafka
 
-/// librdkafka's admin API (CreateTopics), run on a dedicated thread.
+/// librdkafka's admin API (CreateTopics, DescribeConfigs), run on a dedicated thread.
 enum RDKafkaAdmin {
     static func createTopics(
         client: RDKafkaClient, topics: [KafkaNewTopic], timeout: Duration
@@ -58,6 +58,55 @@ enum RDKafkaAdmin {
                     let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) }
                     outcome[name] = .failed(KafkaError(err, message: text))
                 }
+            }
+            return .success(outcome)
+        }
+        return try result.get()
+    }
+
+    /// The named configuration entries of each topic, as the brokers report them (the effective
+    /// value, a broker default included). A topic the brokers report an error for is missing.
+    static func topicConfigs(
+        client: RDKafkaClient, topics: [String], names: Set<String>, timeout: Duration
+    ) async throws(KafkaError) -> [String: [String: String]] {
+        let result: Result<[String: [String: String]], KafkaError> = await RDKafkaThread.run(name: "kafka-admin") {
+            var errorText = [CChar](repeating: 0, count: 512)
+            var resources: [OpaquePointer?] = topics.map { rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, $0) }
+            defer { for resource in resources { rd_kafka_ConfigResource_destroy(resource) } }
+            guard let queue = rd_kafka_queue_new(client.handle) else { return .failure(KafkaError.configuration("rd_kafka_queue_new failed")) }
+            defer { rd_kafka_queue_destroy(queue) }
+            let options = rd_kafka_AdminOptions_new(client.handle, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS)
+            defer { rd_kafka_AdminOptions_destroy(options) }
+            let milliseconds = Int32(clamping: timeout.milliseconds)
+            _ = rd_kafka_AdminOptions_set_request_timeout(options, milliseconds, &errorText, errorText.count)
+            resources.withUnsafeMutableBufferPointer { buffer in
+                rd_kafka_DescribeConfigs(client.handle, buffer.baseAddress, buffer.count, options, queue)
+            }
+            guard let event = rd_kafka_queue_poll(queue, milliseconds + 5_000) else { return .failure(KafkaError.timedOut) }
+            defer { rd_kafka_event_destroy(event) }
+            let eventError = rd_kafka_event_error(event)
+            if eventError != RD_KAFKA_RESP_ERR_NO_ERROR {
+                let text = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
+                return .failure(KafkaError(eventError, message: "describe configs: \(text)"))
+            }
+            guard let describeResult = rd_kafka_event_DescribeConfigs_result(event) else {
+                return .failure(KafkaError.configuration("unexpected admin result"))
+            }
+            var count = 0
+            guard let described = rd_kafka_DescribeConfigs_result_resources(describeResult, &count) else { return .success([:]) }
+            var outcome: [String: [String: String]] = [:]
+            for index in 0..<count {
+                guard let resource = described[index], rd_kafka_ConfigResource_error(resource) == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }
+                var entryCount = 0
+                guard let entries = rd_kafka_ConfigResource_configs(resource, &entryCount) else { continue }
+                var values: [String: String] = [:]
+                for position in 0..<entryCount {
+                    guard let entry = entries[position], let name = rd_kafka_ConfigEntry_name(entry).map({ String(cString: $0) }),
+                        names.contains(name), let value = rd_kafka_ConfigEntry_value(entry)
+                    else { continue }
+                    values[name] = String(cString: value)
+                }
+                outcome[String(cString: rd_kafka_ConfigResource_name(resource))] = values
             }
             return .success(outcome)
         }
