@@ -45,23 +45,20 @@ public struct DeadLetter: Sendable {
     /// The `webhook-id`, or the id the relay derives from the origin coordinates.
     public var webhookID: String? { header(RelayHeader.id) ?? origin.map(DeliveryRecord.derivedID) }
     public var event: String? { header(RelayHeader.event) }
+    /// The relay's headers, read with the pipeline's codec; a field that does not parse is absent.
+    public var state: HopState { HopState.lenient(record.headers) }
     /// Why it died; `nil` for a record the relay did not write.
-    public var reason: String? { header(RelayHeader.deadLetterReason) }
-    public var attempts: Int? { header(RelayHeader.attempts).flatMap { Int($0) } }
+    public var reason: String? { state.deadLetterReason }
+    public var attempts: Int? { record.headers.first(named: RelayHeader.attempts) == nil ? nil : state.attempts }
     /// When it died, epoch milliseconds (the record timestamp when the header is missing).
-    public var diedAt: Int64? { header(RelayHeader.diedAt).flatMap { Int64($0) } ?? record.timestampMilliseconds }
-    public var lastStatus: Int? { header(RelayHeader.lastStatus).flatMap { Int($0) } }
-    public var lastError: String? { header(RelayHeader.lastError) }
+    public var diedAt: Int64? { state.diedAt ?? record.timestampMilliseconds }
+    public var lastStatus: Int? { state.lastStatus }
+    public var lastError: String? { state.lastError }
     /// The size of the body the DLQ could not hold, for an entry written without it.
-    public var bodyOmitted: Int? { header(RelayHeader.bodyOmitted).flatMap { Int($0) } }
+    public var bodyOmitted: Int? { state.bodyOmitted }
 
     /// Where the delivery was first read, from the relay's origin headers.
-    public var origin: DeliveryRecord.Origin? {
-        guard let topic = header(RelayHeader.originTopic), let partition = header(RelayHeader.originPartition).flatMap({ Int32($0) }),
-            let offset = header(RelayHeader.originOffset).flatMap({ Int64($0) })
-        else { return nil }
-        return DeliveryRecord.Origin(topic: topic, partition: partition, offset: offset)
-    }
+    public var origin: DeliveryRecord.Origin? { state.origin }
 
     /// The delivery to put back on the deliveries topic: same key, body, producer headers and
     /// `webhook-id`, attempts reset (no relay headers), a `replayed-from: <id> <epoch ms>` header,

@@ -16,13 +16,13 @@ extension DeliveryPipeline {
             try? await Task.sleep(for: wait)
             return await process(Work(decoded: .success(delivery), record: record, ticket: ticket), context: context)
         }
-        var headers = hopHeaders(
+        var state = Self.hopState(
             delivery: delivery, attempts: delivery.attempts,
             firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? WallClock.nowMilliseconds,
             lastStatus: delivery.lastStatus, lastError: delivery.lastError
         )
-        headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
-        let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
+        state.dueAt = WallClock.nowMilliseconds + next.wait.wholeMilliseconds
+        let hop = state.hop(of: record, to: configuration.topics.retry(next.tier), webhookID: delivery.webhookID)
         await forwardToDelayTopic(hop, record: record, delivery: delivery, attempts: delivery.attempts, ticket: ticket, context: context, endpointID: endpointID) {
             self.count(.postponed, endpointID)
         }
@@ -88,15 +88,15 @@ extension DeliveryPipeline {
         context: WorkContext,
         endpointID: String
     ) async {
-        var headers = hopHeaders(
+        var state = Self.hopState(
             delivery: delivery, attempts: attempts,
             firstAttemptAt: firstAttemptAt ?? delivery?.firstAttemptAtMilliseconds,
             lastStatus: lastStatus, lastError: lastError,
             origin: delivery?.origin ?? DeliveryRecord.Origin(topic: record.topic, partition: record.partition, offset: record.offset)
         )
-        headers.append(KafkaHeader(key: RelayHeader.deadLetterReason, value: reason.rawValue))
-        headers.append(KafkaHeader(key: RelayHeader.diedAt, value: String(WallClock.nowMilliseconds)))
-        let hop = hopRecord(record, topic: configuration.topics.deadLetters, delivery: delivery, headers: headers)
+        state.deadLetterReason = reason.rawValue
+        state.diedAt = WallClock.nowMilliseconds
+        let hop = state.hop(of: record, to: configuration.topics.deadLetters, webhookID: delivery?.webhookID)
         var outcome = await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer)
         if case .refused(let error) = outcome {
             // Kept as metadata: the DLQ says what died and why, without the body it cannot hold.
@@ -104,7 +104,7 @@ extension DeliveryPipeline {
                 "kafka.error": "\(error.name)", "endpoint.id": "\(endpointID)", "relay.reason": "\(reason)",
                 "relay.body_bytes": "\(record.value.count)", "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)",
             ])
-            outcome = await forward(Self.withoutBody(hop, refusal: error), ticket: ticket, ledger: context.ledger, producer: context.producer)
+            outcome = await forward(Self.withoutBody(hop, state: state, refusal: error), ticket: ticket, ledger: context.ledger, producer: context.producer)
         }
         switch outcome {
         case .written:
@@ -127,47 +127,27 @@ extension DeliveryPipeline {
 
     /// A dead letter without its body: the key, the contract's headers (each at most 1 KiB) and the
     /// relay's, with `relay-body-omitted` giving the body's size. `republish` skips such entries.
-    static func withoutBody(_ hop: KafkaProducerRecord, refusal: KafkaError) -> KafkaProducerRecord {
+    static func withoutBody(_ hop: KafkaProducerRecord, state: HopState, refusal: KafkaError) -> KafkaProducerRecord {
         let contract: Set<String> = [RelayHeader.event, RelayHeader.id, RelayHeader.contentType]
-        var headers = hop.headers.filter { header in
-            (contract.contains(header.key) || RelayHeader.isRelayOwned(header.key)) && (header.value?.count ?? 0) <= 1_024
-                && header.key != RelayHeader.lastError
-        }
-        headers.append(KafkaHeader(key: RelayHeader.bodyOmitted, value: String(hop.value.count)))
-        let lastError = hop.headers.first(named: RelayHeader.lastError)?.stringValue.map { "\($0); " } ?? ""
-        headers.append(KafkaHeader(key: RelayHeader.lastError, value: truncate("\(lastError)body omitted: the DLQ refused the record (\(refusal.name))")))
+        var kept = state
+        kept.bodyOmitted = hop.value.count
+        kept.lastError = (state.lastError.map { "\($0); " } ?? "") + "body omitted: the DLQ refused the record (\(refusal.name))"
+        let headers = hop.headers.filter { contract.contains($0.key) && ($0.value?.count ?? 0) <= 1_024 } + kept.headers
         return KafkaProducerRecord(topic: hop.topic, partition: hop.partition, key: hop.key, value: [], headers: headers)
     }
 
-    /// The relay's headers for a hop (replacing any from an earlier hop).
-    func hopHeaders(
+    /// The relay's state for a hop, with the origin of the delivery (or the given one).
+    static func hopState(
         delivery: DeliveryRecord?, attempts: Int, firstAttemptAt: Int64?, lastStatus: Int?, lastError: String?,
         origin: DeliveryRecord.Origin? = nil
-    ) -> [KafkaHeader] {
-        var headers: [KafkaHeader] = [KafkaHeader(key: RelayHeader.attempts, value: String(attempts))]
-        if let firstAttemptAt { headers.append(KafkaHeader(key: RelayHeader.firstAttemptAt, value: String(firstAttemptAt))) }
-        if let origin = origin ?? delivery?.origin {
-            headers.append(KafkaHeader(key: RelayHeader.originTopic, value: origin.topic))
-            headers.append(KafkaHeader(key: RelayHeader.originPartition, value: String(origin.partition)))
-            headers.append(KafkaHeader(key: RelayHeader.originOffset, value: String(origin.offset)))
-        }
-        if let lastStatus { headers.append(KafkaHeader(key: RelayHeader.lastStatus, value: String(lastStatus))) }
-        if let lastError { headers.append(KafkaHeader(key: RelayHeader.lastError, value: Self.truncate(lastError))) }
-        return headers
-    }
-
-    /// The record for a hop: same key, body and partition number; the producer's headers kept
-    /// (with `webhook-id` added when it was derived), every `relay-*` header replaced by this
-    /// hop's (a producer's forged ones never travel on).
-    func hopRecord(
-        _ record: KafkaConsumerRecord, topic: String, delivery: DeliveryRecord?, headers relayHeaders: [KafkaHeader]
-    ) -> KafkaProducerRecord {
-        var headers = record.headers.filter { !RelayHeader.isRelayOwned($0.key) }
-        if let delivery, !headers.contains(where: { $0.key == RelayHeader.id }) {
-            headers.append(KafkaHeader(key: RelayHeader.id, value: delivery.webhookID))
-        }
-        headers.append(contentsOf: relayHeaders)
-        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+    ) -> HopState {
+        var state = HopState()
+        state.attempts = attempts
+        state.firstAttemptAt = firstAttemptAt
+        state.origin = origin ?? delivery?.origin
+        state.lastStatus = lastStatus
+        state.lastError = lastError
+        return state
     }
 
     /// How a hop ended.
@@ -206,15 +186,5 @@ extension DeliveryPipeline {
             }
         }
         return .notOwned
-    }
-
-    static func truncate(_ text: String) -> String {
-        guard text.utf8.count > RelayHeader.lastErrorLimit else { return text }
-        var result = ""
-        for character in text {
-            if result.utf8.count + character.utf8.count > RelayHeader.lastErrorLimit - 3 { break }
-            result.append(character)
-        }
-        return result + "..."
     }
 }

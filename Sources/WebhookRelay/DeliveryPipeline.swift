@@ -558,10 +558,10 @@ public final class DeliveryPipeline: Service, Sendable {
                              endpointID: endpoint.id)
             return
         }
-        var headers = hopHeaders(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
-                                 lastStatus: result.status, lastError: result.error)
-        headers.append(KafkaHeader(key: RelayHeader.dueAt, value: String(WallClock.nowMilliseconds + next.wait.wholeMilliseconds)))
-        let hop = hopRecord(record, topic: configuration.topics.retry(next.tier), delivery: delivery, headers: headers)
+        var state = Self.hopState(delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt,
+                                  lastStatus: result.status, lastError: result.error)
+        state.dueAt = WallClock.nowMilliseconds + next.wait.wholeMilliseconds
+        let hop = state.hop(of: record, to: configuration.topics.retry(next.tier), webhookID: delivery.webhookID)
         await forwardToDelayTopic(hop, record: record, delivery: delivery, attempts: attempts, ticket: ticket, context: context, endpointID: endpoint.id) {
             self.count(.retried, endpoint.id)
             self.metrics.retry(tier: DurationText.format(next.tier))

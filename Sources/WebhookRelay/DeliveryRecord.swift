@@ -70,56 +70,24 @@ extension DeliveryRecord {
         var event: String?
         var webhookID: String?
         var contentType = "application/json"
-        var attempts = 0
-        var dueAt: Int64?
-        var firstAttemptAt: Int64?
-        var originTopic: String?
-        var originPartition: Int32?
-        var originOffset: Int64?
-        var lastStatus: Int?
-        var lastError: String?
-        let headers = trustingRelayHeaders ? record.headers : record.headers.filter { !RelayHeader.isRelayOwned($0.key) }
-        for header in headers {
+        for header in record.headers {
             switch header.key {
-            case RelayHeader.event, RelayHeader.id, RelayHeader.contentType, RelayHeader.attempts, RelayHeader.dueAt,
-                RelayHeader.firstAttemptAt, RelayHeader.originTopic, RelayHeader.originPartition, RelayHeader.originOffset:
+            case RelayHeader.event, RelayHeader.id, RelayHeader.contentType:
                 guard let value = header.stringValue else { return malformed("header '\(header.key)' is not valid UTF-8") }
                 switch header.key {
                 case RelayHeader.event: event = value
                 case RelayHeader.id: webhookID = value
-                case RelayHeader.contentType: contentType = value
-                // Ranges keep the pipeline's arithmetic on these numbers (attempts + 1, now - first
-                // attempt) from overflowing, which would trap: a forged header must not crash the relay.
-                case RelayHeader.attempts:
-                    guard let number = Int(value), (0...maxAttempts).contains(number) else {
-                        return malformed("header '\(header.key)' is not a count from 0 to \(maxAttempts)")
-                    }
-                    attempts = number
-                case RelayHeader.dueAt:
-                    guard let number = Int64(value), (0...maxEpochMilliseconds).contains(number) else {
-                        return malformed("header '\(header.key)' is not epoch milliseconds")
-                    }
-                    dueAt = number
-                case RelayHeader.firstAttemptAt:
-                    guard let number = Int64(value), (0...maxEpochMilliseconds).contains(number) else {
-                        return malformed("header '\(header.key)' is not epoch milliseconds")
-                    }
-                    firstAttemptAt = number
-                case RelayHeader.originTopic: originTopic = value
-                case RelayHeader.originPartition:
-                    guard let number = Int32(value), number >= 0 else { return malformed("header '\(header.key)' is not a partition") }
-                    originPartition = number
-                default:
-                    guard let number = Int64(value), number >= 0 else { return malformed("header '\(header.key)' is not an offset") }
-                    originOffset = number
+                default: contentType = value
                 }
-            case RelayHeader.lastStatus:
-                lastStatus = header.stringValue.flatMap { Int($0) }
-            case RelayHeader.lastError:
-                lastError = header.stringValue
             default:
                 continue
             }
+        }
+        let headers = trustingRelayHeaders ? record.headers : record.headers.filter { !RelayHeader.isRelayOwned($0.key) }
+        let hop: HopState
+        switch trustingRelayHeaders ? HopState.read(record.headers) : .success(HopState()) {
+        case .success(let state): hop = state
+        case .failure(let defect): return .failure(defect)
         }
         guard let event, !event.isEmpty else { return malformed("no '\(RelayHeader.event)' header") }
         guard event.utf8.count <= 256, event.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
@@ -129,9 +97,9 @@ extension DeliveryRecord {
             return malformed("'\(RelayHeader.contentType)' must be at most 256 printable characters")
         }
         let origin = DeliveryRecord.Origin(
-            topic: originTopic ?? record.topic,
-            partition: originPartition ?? record.partition,
-            offset: originOffset ?? record.offset
+            topic: hop.originTopic ?? record.topic,
+            partition: hop.originPartition ?? record.partition,
+            offset: hop.originOffset ?? record.offset
         )
         let id = webhookID ?? derivedID(origin)
         guard isValidID(id) else {
@@ -144,15 +112,10 @@ extension DeliveryRecord {
         }
         return .success(DeliveryRecord(
             endpointID: endpointID, event: event, webhookID: id, contentType: contentType, body: record.value,
-            attempts: attempts, dueAtMilliseconds: dueAt, firstAttemptAtMilliseconds: firstAttemptAt,
-            lastStatus: lastStatus, lastError: lastError, origin: origin, headers: headers
+            attempts: hop.attempts, dueAtMilliseconds: hop.dueAt, firstAttemptAtMilliseconds: hop.firstAttemptAt,
+            lastStatus: hop.lastStatus, lastError: hop.lastError, origin: origin, headers: headers
         ))
     }
-
-    /// The largest `relay-attempts` accepted.
-    static let maxAttempts = 1_000_000
-    /// The latest `relay-due-at` / `relay-first-attempt-at` accepted: 9999-12-31T23:59:59.999Z.
-    static let maxEpochMilliseconds: Int64 = 253_402_300_799_999
 
     /// A stable id for a record without `webhook-id`: the same for every retry and replay, since it
     /// comes from the origin coordinates (which hops carry), e.g. `msg_9c1f0e3a7b2d4c11_3_1042`.

@@ -38,10 +38,10 @@ struct RecordSizeLimitTests {
             ]
         )
         let refusal = KafkaError(code: 10, name: "MSG_SIZE_TOO_LARGE", message: "Broker: Message size too large")
-        let kept = DeliveryPipeline.withoutBody(hop, refusal: refusal)
+        let kept = DeliveryPipeline.withoutBody(hop, state: HopState.lenient(hop.headers), refusal: refusal)
         #expect(kept.value.isEmpty && kept.key == hop.key && kept.partition == 3 && kept.topic == "p.dlq")
         let names = kept.headers.map(\.key)
-        #expect(names == ["webhook-event", "webhook-id", "relay-dlq-reason", "relay-attempts", "relay-body-omitted", "relay-last-error"])
+        #expect(names == ["webhook-event", "webhook-id", "relay-attempts", "relay-last-error", "relay-dlq-reason", "relay-body-omitted"])
         #expect(kept.headers.first(named: "relay-body-omitted")?.stringValue == "2000000")
         #expect(kept.headers.first(named: "relay-last-error")?.stringValue
             == "body is 2000000 bytes, the limit is 1048576; body omitted: the DLQ refused the record (MSG_SIZE_TOO_LARGE)")

@@ -77,32 +77,22 @@ func sign(_ delivery: DeliveryRecord) {
     }
 }
 
-/// The record written to a delay topic after a failed attempt (as DeliveryPipeline.hopRecord builds
-/// it: the producer's headers without the relay's, `webhook-id` when it was derived, then the relay's)
-/// decodes to the same delivery, one attempt later.
+/// The record written to a delay topic after a failed attempt (as the pipeline builds it, with
+/// `HopState`: the producer's headers without the relay's, `webhook-id` when it was derived, then
+/// the relay's) decodes to the same delivery, one attempt later.
 func checkHop(_ delivery: DeliveryRecord, record: KafkaConsumerRecord) {
     // A schedule has a handful of delays: past it a delivery is dead-lettered, not hopped.
     guard delivery.attempts < 1_000 else { return }
-    let relayOwned: Set<String> = [
-        "relay-attempts", "relay-due-at", "relay-first-attempt-at", "relay-origin-topic", "relay-origin-partition",
-        "relay-origin-offset", "relay-last-status", "relay-last-error", "relay-dlq-reason", "relay-died-at",
-    ]
-    var headers = record.headers.filter { !relayOwned.contains($0.key) }
-    if !headers.contains(where: { $0.key == "webhook-id" }) {
-        headers.append(KafkaHeader(key: "webhook-id", value: delivery.webhookID))
-    }
-    headers += [
-        KafkaHeader(key: "relay-attempts", value: String(delivery.attempts + 1)),
-        KafkaHeader(key: "relay-first-attempt-at", value: String(delivery.firstAttemptAtMilliseconds ?? 1_700_000_000_000)),
-        KafkaHeader(key: "relay-origin-topic", value: delivery.origin.topic),
-        KafkaHeader(key: "relay-origin-partition", value: String(delivery.origin.partition)),
-        KafkaHeader(key: "relay-origin-offset", value: String(delivery.origin.offset)),
-        KafkaHeader(key: "relay-last-status", value: "503"),
-        KafkaHeader(key: "relay-due-at", value: "1700000005000"),
-    ]
+    var state = HopState()
+    state.attempts = delivery.attempts + 1
+    state.firstAttemptAt = delivery.firstAttemptAtMilliseconds ?? 1_700_000_000_000
+    state.origin = delivery.origin
+    state.lastStatus = 503
+    state.dueAt = 1_700_000_005_000
+    let produced = state.hop(of: record, to: FuzzRecordInput.delayTopic, webhookID: delivery.webhookID)
     let hop = KafkaConsumerRecord(
         topicPartition: KafkaTopicPartition(topic: FuzzRecordInput.delayTopic, partition: record.partition),
-        offset: 7, key: record.key, value: record.value, headers: headers
+        offset: 7, key: produced.key, value: produced.value, headers: produced.headers
     )
     switch DeliveryRecord.decode(hop, bodyLimit: bodyLimit, trustingRelayHeaders: true) {
     case .failure(let defect):
