@@ -27,12 +27,15 @@ public struct DeadLetter: Sendable {
     }
 
     /// The record as it sits on the dead-letter topic.
-    public var record: KafkaConsumerRecord
+    public let record: KafkaConsumerRecord
+    /// The relay's headers, read once with the pipeline's codec; a field that does not parse is absent.
+    public let state: HopState
     /// When it was re-enqueued by `republish` (epoch milliseconds), if ever.
     public var replayedAt: Int64?
 
     public init(record: KafkaConsumerRecord, replayedAt: Int64? = nil) {
         self.record = record
+        self.state = HopState.lenient(record.headers)
         self.replayedAt = replayedAt
     }
 
@@ -45,8 +48,6 @@ public struct DeadLetter: Sendable {
     /// The `webhook-id`, or the id the relay derives from the origin coordinates.
     public var webhookID: String? { header(RelayHeader.id) ?? origin.map(DeliveryRecord.derivedID) }
     public var event: String? { header(RelayHeader.event) }
-    /// The relay's headers, read with the pipeline's codec; a field that does not parse is absent.
-    public var state: HopState { HopState.lenient(record.headers) }
     /// Why it died; `nil` for a record the relay did not write.
     public var reason: String? { state.deadLetterReason }
     public var attempts: Int? { record.headers.first(named: RelayHeader.attempts) == nil ? nil : state.attempts }

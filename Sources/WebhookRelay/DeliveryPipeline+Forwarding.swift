@@ -36,22 +36,32 @@ extension DeliveryPipeline {
         _ hop: KafkaProducerRecord, record: KafkaConsumerRecord, delivery: DeliveryRecord, attempts: Int, ticket: OffsetLedger.Ticket,
         context: WorkContext, endpointID: String, written: () -> Void
     ) async {
-        switch await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer) {
+        let outcome = await forward(hop, ticket: ticket, ledger: context.ledger, producer: context.producer)
+        guard let error = settle(outcome, ticket: ticket, ledger: context.ledger, written: written) else { return }
+        logger.error("A delay topic refused the record; dead-lettering it", metadata: [
+            "kafka.topic": "\(hop.topic)", "kafka.error": "\(error.name)", "endpoint.id": "\(endpointID)",
+            "webhook.id": "\(delivery.webhookID)", "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)",
+        ])
+        await deadLetter(
+            record, delivery: delivery, reason: .forwardFailed,
+            lastError: "\(hop.topic) refused the record (\(error.name)): \(hop.value.count) bytes of body",
+            lastStatus: delivery.lastStatus, attempts: attempts, ticket: ticket, context: context, endpointID: endpointID
+        )
+    }
+
+    /// Ends a forwarded record's ticket: finished once written (after `written`), abandoned to the
+    /// next owner when the partition was not ours. Returns the refusal, for the caller to decide.
+    func settle(_ outcome: ForwardOutcome, ticket: OffsetLedger.Ticket, ledger: OffsetLedger, written: () -> Void) -> KafkaError? {
+        switch outcome {
         case .written:
             written()
-            context.ledger.finish(ticket)
+            ledger.finish(ticket)
+            return nil
         case .notOwned:
-            context.ledger.abandon(ticket)
+            ledger.abandon(ticket)
+            return nil
         case .refused(let error):
-            logger.error("A delay topic refused the record; dead-lettering it", metadata: [
-                "kafka.topic": "\(hop.topic)", "kafka.error": "\(error.name)", "endpoint.id": "\(endpointID)",
-                "webhook.id": "\(delivery.webhookID)", "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)",
-            ])
-            await deadLetter(
-                record, delivery: delivery, reason: .forwardFailed,
-                lastError: "\(hop.topic) refused the record (\(error.name)): \(hop.value.count) bytes of body",
-                lastStatus: delivery.lastStatus, attempts: attempts, ticket: ticket, context: context, endpointID: endpointID
-            )
+            return error
         }
     }
 
@@ -106,23 +116,19 @@ extension DeliveryPipeline {
             ])
             outcome = await forward(Self.withoutBody(hop, state: state, refusal: error), ticket: ticket, ledger: context.ledger, producer: context.producer)
         }
-        switch outcome {
-        case .written:
-            count(.deadLettered, endpointID)
-            metrics.deadLetter(reason: reason)
-            context.ledger.finish(ticket)
-        case .notOwned:
-            context.ledger.abandon(ticket)
-        case .refused(let error):
-            // Not even the metadata fits (a DLQ with a tiny max.message.bytes): holding the
-            // partition forever would stop every record behind it, so the record is let go, loudly.
-            logger.critical("The DLQ refused the dead letter without its body too; the record is dropped", metadata: [
-                "kafka.error": "\(error.name)", "endpoint.id": "\(endpointID)", "relay.reason": "\(reason)",
-                "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)",
-            ])
-            metrics.droppedRecord()
-            context.ledger.finish(ticket)
+        let written = {
+            self.count(.deadLettered, endpointID)
+            self.metrics.deadLetter(reason: reason)
         }
+        guard let error = settle(outcome, ticket: ticket, ledger: context.ledger, written: written) else { return }
+        // Not even the metadata fits (a DLQ with a tiny max.message.bytes): holding the partition
+        // forever would stop every record behind it, so the record is let go, loudly.
+        logger.critical("The DLQ refused the dead letter without its body too; the record is dropped", metadata: [
+            "kafka.error": "\(error.name)", "endpoint.id": "\(endpointID)", "relay.reason": "\(reason)",
+            "kafka.partition": "\(ticket.topicPartition)", "kafka.offset": "\(ticket.offset)",
+        ])
+        metrics.droppedRecord()
+        context.ledger.finish(ticket)
     }
 
     /// A dead letter without its body: the key, the contract's headers (each at most 1 KiB) and the

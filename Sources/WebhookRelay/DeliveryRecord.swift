@@ -83,7 +83,9 @@ extension DeliveryRecord {
                 continue
             }
         }
-        let headers = trustingRelayHeaders ? record.headers : record.headers.filter { !RelayHeader.isRelayOwned($0.key) }
+        // Copied only when there is something to drop: on the deliveries topic there rarely is.
+        let forged = !trustingRelayHeaders && record.headers.contains { RelayHeader.isRelayOwned($0.key) }
+        let headers = forged ? record.headers.filter { !RelayHeader.isRelayOwned($0.key) } : record.headers
         let hop: HopState
         switch trustingRelayHeaders ? HopState.read(record.headers) : .success(HopState()) {
         case .success(let state): hop = state
