@@ -32,6 +32,18 @@ public struct HopState: Sendable, Hashable {
 
     public init() {}
 
+    /// The state of a delivery between attempts: its origin (or the given one) and the given counts.
+    init(
+        delivery: DeliveryRecord?, attempts: Int, firstAttemptAt: Int64?, lastStatus: Int?, lastError: String?,
+        origin: DeliveryRecord.Origin? = nil
+    ) {
+        self.attempts = attempts
+        self.firstAttemptAt = firstAttemptAt
+        self.origin = origin ?? delivery?.origin
+        self.lastStatus = lastStatus
+        self.lastError = lastError
+    }
+
     /// The origin when all three of its headers are there.
     public var origin: DeliveryRecord.Origin? {
         get {
@@ -154,6 +166,16 @@ public struct HopState: Sendable, Hashable {
         }
         headers.append(contentsOf: self.headers)
         return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+    }
+
+    /// A dead letter without its body (the DLQ refused it whole): the key, the contract's headers
+    /// (each at most 1 KiB) and this state's, which says in `relay-body-omitted` how large the body
+    /// was. `republish` skips such entries.
+    public func withoutBody(of record: KafkaConsumerRecord, to topic: String, webhookID: String?) -> KafkaProducerRecord {
+        let contract: Set<String> = [RelayHeader.event, RelayHeader.id, RelayHeader.contentType]
+        let whole = hop(of: record, to: topic, webhookID: webhookID)
+        let kept = whole.headers.filter { contract.contains($0.key) && ($0.value?.count ?? 0) <= 1_024 }
+        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: [], headers: kept + headers)
     }
 
     /// `text` cut to ``RelayHeader/lastErrorLimit`` bytes on a character boundary, with `...`.

@@ -4,28 +4,21 @@ import Synchronization
 /// Which partitions this replica owns and how far each is done, shared by the consumer loop, the
 /// delivery tasks and the rebalance handler.
 ///
-/// Every record gets a ``Ticket`` when its work starts; finishing the ticket moves the partition's
-/// "done up to" offset, which is stored in the consumer under the ledger's lock so stores of one
-/// partition never go backwards. A ticket from before a revocation cannot finish anything in a
-/// later assignment of the same partition (each assignment has its own generation).
+/// Every record gets a ``RecordTicket`` when its work starts; finishing the ticket moves the
+/// partition's "done up to" offset, which is stored in the consumer under the ledger's lock so
+/// stores of one partition never go backwards. A ticket from before a revocation cannot finish
+/// anything in a later assignment of the same partition (each assignment has its own generation).
 ///
 /// What an earlier owner finished (its ``PartitionProgress`` from the progress topic) is handed
 /// to ``assign(_:inherited:)``: those records start as ``Start/alreadyDone`` and are finished at
 /// once, so a hand-over repeats only what was really left unfinished.
 final class OffsetLedger: Sendable {
-    /// The claim of one record on its partition's progress.
-    struct Ticket: Sendable, Hashable {
-        let topicPartition: KafkaTopicPartition
-        let offset: Int64
-        let generation: UInt64
-    }
-
     /// What ``start(_:)`` decided for a record.
-    enum Start: Sendable {
-        /// Work on it; finish or abandon the ticket exactly once.
-        case work(Ticket)
+    enum Start: ~Copyable, Sendable {
+        /// Work on it; the ticket settles it.
+        case work(RecordTicket)
         /// An earlier owner finished it: finish the ticket without doing anything.
-        case alreadyDone(Ticket)
+        case alreadyDone(RecordTicket)
         /// Its partition is not owned or is being revoked, or it was started before: leave it.
         case refused
     }
@@ -52,10 +45,13 @@ final class OffsetLedger: Sendable {
 
     private struct State {
         var partitions: [KafkaTopicPartition: Partition] = [:]
+        /// The partition of each assignment still held.
+        var assignments: [UInt64: KafkaTopicPartition] = [:]
         var nextGeneration: UInt64 = 1
     }
 
     private let state = Mutex(State())
+    private let unsettled = Atomic<Int>(0)
     /// Woken when partitions begin to be revoked or are removed, and when a record of a
     /// partition being revoked finishes or is abandoned.
     private let revokingProgress = WakeSignal()
@@ -70,7 +66,9 @@ final class OffsetLedger: Sendable {
     func assign(_ topicPartitions: [KafkaTopicPartition], inherited: [KafkaTopicPartition: PartitionProgress] = [:]) {
         state.withLock { state in
             for topicPartition in topicPartitions {
+                if let previous = state.partitions[topicPartition] { state.assignments[previous.generation] = nil }
                 state.partitions[topicPartition] = Partition(generation: state.nextGeneration, inherited: inherited[topicPartition])
+                state.assignments[state.nextGeneration] = topicPartition
                 state.nextGeneration += 1
             }
         }
@@ -78,53 +76,65 @@ final class OffsetLedger: Sendable {
 
     /// Starts work on a record.
     func start(_ record: KafkaConsumerRecord) -> Start {
-        state.withLock { state in
-            guard var partition = state.partitions[record.topicPartition], !partition.revoking else { return .refused }
+        let started = state.withLock { state -> (generation: UInt64, alreadyDone: Bool)? in
+            guard var partition = state.partitions[record.topicPartition], !partition.revoking else { return nil }
             state.partitions[record.topicPartition] = nil
             defer { state.partitions[record.topicPartition] = partition }
-            guard partition.offsets.start(record.offset) else { return .refused }
-            let ticket = Ticket(topicPartition: record.topicPartition, offset: record.offset, generation: partition.generation)
-            return partition.inherited?.contains(record.offset) == true ? .alreadyDone(ticket) : .work(ticket)
+            guard partition.offsets.start(record.offset) else { return nil }
+            return (partition.generation, partition.inherited?.contains(record.offset) == true)
         }
+        guard let started else { return .refused }
+        let ticket = RecordTicket(generation: started.generation, offset: record.offset, ledger: self)
+        return started.alreadyDone ? .alreadyDone(ticket) : .work(ticket)
     }
 
-    /// Marks a record done and stores the partition's new "done up to" offset if it moved.
-    func finish(_ ticket: Ticket) {
+    /// Marks a record done and stores the partition's new "done up to" offset if it moved
+    /// (``RecordTicket/finish()``).
+    func finish(generation: UInt64, offset: Int64) {
         let revoking = state.withLock { state -> Bool in
-            guard var partition = state.partitions[ticket.topicPartition], partition.generation == ticket.generation else { return false }
-            state.partitions[ticket.topicPartition] = nil
-            defer { state.partitions[ticket.topicPartition] = partition }
-            if let doneUpTo = partition.offsets.finish(ticket.offset) {
-                store(ticket.topicPartition, doneUpTo)
+            guard let topicPartition = state.assignments[generation], var partition = state.partitions[topicPartition] else { return false }
+            state.partitions[topicPartition] = nil
+            defer { state.partitions[topicPartition] = partition }
+            if let doneUpTo = partition.offsets.finish(offset) {
+                store(topicPartition, doneUpTo)
             }
             return partition.revoking
         }
         if revoking { revokingProgress.wakeAll() }
     }
 
-    /// Gives up on a record without finishing it: the partition's progress stops before it.
-    func abandon(_ ticket: Ticket) {
+    /// Gives up on a record without finishing it: the partition's progress stops before it
+    /// (``RecordTicket/abandon()``).
+    func abandon(generation: UInt64, offset: Int64) {
         let revoking = state.withLock { state -> Bool in
-            guard state.partitions[ticket.topicPartition]?.generation == ticket.generation else { return false }
-            state.partitions[ticket.topicPartition]?.offsets.abandon(ticket.offset)
-            return state.partitions[ticket.topicPartition]?.revoking ?? false
+            guard let topicPartition = state.assignments[generation] else { return false }
+            state.partitions[topicPartition]?.offsets.abandon(offset)
+            return state.partitions[topicPartition]?.revoking ?? false
         }
         if revoking { revokingProgress.wakeAll() }
     }
 
-    /// Whether the ticket's partition is still owned in the ticket's assignment and not being revoked:
-    /// work that is not yet started should go on only then.
-    func isCurrent(_ ticket: Ticket) -> Bool {
+    /// Whether the assignment still holds and its partition is not being revoked.
+    func isCurrent(generation: UInt64) -> Bool {
         state.withLock { state in
-            guard let partition = state.partitions[ticket.topicPartition] else { return false }
-            return partition.generation == ticket.generation && !partition.revoking
+            guard let topicPartition = state.assignments[generation] else { return false }
+            return state.partitions[topicPartition]?.revoking == false
         }
     }
 
-    /// Whether the ticket's assignment still holds (revoking or not): its result can still be stored.
-    func isOwned(_ ticket: Ticket) -> Bool {
-        state.withLock { $0.partitions[ticket.topicPartition]?.generation == ticket.generation }
+    /// Whether the assignment still holds (revoking or not).
+    func isOwned(generation: UInt64) -> Bool {
+        state.withLock { $0.assignments[generation] != nil }
     }
+
+    /// A ticket was dropped without being settled (``RecordTicket``'s `deinit`).
+    func noteUnsettled() {
+        unsettled.add(1, ordering: .relaxed)
+    }
+
+    /// Tickets dropped without being settled since the ledger was made: always 0 unless the
+    /// executor has a defect (each such record was abandoned, so repeated, never skipped).
+    var unsettledTickets: Int { unsettled.load(ordering: .relaxed) }
 
     /// Stops new work on the partitions; their in-flight work may still finish.
     func beginRevoking(_ topicPartitions: [KafkaTopicPartition]) {
@@ -132,12 +142,6 @@ final class OffsetLedger: Sendable {
             for topicPartition in topicPartitions { state.partitions[topicPartition]?.revoking = true }
         }
         revokingProgress.wakeAll()
-    }
-
-    /// Waits while the ticket stays current (``isCurrent(_:)``), at most until `deadline`;
-    /// returns whether it is still current.
-    func waitWhileCurrent(_ ticket: Ticket, until deadline: ContinuousClock.Instant) async -> Bool {
-        !(await revokingProgress.wait(until: deadline) { isCurrent(ticket) })
     }
 
     /// Records started and not finished in the partitions.
@@ -185,7 +189,11 @@ final class OffsetLedger: Sendable {
     /// Forgets the partitions; tickets of them finish nothing any more.
     func remove(_ topicPartitions: [KafkaTopicPartition]) {
         state.withLock { state in
-            for topicPartition in topicPartitions { state.partitions[topicPartition] = nil }
+            for topicPartition in topicPartitions {
+                if let partition = state.partitions.removeValue(forKey: topicPartition) {
+                    state.assignments[partition.generation] = nil
+                }
+            }
         }
         revokingProgress.wakeAll()
     }

@@ -9,9 +9,9 @@ public struct RelayConfiguration: Sendable {
     /// The topics (prefix and retry schedule).
     public var topics: RelayTopics
     /// HTTP attempts in flight at once across all endpoints, at most; up to four times as many
-    /// records are in progress (parked for their endpoint, attempted or forwarded). Each attempt in
-    /// flight costs about 30 KiB; raise it for many slow endpoints (a replica delivers at most
-    /// about `maxInFlight / endpoint latency` per second).
+    /// records are in progress (``RelayLimits``). Each attempt in flight costs about 30 KiB; raise
+    /// it for many slow endpoints (a replica delivers at most about `maxInFlight / endpoint
+    /// latency` per second).
     public var maxInFlight: Int = 256
     /// The largest body delivered; larger records are dead-lettered as `payload_too_large`.
     public var bodyLimit: Int = 1_048_576
@@ -64,11 +64,9 @@ public struct RelayConfiguration: Sendable {
         // The rebalance handler waits for in-flight work up to the drain timeout, then for the
         // progress topic.
         configuration.revocationTimeout = max(drainTimeout, rebalanceDrainTimeout) + progressTimeout + .seconds(5)
-        // Bounded fetching: at most 256 records per partition wait in the consumer, and one
-        // fetch answer is at most 16 MiB (librdkafka's 50 MiB default made answers, not records,
-        // the largest part of the relay's memory at full speed).
-        configuration.maxBufferedRecordsPerPartition = 256
-        configuration.maxFetchBytes = 16 * 1_048_576
+        // Bounded fetching (RelayLimits).
+        configuration.maxBufferedRecordsPerPartition = limits.bufferedRecordsPerPartition
+        configuration.maxFetchBytes = limits.maxFetchBytes
         // A busy partition next to idle ones is paused and resumed every 128 records; with the
         // 500 ms default each resume waited for the idle partitions' fetch to time out, which held
         // such a partition (one busy endpoint) to about 550 deliveries/s. 50 ms: 10 endpoints'
@@ -79,16 +77,21 @@ public struct RelayConfiguration: Sendable {
     }
 
     /// The HTTP client's settings, with at least as many idle connections per host as attempts in
-    /// flight: fewer made the client close and reopen connections all the time when many endpoints
-    /// share a host (one delivery in six opened a connection, BENCHMARKS.md).
+    /// flight (``RelayLimits/connectionsPerHost``; one delivery in six opened a connection before,
+    /// BENCHMARKS.md).
     var httpConfiguration: WebhookHTTPClient.Configuration {
         var configuration = http
-        configuration.connectionsPerHost = max(configuration.connectionsPerHost, maxInFlight)
+        configuration.connectionsPerHost = limits.connectionsPerHost
         return configuration
     }
 
+    /// Every cap that follows from these settings.
+    public var limits: RelayLimits {
+        RelayLimits(maxInFlight: maxInFlight, bodyLimit: bodyLimit, connectionsPerHost: http.connectionsPerHost)
+    }
+
     /// The record sizes that follow from ``bodyLimit``.
-    public var sizeLimits: RecordSizeLimits { RecordSizeLimits(bodyLimit: bodyLimit) }
+    public var sizeLimits: RecordSizeLimits { limits.sizes }
 
     var producerConfiguration: KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)

@@ -9,6 +9,8 @@ import Synchronization
 ///   ended because it let the partition go; not the endpoint's failure).
 /// - `webhook_relay_already_done_total{topic}`: records skipped after a hand-over because their
 ///   previous owner had finished them (the progress topic).
+/// - `webhook_relay_failed_attempts_total{endpoint, kind}`: failed attempts by ``AttemptOutcome/kind``
+///   (`4xx`, `5xx`, `timeout`, `connect_failed`, `tls_failed`, `refused_address`, …).
 /// - `webhook_relay_attempt_duration_seconds{endpoint}`: histogram of HTTP attempts.
 /// - `webhook_relay_attempts_in_flight`: HTTP attempts in progress.
 /// - `webhook_relay_retries_total{tier}`: records sent to each delay topic.
@@ -22,7 +24,7 @@ import Synchronization
 ///
 /// Cardinality stays bounded: the `endpoint` label names at most ``maxEndpointLabels`` endpoints
 /// (the first seen); the rest share the value `other`. `tier`, `reason` and `outcome` are bounded
-/// sets; `partition` is bounded by the topics' partition counts.
+/// sets (`kind` too); `partition` is bounded by the topics' partition counts.
 public final class RelayMetrics: Sendable {
     /// Endpoints named in labels at most.
     public let maxEndpointLabels: Int
@@ -61,6 +63,10 @@ public final class RelayMetrics: Sendable {
 
     func delivery(_ endpointID: String, _ outcome: DeliveryStatistics.Outcome) {
         counter("webhook_relay_deliveries_total", [("endpoint", label(endpointID)), ("outcome", outcome.rawValue)]).increment()
+    }
+
+    func failedAttempt(_ endpointID: String, kind: String) {
+        counter("webhook_relay_failed_attempts_total", [("endpoint", label(endpointID)), ("kind", kind)]).increment()
     }
 
     func attemptDuration(_ endpointID: String, _ duration: Duration) {

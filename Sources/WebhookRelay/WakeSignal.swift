@@ -42,6 +42,12 @@ final class WakeSignal: Sendable {
 
     /// Waits for a wake after the given generation, at most until `deadline`.
     func wait(after seen: UInt64, until deadline: ContinuousClock.Instant) async {
+        await wait(after: seen) { try? await Task.sleep(until: deadline) }
+    }
+
+    /// Waits for a wake after the given generation, at most until `sleep` returns (a timer on
+    /// some clock; it is cancelled when the wake comes first).
+    func wait(after seen: UInt64, sleep: @escaping @Sendable () async -> Void) async {
         let id = state.withLock { state -> UInt64 in
             state.nextID &+= 1
             return state.nextID
@@ -58,7 +64,7 @@ final class WakeSignal: Sendable {
                 }
             }
             group.addTask {
-                try? await Task.sleep(until: deadline)
+                await sleep()
                 let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
                     guard let waiter = state.waiters.removeValue(forKey: id) else {
                         state.expired.insert(id)

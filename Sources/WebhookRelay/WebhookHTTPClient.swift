@@ -5,29 +5,6 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// The outcome of one HTTP attempt.
-public struct AttemptResult: Sendable {
-    /// The response status, or `nil` when no response arrived (timeout, connection error).
-    public var status: Int?
-    /// Why the attempt failed: the error, or the start of a non-2xx response body.
-    public var error: String?
-    /// How long the attempt took.
-    public var duration: Duration
-    /// The `Retry-After` response header, if any.
-    public var retryAfter: String?
-    /// The SSRF guard refused the endpoint's address: no connection was opened.
-    public var refusal: AddressRefusal?
-    /// The relay itself ended the attempt (``AttemptCancellation``): whatever the endpoint did,
-    /// this is not its failure.
-    public var cutShort = false
-    /// The relay could not open a connection for want of its own resources (file descriptors):
-    /// no request was sent, and it is not the endpoint's failure.
-    public var localShortage = false
-
-    /// 2xx is success; anything else, including 3xx (redirects are not followed), is a failure.
-    public var succeeded: Bool { status.map { (200..<300).contains($0) } ?? false }
-}
-
 /// POSTs webhooks over HTTP/1.1 keep-alive connections, behind the SSRF guard.
 ///
 /// Before connecting, the endpoint's host is resolved and every address is checked against the
@@ -69,20 +46,20 @@ public final class WebhookHTTPClient: Sendable {
     }
 
     /// A host's checked address.
-    private struct Pinned {
+    struct Pinned {
         var address: IPAddress
         var expiresAt: ContinuousClock.Instant
     }
 
-    private let configuration: Configuration
-    private let group: MultiThreadedEventLoopGroup
-    private let pool: HTTP1ConnectionPool
-    private let tls: Result<NIOSSLContext, TLSSetupError>
-    private let pinned = Mutex<[String: Pinned]>([:])
-    private let targets = Mutex<[String: HTTP1RequestTarget]>([:])
-    private let userAgent = "webhook-relay/\(WebhookRelayVersion.current)"
+    let configuration: Configuration
+    let group: MultiThreadedEventLoopGroup
+    let pool: HTTP1ConnectionPool
+    let tls: Result<NIOSSLContext, TLSSetupError>
+    let pinned = Mutex<[String: Pinned]>([:])
+    let targets = Mutex<[String: HTTP1RequestTarget]>([:])
+    let userAgent = "webhook-relay/\(WebhookRelayVersion.current)"
 
-    private struct TLSSetupError: Error {
+    struct TLSSetupError: Error {
         let description: String
     }
 
@@ -123,55 +100,6 @@ public final class WebhookHTTPClient: Sendable {
         return certificates.isEmpty ? "'\(path)' holds no PEM certificates" : nil
     }
 
-    /// The address to connect to for the target's host, after checking it; the refusal when it is
-    /// not allowed.
-    private func address(for target: HTTP1RequestTarget) async -> Result<IPAddress, AttemptFailure> {
-        let host = target.host
-        if let literal = target.literal {
-            // An address literal needs no resolution: check it and connect to it.
-            if case .refused(let reason) = configuration.addressPolicy.check(literal) {
-                return .failure(.refused(AddressRefusal(host: host, address: literal, reason: reason)))
-            }
-            return .success(literal)
-        }
-        let now = ContinuousClock.now
-        if let entry = pinned.withLock({ $0[host] }), entry.expiresAt > now {
-            return .success(entry.address)
-        }
-        let addresses: [IPAddress]
-        do {
-            addresses = try await AddressResolver.resolve(host: host)
-        } catch {
-            return .failure(.unusable("\(error)"))
-        }
-        switch AddressResolver.pick(ResolvedHost(host: host, addresses: addresses), policy: configuration.addressPolicy) {
-        case .failure(let refusal):
-            return .failure(.refused(refusal))
-        case .success(let address):
-            // Connections to an earlier address of the host stay in the pool until they idle out.
-            pinned.withLock { $0[host] = Pinned(address: address, expiresAt: now.advanced(by: configuration.resolutionTTL)) }
-            return .success(address)
-        }
-    }
-
-    private enum AttemptFailure: Error {
-        case refused(AddressRefusal)
-        case unusable(String)
-    }
-
-    /// The parsed URL, cached: endpoints' URLs repeat for every delivery.
-    private func target(_ url: String) -> Result<HTTP1RequestTarget, HTTPRequestProblem> {
-        if let cached = targets.withLock({ $0[url] }) { return .success(cached) }
-        let parsed = HTTP1RequestTarget.parse(url, userAgent: userAgent)
-        if case .success(let target) = parsed {
-            targets.withLock { targets in
-                if targets.count >= 10_000 { targets.removeAll() }
-                targets[url] = target
-            }
-        }
-        return parsed
-    }
-
     /// POSTs `body` with `headers` to `url`, within `timeout` for the whole exchange.
     /// - Parameter cancellation: lets the caller cut the attempt short; the result then has
     ///   ``AttemptResult/cutShort`` set.
@@ -187,16 +115,16 @@ public final class WebhookHTTPClient: Sendable {
             target = try self.target(url).get()
             request = try target.request(headers: headers, body: body, allocator: ByteBufferAllocator()).get()
         } catch {
-            return AttemptResult(status: nil, error: error.description, duration: .zero)
+            return AttemptResult(.invalidRequest(error.description), duration: .zero)
         }
         let address: IPAddress
         switch await self.address(for: target) {
         case .success(let checked):
             address = checked
         case .failure(.refused(let refusal)):
-            return AttemptResult(status: nil, error: refusal.description, duration: clock.now - started, refusal: refusal)
+            return AttemptResult(.refusedAddress(refusal), duration: clock.now - started)
         case .failure(.unusable(let reason)):
-            return AttemptResult(status: nil, error: reason, duration: clock.now - started)
+            return AttemptResult(.connectFailed(reason), duration: clock.now - started)
         }
         let server = HTTP1ConnectionPool.Server(tls: target.tls, host: target.host, port: target.port, address: address)
         let deadline = NIODeadline.now() + TimeAmount(timeout)
@@ -204,16 +132,12 @@ public final class WebhookHTTPClient: Sendable {
             let response = try await exchange(
                 request, with: server, serverName: target.tlsServerName, deadline: deadline, cancellation: cancellation
             )
-            let status = response.status
-            let succeeded = (200..<300).contains(status)
-            let text = succeeded
-                ? nil : "HTTP \(status)" + (response.bodyPrefix.isEmpty ? "" : ": " + String(decoding: response.bodyPrefix, as: UTF8.self))
-            return AttemptResult(status: status, error: text, duration: clock.now - started, retryAfter: response.retryAfter)
+            // The body's start is kept as text for failures only: a 2xx needs nothing but its status.
+            let bodyPrefix = (200..<300).contains(response.status) ? "" : String(decoding: response.bodyPrefix, as: UTF8.self)
+            let answer = AttemptOutcome.HTTPAnswer(status: response.status, retryAfter: response.retryAfter, bodyPrefix: bodyPrefix)
+            return AttemptResult(.answered(answer), duration: clock.now - started)
         } catch {
-            var result = AttemptResult(status: nil, error: Self.describe(error), duration: clock.now - started)
-            if case HTTP1ExchangeError.cancelled = error { result.cutShort = true }
-            if case HTTP1ExchangeError.noLocalResources = error { result.localShortage = true }
-            return result
+            return AttemptResult(.failure(error), duration: clock.now - started)
         }
     }
 
@@ -234,7 +158,12 @@ public final class WebhookHTTPClient: Sendable {
                 // The server closed it while it was idle: nothing was sent.
             }
         }
-        let channel = try await connect(server, serverName: serverName, deadline: deadline, on: current ?? group.next())
+        let channel: any Channel
+        do {
+            channel = try await connect(server, serverName: serverName, deadline: deadline, on: current ?? group.next())
+        } catch {
+            throw ConnectFailure(underlying: error)
+        }
         return try await exchange(request, on: channel, server: server, deadline: deadline, cancellation: cancellation)
     }
 
@@ -279,73 +208,8 @@ public final class WebhookHTTPClient: Sendable {
         }
     }
 
-    /// Opens a connection to the checked address on `loop`. `serverName` is the target's
-    /// ``HTTP1RequestTarget/tlsServerName``.
-    private func connect(
-        _ server: HTTP1ConnectionPool.Server, serverName: String?, deadline: NIODeadline, on loop: any EventLoop
-    ) async throws -> any Channel {
-        let sslContext: NIOSSLContext? = server.tls ? try tls.get() : nil
-        let remaining = deadline - NIODeadline.now()
-        guard remaining > .zero else { throw HTTP1ExchangeError.timedOut }
-        let connectTimeout = min(remaining, TimeAmount(configuration.connectTimeout))
-        let handshake = sslContext.map { _ in loop.makePromise(of: Void.self) }
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(connectTimeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(ChannelOptions.maxMessagesPerRead, value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let readClock = SocketReadClock()
-                    if let sslContext, let handshake {
-                        try channel.pipeline.syncOperations.addHandler(SocketReadClockHandler(readClock))
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
-                        try channel.pipeline.syncOperations.addHandler(TLSHandshakeHandler(handshake: handshake))
-                    }
-                    try channel.pipeline.syncOperations.addHandler(HTTP1ConnectionHandler(readClock: readClock))
-                }
-            }
-        let channel: any Channel
-        do {
-            let address = try SocketAddress(ipAddress: server.address.description, port: server.port)
-            channel = try await bootstrap.connect(to: address).get()
-        } catch let error as IOError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode) {
-            handshake?.fail(error)
-            throw HTTP1ExchangeError.noLocalResources(error.description)
-        } catch {
-            handshake?.fail(error)
-            throw error
-        }
-        guard let handshake else { return channel }
-        // The request waits for the handshake: its failure is the attempt's error then.
-        let timer = loop.scheduleTask(deadline: deadline) { handshake.fail(HTTP1ExchangeError.timedOut) }
-        do {
-            try await handshake.futureResult.get()
-            timer.cancel()
-            return channel
-        } catch {
-            timer.cancel()
-            channel.close(promise: nil)
-            throw error
-        }
-    }
-
     /// Closes every idle connection; connections busy now close when their exchange ends.
     public func shutdown() async {
         pool.close()
-    }
-
-    /// A short text for an attempt's error: `timeout`, `connect timeout`, the socket error.
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case let error as HTTP1ExchangeError: error.description
-        case let error as HTTP1ParseError: error.description
-        case ChannelError.connectTimeout: "connect timeout"
-        case let error as IOError: "connection failed: \(error.description)"
-        case let error as NIOSSLError: "TLS: \(error)"
-        case let error as BoringSSLError: "TLS: \(error)"
-        case let error as NIOSSLExtraError: "TLS: \(error)"
-        case let error as TLSSetupError: error.description
-        default: "\(error)"
-        }
     }
 }

@@ -48,7 +48,7 @@ public enum AdminServer {
     /// The server as a service; `onBound` receives the port it listens on.
     public static func service(
         _ configuration: Configuration,
-        pipeline: DeliveryPipeline,
+        pipeline: RelayService,
         metrics: PrometheusCollectorRegistry? = nil,
         logger: Logger,
         onBound: @escaping @Sendable (Int) -> Void = { _ in }

@@ -86,7 +86,7 @@ struct DemoCommand: AsyncParsableCommand {
             configuration.sessionTimeout = .seconds(6)
             // The demo's receiver is on loopback, which the SSRF guard refuses unless allowed.
             configuration.http.addressPolicy = AddressPolicy(allowedNetworks: [CIDR("127.0.0.0/8")].compactMap { $0 })
-            let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpoints, logger: logger)
+            let pipeline = RelayService(configuration: configuration, endpoints: endpoints, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [pipeline], logger: logger))
             let running = Task { try await group.run() }
 

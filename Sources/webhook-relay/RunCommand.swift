@@ -65,7 +65,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
+        let pipeline = RelayService(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
         var services: [any Service] = [pipeline]
         if var admin = settings.admin {
             admin.maxConnections = descriptors.adminConnections(wanted: admin.maxConnections, maxInFlight: configuration.maxInFlight)

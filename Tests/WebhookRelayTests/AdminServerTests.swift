@@ -21,7 +21,7 @@ struct AdminServerTests {
             let endpoints = try EndpointsFile.parse(yaml, environment: [:])
             let registry = PrometheusCollectorRegistry()
             let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
-            let pipeline = DeliveryPipeline(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
+            let pipeline = RelayService(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let admin = AdminServer.service(.init(port: 0), pipeline: pipeline, metrics: registry, logger: RelayTestEnvironment.logger) { port in
                 portContinuation.yield(port)
@@ -90,7 +90,7 @@ struct AdminServerTests {
     /// server stops accepting (the kernel queues the rest, at no descriptor of ours).
     @Test func slowAndIdleConnectionsAreClosedAndTheirNumberIsCapped() async throws {
         let topics = try RelayTopics(prefix: "admin", schedule: RetrySchedule(parsing: "1s"))
-        let pipeline = DeliveryPipeline(
+        let pipeline = RelayService(
             configuration: RelayConfiguration(bootstrapServers: "127.0.0.1:1", topics: topics), endpoints: [], logger: RelayTestEnvironment.logger
         )
         let registry = PrometheusCollectorRegistry()

@@ -65,114 +65,96 @@ struct OffsetLedgerHandOverTests {
         KafkaConsumerRecord(topicPartition: partition, offset: offset, key: nil, value: [], headers: [])
     }
 
+    /// Starts a record that must be worked on.
+    func work(_ ledger: OffsetLedger, _ offset: Int64) -> RecordTicket? {
+        let started = ledger.start(record(offset))
+        switch consume started {
+        case .work(let ticket): return ticket
+        case .alreadyDone(let ticket):
+            Issue.record("\(offset) already done")
+            ticket.finish()
+            return nil
+        case .refused:
+            Issue.record("\(offset) refused")
+            return nil
+        }
+    }
+
     @Test func recordsAnEarlierOwnerFinishedStartAsAlreadyDone() {
         let stored = LockedValue<[Int64]>([])
         let ledger = OffsetLedger { _, offset in stored.withLock { $0.append(offset) } }
         ledger.assign([partition], inherited: [partition: PartitionProgress(next: 3, finished: [5...5])])
         var outcomes: [String] = []
+        var held: RecordTicket?
         for offset: Int64 in 1...6 {
-            switch ledger.start(record(offset)) {
+            let started = ledger.start(record(offset))
+            switch consume started {
             case .alreadyDone(let ticket):
                 outcomes.append("done")
-                ledger.finish(ticket)
+                ticket.finish()
             case .work(let ticket):
                 outcomes.append("work")
-                if offset == 6 { ledger.finish(ticket) }
+                if offset == 6 { ticket.finish() } else if offset == 3 { held = consume ticket } else { ticket.abandon() }
             case .refused:
                 outcomes.append("refused")
             }
         }
         #expect(outcomes == ["done", "done", "work", "work", "done", "work"])
         #expect(stored.value == [2, 3], "offsets 1-2 finished as they came; 3 is still being worked on and holds the partition")
+        held?.finish()
+        #expect(ledger.unsettledTickets == 0)
     }
 
-    @Test func progressCombinesOwnAndInheritedAndIsWrittenOnlyWhenItChanged() {
+    @Test func progressCombinesOwnAndInheritedAndIsWrittenOnlyWhenItChanged() throws {
         let ledger = OffsetLedger { _, _ in }
         ledger.assign([partition], inherited: [partition: PartitionProgress(next: 0, finished: [8...9])])
         #expect(ledger.unwrittenProgress()[partition] == PartitionProgress(next: 0, finished: [8...9]))
-        var tickets: [Int64: OffsetLedger.Ticket] = [:]
-        for offset: Int64 in 0...4 {
-            if case .work(let ticket) = ledger.start(record(offset)) { tickets[offset] = ticket }
-        }
-        ledger.finish(tickets[0]!)
-        ledger.finish(tickets[1]!)
-        ledger.finish(tickets[3]!)
-        let progress = ledger.unwrittenProgress()[partition]
+        let zero = work(ledger, 0), one = work(ledger, 1), two = work(ledger, 2), three = work(ledger, 3), four = work(ledger, 4)
+        zero?.finish()
+        one?.finish()
+        three?.finish()
+        let progress = try #require(ledger.unwrittenProgress()[partition])
         #expect(progress == PartitionProgress(next: 2, finished: [3...3, 8...9]))
-        ledger.markWritten(partition, progress!)
+        ledger.markWritten(partition, progress)
         #expect(ledger.unwrittenProgress().isEmpty, "nothing new since the last write")
-        ledger.abandon(tickets[2]!)
+        two?.abandon()
         #expect(ledger.unwrittenProgress().isEmpty, "abandoning finishes nothing")
-        ledger.finish(tickets[4]!)
+        four?.finish()
         #expect(ledger.unwrittenProgress()[partition] == PartitionProgress(next: 2, finished: [3...4, 8...9]))
     }
 
     @Test func waitingForIdleEndsWhenTheLastRecordFinishesOrAtTheDeadline() async {
         let ledger = OffsetLedger { _, _ in }
         ledger.assign([partition])
-        guard case .work(let first) = ledger.start(record(1)), case .work(let second) = ledger.start(record(2)) else {
-            Issue.record("records not started")
-            return
-        }
+        guard let first = work(ledger, 1), let second = work(ledger, 2) else { return }
         ledger.beginRevoking([partition])
+        #expect(!first.isCurrent && first.isOwned, "being let go: no new work, results still count")
         let clock = ContinuousClock()
         let started = clock.now
         #expect(!(await ledger.waitUntilIdle([partition], until: started.advanced(by: .milliseconds(100)))))
         #expect(clock.now - started >= .milliseconds(100))
         let waiter = Task { await ledger.waitUntilIdle([partition], until: clock.now.advanced(by: .seconds(30))) }
-        ledger.finish(first)
+        first.finish()
         try? await Task.sleep(for: .milliseconds(20))
-        ledger.abandon(second)
+        second.abandon()
         #expect(await waiter.value)
         #expect(clock.now - started < .seconds(10), "woken by the last record, not the deadline")
     }
 
-    @Test func aRecordWaitingForItsDueTimeLearnsAtOnceThatItsPartitionGoes() async {
-        let ledger = OffsetLedger { _, _ in }
+    @Test func aTicketSettlesOnceAndOneDroppedUnsettledIsAbandonedAndCounted() {
+        let stored = LockedValue<[Int64]>([])
+        let ledger = OffsetLedger { _, offset in stored.withLock { $0.append(offset) } }
         ledger.assign([partition])
-        guard case .work(let ticket) = ledger.start(record(1)) else { return }
-        let clock = ContinuousClock()
-        #expect(await ledger.waitWhileCurrent(ticket, until: clock.now.advanced(by: .milliseconds(30))), "due: still ours")
-        let started = clock.now
-        let waiter = Task { await ledger.waitWhileCurrent(ticket, until: clock.now.advanced(by: .seconds(30))) }
-        try? await Task.sleep(for: .milliseconds(20))
-        ledger.beginRevoking([partition])
-        #expect(!(await waiter.value))
-        #expect(clock.now - started < .seconds(10))
-    }
-}
-
-struct FastAdmissionTests {
-    @Test func tryEnterAdmitsOrParksAndOtherwiseChangesNothing() {
-        var policy = EndpointPolicy()
-        policy.circuit.failureThreshold = 1
-        let runtime = EndpointRuntime(policy: policy, maxInFlight: 1)
-        guard case .attempt(let admission)? = runtime.tryEnter(now: 0, park: {}) else {
-            Issue.record("a free slot admits")
-            return
-        }
-        #expect(runtime.tryEnter(now: 0, park: {}) == .parked, "at the cap: parked")
-        #expect(runtime.snapshot.waiting == 1)
-        runtime.leave(admission, .init(success: false, status: 500, now: 10))
-        // The parked one was resumed with the freed slot; the circuit is open now.
-        let before = runtime.snapshot
-        #expect(runtime.tryEnter(now: 20, park: {}) == nil, "circuit open: decided by enter, not here")
-        #expect(runtime.snapshot == before, "nothing changed")
-    }
-
-    @Test func anAttemptCutShortLeavesTheCircuitAndHealthAsTheyWere() {
-        var policy = EndpointPolicy()
-        policy.circuit.failureThreshold = 1
-        let runtime = EndpointRuntime(policy: policy, maxInFlight: 2)
-        let before = runtime.snapshot
-        guard case .attempt(let cutShort)? = runtime.tryEnter(now: 0, park: {}) else { return }
-        runtime.cancel(cutShort, now: 5)
-        #expect(runtime.snapshot == before, "a cut-short attempt is not a result")
-        guard case .attempt(let failed)? = runtime.tryEnter(now: 10, park: {}) else { return }
-        runtime.leave(failed, .init(success: false, status: nil, now: 20))
-        guard case .open = runtime.snapshot.circuit else {
-            Issue.record("one failure opens this circuit: \(runtime.snapshot.circuit)")
-            return
-        }
+        // Started and dropped at once, never settled.
+        _ = work(ledger, 0)
+        #expect(ledger.unsettledTickets == 1, "dropped while its partition is owned: a defect, counted")
+        #expect(ledger.inFlight([partition]) == 0, "and abandoned, so the partition's progress stops before it")
+        work(ledger, 1)?.finish()
+        #expect(stored.value.isEmpty, "offset 0 was never finished: nothing is stored past it")
+        // After the partition is gone, a ticket still held changes nothing and is no defect.
+        guard let late = work(ledger, 2) else { return }
+        ledger.remove([partition])
+        late.finish()
+        #expect(stored.value.isEmpty && ledger.unsettledTickets == 1)
     }
 }

@@ -28,23 +28,31 @@ struct RecordSizeLimitTests {
     }
 
     @Test func aDeadLetterWithoutItsBodyKeepsWhatSaysWhatDied() {
-        let hop = KafkaProducerRecord(
-            topic: "p.dlq", partition: 3, key: Array("orders".utf8), value: [UInt8](repeating: 0x61, count: 2_000_000),
+        let record = KafkaConsumerRecord(
+            topicPartition: .init(topic: "p.deliveries", partition: 3), offset: 1, key: Array("orders".utf8),
+            value: [UInt8](repeating: 0x61, count: 2_000_000),
             headers: [
                 KafkaHeader(key: "webhook-event", value: "order.created"), KafkaHeader(key: "webhook-id", value: "msg_1"),
                 KafkaHeader(key: "x-huge", value: [UInt8](repeating: 0x62, count: 500_000)),
-                KafkaHeader(key: "relay-dlq-reason", value: "payload_too_large"), KafkaHeader(key: "relay-attempts", value: "0"),
-                KafkaHeader(key: "relay-last-error", value: "body is 2000000 bytes, the limit is 1048576"),
+                KafkaHeader(key: "relay-attempts", value: "7"),
             ]
         )
-        let refusal = KafkaError(code: 10, name: "MSG_SIZE_TOO_LARGE", message: "Broker: Message size too large")
-        let kept = DeliveryPipeline.withoutBody(hop, state: HopState.lenient(hop.headers), refusal: refusal)
-        #expect(kept.value.isEmpty && kept.key == hop.key && kept.partition == 3 && kept.topic == "p.dlq")
+        var state = HopState()
+        state.deadLetterReason = "payload_too_large"
+        state.lastError = "body is 2000000 bytes, the limit is 1048576; body omitted: the DLQ refused the record (MSG_SIZE_TOO_LARGE)"
+        state.bodyOmitted = 2_000_000
+        let kept = state.withoutBody(of: record, to: "p.dlq", webhookID: "msg_1")
+        #expect(kept.value.isEmpty && kept.key == record.key && kept.partition == 3 && kept.topic == "p.dlq")
         let names = kept.headers.map(\.key)
         #expect(names == ["webhook-event", "webhook-id", "relay-attempts", "relay-last-error", "relay-dlq-reason", "relay-body-omitted"])
+        #expect(kept.headers.first(named: "relay-attempts")?.stringValue == "0", "the relay's state, not the record's relay headers")
         #expect(kept.headers.first(named: "relay-body-omitted")?.stringValue == "2000000")
         #expect(kept.headers.first(named: "relay-last-error")?.stringValue
             == "body is 2000000 bytes, the limit is 1048576; body omitted: the DLQ refused the record (MSG_SIZE_TOO_LARGE)")
+        let derived = state.withoutBody(of: KafkaConsumerRecord(
+            topicPartition: record.topicPartition, offset: 1, key: record.key, value: record.value, headers: [KafkaHeader(key: "webhook-event", value: "e")]
+        ), to: "p.dlq", webhookID: "msg_derived")
+        #expect(derived.headers.first(named: "webhook-id")?.stringValue == "msg_derived", "a derived id is kept")
         let entry = DeadLetter(record: KafkaConsumerRecord(
             topicPartition: .init(topic: "p.dlq", partition: 3), offset: 9, key: kept.key, value: kept.value, headers: kept.headers
         ))

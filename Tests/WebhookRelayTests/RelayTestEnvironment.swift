@@ -66,11 +66,11 @@ final class RelayTestEnvironment: Sendable {
 
     /// A running replica; ``stop()`` shuts it down gracefully.
     final class Replica: Sendable {
-        let pipeline: DeliveryPipeline
+        let pipeline: RelayService
         private let group: ServiceGroup
         private let task: Task<Void, any Error>
 
-        init(pipeline: DeliveryPipeline, logger: Logger) {
+        init(pipeline: RelayService, logger: Logger) {
             self.pipeline = pipeline
             let group = ServiceGroup(configuration: .init(services: [pipeline], logger: logger))
             self.group = group
@@ -85,7 +85,7 @@ final class RelayTestEnvironment: Sendable {
 
     func startReplica(endpointsYAML: String, bodyLimit: Int = 1_048_576, addressPolicy: AddressPolicy = loopbackAllowed) throws -> Replica {
         let endpoints = try EndpointsFile.parse(endpointsYAML, environment: [:])
-        let pipeline = DeliveryPipeline(
+        let pipeline = RelayService(
             configuration: configuration(bodyLimit: bodyLimit, addressPolicy: addressPolicy), endpoints: endpoints, logger: Self.logger
         )
         return Replica(pipeline: pipeline, logger: Self.logger)

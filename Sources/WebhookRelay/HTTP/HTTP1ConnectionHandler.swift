@@ -37,6 +37,8 @@ enum HTTP1ExchangeError: Error, CustomStringConvertible {
     case closedBeforeSend
     /// The connection was closed, or failed, while the exchange was under way.
     case connectionFailed(String)
+    /// The TLS handshake failed, or the connection closed during it.
+    case tlsFailed(String)
     /// This process could not open a socket (out of file descriptors or memory): the relay's
     /// own shortage, not the endpoint's failure.
     case noLocalResources(String)
@@ -46,7 +48,7 @@ enum HTTP1ExchangeError: Error, CustomStringConvertible {
         case .timedOut: "timeout"
         case .cancelled: "cancelled"
         case .closedBeforeSend: "connection closed"
-        case .connectionFailed(let reason): reason
+        case .connectionFailed(let reason), .tlsFailed(let reason): reason
         case .noLocalResources(let reason): "no local resources: \(reason)"
         }
     }

@@ -13,7 +13,7 @@ final class TLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler 
     typealias InboundIn = ByteBuffer
 
     private var handshake: EventLoopPromise<Void>?
-    private static let closed = HTTP1ExchangeError.connectionFailed("connection closed during the TLS handshake")
+    private static let closed = HTTP1ExchangeError.tlsFailed("connection closed during the TLS handshake")
 
     init(handshake: EventLoopPromise<Void>) {
         self.handshake = handshake
@@ -29,7 +29,7 @@ final class TLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(HTTP1ExchangeError.connectionFailed(WebhookHTTPClient.describe(error)))
+        fail(HTTP1ExchangeError.tlsFailed(WebhookHTTPClient.describe(error)))
         context.fireErrorCaught(error)
     }
 

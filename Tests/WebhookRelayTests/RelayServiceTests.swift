@@ -8,7 +8,7 @@ import WebhookSignature
 /// `webhook-relay run`'s pipeline end to end: embedded broker, relay replicas in-process, a real
 /// HTTP receiver on 127.0.0.1 that verifies every signature.
 @Suite(.serialized, .timeLimit(.minutes(3)))
-struct DeliveryPipelineTests {
+struct RelayServiceTests {
     static func endpointsYAML(_ url: String, _ endpoints: [(id: String, scheme: SignatureScheme)], circuitThreshold: Int = 5) -> String {
         var yaml = "endpoints:\n"
         for endpoint in endpoints {
@@ -256,7 +256,7 @@ struct DeliveryPipelineTests {
 
 /// Start-up checks, caps and HTTP rules of the pipeline.
 @Suite(.serialized, .timeLimit(.minutes(3)))
-struct DeliveryPipelinePolicyTests {
+struct RelayServicePolicyTests {
     @Test func perEndpointCapBoundsConcurrentRequests() async throws {
         let slow = WebhookReceiver.Behaviour(responseDelay: .milliseconds(50))
         let receiverEndpoints = [
@@ -297,7 +297,7 @@ struct DeliveryPipelinePolicyTests {
         )]
         try await RelayTestEnvironment.with(schedule: "100ms", receiverEndpoints: receiverEndpoints) { env in
             try await env.produce([env.delivery(endpoint: "moved", id: "msg_moved", body: [1])])
-            let replica = try env.startReplica(endpointsYAML: DeliveryPipelineTests.endpointsYAML(env.receiverURL, [("moved", .standard)]))
+            let replica = try env.startReplica(endpointsYAML: RelayServiceTests.endpointsYAML(env.receiverURL, [("moved", .standard)]))
             let dead = try await env.read(topic: env.topics.deadLetters, count: 1)
             try await replica.stop()
             #expect(env.receiver.requests.map(\.status) == [302, 302])
@@ -316,7 +316,7 @@ struct DeliveryPipelinePolicyTests {
         let endpoints = try EndpointsFile.parse(
             "endpoints:\n  - id: a\n    url: http://127.0.0.1:9/a\n    secrets: [\"\(TestSecrets.standard)\"]", environment: [:]
         )
-        let pipeline = DeliveryPipeline(configuration: configuration, endpoints: endpoints, logger: RelayTestEnvironment.logger)
+        let pipeline = RelayService(configuration: configuration, endpoints: endpoints, logger: RelayTestEnvironment.logger)
         let error = await #expect(throws: ConfigurationError.self) { try await pipeline.run() }
         #expect(error?.message.contains("mixed.retry.5s has 3") == true, "\(String(describing: error))")
         #expect(error?.message.contains("mixed.deliveries (4)") == true)

@@ -21,6 +21,9 @@ public struct Endpoint: Sendable {
     /// Circuit, rate limit and final answers.
     public var policy: EndpointPolicy
 
+    /// What its deliveries may hold in memory.
+    var limits: EndpointLimits { EndpointLimits(maxInFlight: maxInFlight, rateLimit: policy.rateLimit) }
+
     /// Whether a record of this event type is delivered to the endpoint.
     public func accepts(event: String) -> Bool {
         events.isEmpty || events.contains { $0.matches(event) }

@@ -2,8 +2,8 @@ import Kafka
 
 /// Taking partitions over and letting them go: what the next owner of a partition needs to repeat
 /// as little as possible, and the previous one to leave nothing half done.
-extension DeliveryPipeline {
-    func rebalance(_ event: KafkaRebalanceEvent, ledger: OffsetLedger, progress: ProgressLog) async {
+extension RelayService {
+    func rebalance(_ event: KafkaRebalanceEvent, ledger: OffsetLedger, executor: DeliveryExecutor?, progress: ProgressLog) async {
         switch event {
         case .assigned(let partitions):
             // What earlier owners finished, read up to the progress topic's end as it is now: an
@@ -15,24 +15,25 @@ extension DeliveryPipeline {
             }
         case .revoking(let partitions):
             await letGo(partitions, drain: shuttingDown.value ? configuration.drainTimeout : configuration.rebalanceDrainTimeout,
-                        ledger: ledger, progress: progress)
+                        ledger: ledger, executor: executor, progress: progress)
         case .lost(let partitions):
             // Another member may own them already: stop at once, and say what was finished.
-            await letGo(partitions, drain: .zero, ledger: ledger, progress: progress)
+            await letGo(partitions, drain: .zero, ledger: ledger, executor: executor, progress: progress)
         }
     }
 
     /// Lets partitions go: no new work starts; records waiting (for their endpoint, their due
     /// time or a free slot) are left to the next owner at once; attempts on the wire get `drain`
     /// to finish and are then cut short; what was finished is written to the progress topic.
-    private func letGo(_ partitions: [KafkaTopicPartition], drain: Duration, ledger: OffsetLedger, progress: ProgressLog) async {
+    private func letGo(
+        _ partitions: [KafkaTopicPartition], drain: Duration, ledger: OffsetLedger, executor: DeliveryExecutor?, progress: ProgressLog
+    ) async {
         let clock = ContinuousClock()
         let started = clock.now
         ledger.beginRevoking(partitions)
-        // Their parked deliveries come back and find their partition going.
-        registry.forget(partitions: Set(partitions.map(\.partition)))
+        await executor?.letGo(partitions)
         if !(await ledger.waitUntilIdle(partitions, until: started.advanced(by: drain))) {
-            let cut = attemptsOnTheWire.cutShort(partitions)
+            let cut = executor?.onTheWire.cutShort(partitions) ?? 0
             let idle = await ledger.waitUntilIdle(partitions, until: clock.now.advanced(by: .seconds(1)))
             logger.warning("Attempts still on the wire when their partitions were let go were cut short; the next owner makes them", metadata: [
                 "relay.drain_timeout": "\(drain)", "relay.cut_short": "\(cut)",

@@ -32,21 +32,26 @@ final class EndpointRegistry: Sendable {
                 if entry.partition != partition { state.entries[id]?.partition = partition }
                 return (endpoint, entry.runtime)
             }
-            let runtime = EndpointRuntime(policy: endpoint.policy, maxInFlight: endpoint.maxInFlight)
+            let runtime = EndpointRuntime(policy: endpoint.policy, limits: endpoint.limits)
             state.entries[id] = Entry(runtime: runtime, partition: partition)
             return (endpoint, runtime)
         }
     }
 
-    /// Drops the state of endpoints whose partition number was revoked.
-    /// Their parked deliveries are resumed: each finds its partition gone and lets it go.
-    func forget(partitions: Set<Int32>) {
+    /// Drops the state of endpoints whose partition number was revoked; returns their parked
+    /// records, each of which finds its partition going and is left to the next owner.
+    func forget(partitions: Set<Int32>) -> ParkedRecords {
         let forgotten = state.withLock { state -> [EndpointRuntime] in
             let gone = state.entries.filter { partitions.contains($0.value.partition) }
             for id in gone.keys { state.entries[id] = nil }
             return gone.values.map(\.runtime)
         }
-        for runtime in forgotten { runtime.resumeAll() }
+        var parked = ParkedRecords()
+        for runtime in forgotten {
+            var resumed = runtime.resumeAll()
+            while let flight = resumed.next() { parked.records.append(flight) }
+        }
+        return parked
     }
 
     /// Replaces the endpoints; every endpoint starts afresh (in-flight attempts finish on the old state).

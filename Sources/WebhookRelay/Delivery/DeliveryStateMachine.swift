@@ -1,0 +1,252 @@
+import Foundation
+import Kafka
+
+/// One record's delivery, from the moment it is read until its offset may be stored or it is left
+/// to the partition's next owner: where it stands, and what happens next.
+///
+/// Every decision about a record is made here or in the pure policies it calls — ``DueTime``
+/// (when a delay-topic record is due), ``EndpointAdmission`` (attempt, park, wait, go elsewhere),
+/// ``AttemptVerdict`` (what an attempt's outcome means), ``RetryPlanner`` (which delay topic) and
+/// ``HopState`` (what a hop or dead letter carries). ``DeliveryExecutor`` feeds it events and
+/// performs the ``DeliveryAction`` each returns; it does no I/O and reads no clock (time comes
+/// with the events), so each decision is tested without a broker or a network.
+///
+/// ```
+/// start ─▶ waitUntilDue ─▶ findEndpoint ─▶ enter ─┬▶ attempt ─▶ report ─┬▶ finish (delivered)
+///   │                          │                  ├▶ parked ─▶ resumed  ├▶ write hop ──▶ finish (retried)
+///   └▶ write dead letter       └▶ finish (skipped) ├▶ wait (rate limit)  └▶ write dead letter ─▶ finish
+///                                                  └▶ write hop (postponed) / dead letter (gone, circuit_open)
+/// revoked (partition let go) in any waiting state ─▶ abandon
+/// ```
+struct DeliveryStateMachine: Sendable {
+    /// What the decisions need besides the record.
+    struct Configuration: Sendable {
+        /// The delay topics and retry schedule.
+        var planner: RetryPlanner
+        /// The retry delays' jitter (a delay-topic record is never due later than its topic's
+        /// delay with the most jitter).
+        var retryJitter: Double { planner.jitter }
+        var topics: RelayTopics { planner.topics }
+    }
+
+    /// Where the delivery stands.
+    enum State: Sendable, Equatable {
+        /// Read and decoded; nothing decided yet.
+        case received
+        /// Read from a delay topic before its due time.
+        case waitingUntilDue
+        /// Its endpoint is being looked up.
+        case findingEndpoint
+        /// Its endpoint is deciding about it.
+        case entering
+        /// Parked by its endpoint, at its in-flight cap, until a slot is reserved for it.
+        case parked
+        /// Waiting for its endpoint's rate limit.
+        case waitingForRateLimit
+        /// Postponed in memory: there is no delay topic to postpone it to (schedule `none`).
+        case postponedInMemory
+        /// Admitted; its attempt is being made.
+        case attempting(EndpointAdmission.Admission, number: Int)
+        /// Admitted, and waiting for a file descriptor to make its attempt, keeping its slot.
+        case waitingToAttempt(EndpointAdmission.Admission, number: Int)
+        /// Its endpoint hears how the attempt ended; then this.
+        case reporting(AfterReport)
+        /// A hop or dead letter is being written.
+        case writing(DeliveryAction.Write)
+        /// Its offset may be stored.
+        case finished
+        /// Left to the partition's next owner.
+        case abandoned
+    }
+
+    /// What follows an attempt's report to its endpoint.
+    enum AfterReport: Sendable, Equatable {
+        /// The attempt's verdict, with what the hop or dead letter needs.
+        case verdict(AttemptVerdict, AttemptOutcome, startedAt: Int64)
+        /// Nothing more: the record is left to the next owner.
+        case abandon(DeliveryAction.Tally)
+    }
+
+    let configuration: Configuration
+    /// The record as decoded, or why it could not be.
+    let decoded: Result<DeliveryRecord, DeliveryRecordDefect>
+    /// The record's own coordinates (the origin of a record that has none in its headers).
+    let coordinates: DeliveryRecord.Origin
+    /// The endpoint id for counting a record that could not be decoded: its key when it is UTF-8.
+    let keyText: String
+    let bodySize: Int
+    /// The delay of the delay topic it was read from; `nil` on the deliveries topic.
+    let tier: Duration?
+    /// Its endpoint, once found.
+    private(set) var endpoint: Endpoint?
+    /// Set only by its own transitions (this file and its `+Attempt` extension).
+    var state: State = .received
+
+    init(record: KafkaConsumerRecord, decoded: Result<DeliveryRecord, DeliveryRecordDefect>, tier: Duration?, configuration: Configuration) {
+        self.configuration = configuration
+        self.decoded = decoded
+        self.tier = tier
+        coordinates = DeliveryRecord.Origin(topic: record.topic, partition: record.partition, offset: record.offset)
+        bodySize = record.value.count
+        switch decoded {
+        case .success(let delivery): keyText = delivery.endpointID
+        case .failure: keyText = record.key.flatMap { String(validating: $0, as: UTF8.self) } ?? ""
+        }
+    }
+
+    /// The decoded delivery (a record that could not be decoded never gets past ``start(now:)``).
+    var delivery: DeliveryRecord? { try? decoded.get() }
+
+    /// The endpoint id for counting and logs.
+    var endpointID: String { endpoint?.id ?? keyText }
+
+    /// The record was read (`now`: wall-clock epoch milliseconds). An invalid record dies at once;
+    /// a delay-topic record waits until it is due; any other goes to its endpoint.
+    mutating func start(now: Int64) -> DeliveryAction {
+        guard case .received = state else { return unexpected("start") }
+        switch decoded {
+        case .failure(let defect):
+            return deadLetter(defect.reason, lastError: defect.detail, lastStatus: nil, attempts: 0, now: now, cause: .invalidRecord(defect))
+        case .success(let delivery):
+            if let tier, let requested = delivery.dueAtMilliseconds, requested > now {
+                state = .waitingUntilDue
+                return .waitUntilDue(DueTime(requested: requested, tier: tier, jitter: configuration.retryJitter, now: now))
+            }
+            return findEndpoint(delivery)
+        }
+    }
+
+    /// A delay-topic record's due time came while its partition is still owned.
+    mutating func dueTimeReached() -> DeliveryAction {
+        guard case .waitingUntilDue = state, let delivery else { return unexpected("due time") }
+        return findEndpoint(delivery)
+    }
+
+    private mutating func findEndpoint(_ delivery: DeliveryRecord) -> DeliveryAction {
+        state = .findingEndpoint
+        return .findEndpoint(delivery.endpointID)
+    }
+
+    /// The endpoint lookup's answer: `nil` when no endpoint has the record's id.
+    mutating func endpointFound(_ found: Endpoint?, now: Int64) -> DeliveryAction {
+        guard case .findingEndpoint = state, let delivery else { return unexpected("endpoint found") }
+        guard let found else {
+            return deadLetter(
+                .unknownEndpoint, lastError: "no endpoint '\(delivery.endpointID)' is configured", lastStatus: nil,
+                attempts: delivery.attempts, now: now, cause: .unknownEndpoint
+            )
+        }
+        endpoint = found
+        guard found.accepts(event: delivery.event) else {
+            state = .finished
+            return .finish(.skipped)
+        }
+        state = .entering
+        return .enter(reserved: false, waited: false)
+    }
+
+    /// The endpoint parked the record at its in-flight cap (it keeps the record meanwhile).
+    mutating func parked() {
+        guard case .entering = state else {
+            _ = unexpected("parked")
+            return
+        }
+        state = .parked
+    }
+
+    /// A slot was reserved for the parked record, or its partition is being let go: it enters again.
+    mutating func resumed() -> DeliveryAction {
+        guard case .parked = state else { return unexpected("resumed") }
+        state = .entering
+        return .enter(reserved: true, waited: false)
+    }
+
+    /// The endpoint's decision.
+    mutating func admitted(_ decision: EndpointAdmission.Decision, now: Int64) -> DeliveryAction {
+        guard case .entering = state, let delivery, let endpoint else { return unexpected("admitted") }
+        switch decision {
+        case .attempt(let admission):
+            state = .attempting(admission, number: delivery.attempts + 1)
+            return .attempt(admission, number: delivery.attempts + 1)
+        case .park:
+            // The endpoint's runtime parks the record itself, under its lock (``parked()``).
+            return unexpected("park")
+        case .rateLimited(let wait):
+            state = .waitingForRateLimit
+            return .wait(wait)
+        case .disabled(let reason):
+            return deadLetter(.gone, lastError: reason, lastStatus: delivery.lastStatus, attempts: delivery.attempts, now: now)
+        case .circuitOpen(let wait):
+            // Held back by an open circuit for longer than the endpoint allows: it dies.
+            let firstSeen = delivery.firstAttemptAtMilliseconds ?? now
+            if now - firstSeen > endpoint.policy.circuitMaxAge.wholeMilliseconds {
+                return deadLetter(
+                    .circuitOpen, lastError: delivery.lastError ?? "circuit open", lastStatus: delivery.lastStatus,
+                    attempts: delivery.attempts, now: now
+                )
+            }
+            return postpone(delivery, wait: wait, now: now)
+        case .deferred(let wait):
+            return postpone(delivery, wait: wait, now: now)
+        }
+    }
+
+    /// Sends the record to the shortest delay topic that covers `wait`, without using an attempt;
+    /// with no delay topics (schedule `none`) it waits in memory and looks for its endpoint again.
+    private mutating func postpone(_ delivery: DeliveryRecord, wait: Duration, now: Int64) -> DeliveryAction {
+        guard let next = configuration.planner.fitting(wait) else {
+            state = .postponedInMemory
+            return .wait(wait)
+        }
+        var hop = HopState(
+            delivery: delivery, attempts: delivery.attempts, firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? now,
+            lastStatus: delivery.lastStatus, lastError: delivery.lastError
+        )
+        hop.dueAt = now + next.wait.wholeMilliseconds
+        return write(.hop(tier: next.tier, afterFailure: false), to: configuration.topics.retry(next.tier), hop, webhookID: delivery.webhookID)
+    }
+
+    /// A timed wait ended: the rate limit's, an in-memory postponement's, or a descriptor's.
+    mutating func timerFired(now: Int64) -> DeliveryAction {
+        switch state {
+        case .waitingForRateLimit:
+            state = .entering
+            return .enter(reserved: false, waited: true)
+        case .postponedInMemory:
+            guard let delivery else { return unexpected("timer") }
+            return findEndpoint(delivery)
+        case .waitingToAttempt(let admission, let number):
+            state = .attempting(admission, number: number)
+            return .attempt(admission, number: number)
+        default:
+            return unexpected("timer")
+        }
+    }
+
+    /// The record's partition is being let go before its work started or while it waits: it is
+    /// left to the next owner. An admitted attempt that was not made is no result for the endpoint.
+    mutating func revoked() -> DeliveryAction {
+        switch state {
+        case .attempting(let admission, _):
+            state = .reporting(.abandon(.none))
+            return .report(admission, .notMade)
+        case .waitingToAttempt(let admission, _):
+            // It had waited for a descriptor: the relay's attempt, cut short.
+            state = .reporting(.abandon(.cutShort))
+            return .report(admission, .notMade)
+        case .received, .waitingUntilDue, .findingEndpoint, .entering, .parked, .waitingForRateLimit, .postponedInMemory:
+            state = .abandoned
+            return .abandon(.none)
+        case .reporting, .writing, .finished, .abandoned:
+            return unexpected("revoked")
+        }
+    }
+
+    /// An event the state does not expect is a defect of the executor: the record is left to the
+    /// next owner (which repeats it at worst) rather than the relay stopping.
+    mutating func unexpected(_ event: String) -> DeliveryAction {
+        assertionFailure("delivery event '\(event)' in state \(state)")
+        state = .abandoned
+        return .abandon(.none)
+    }
+}

@@ -1,0 +1,57 @@
+import Kafka
+import Logging
+
+/// What `run` checks about the relay's topics before it consumes.
+extension RelayService {
+    /// Every consumed topic, the dead-letter topic and the progress topic must exist with the
+    /// deliveries topic's partition count, so that a partition number means the same endpoints on
+    /// every topic. Returns that count.
+    func checkTopics(_ producer: KafkaProducer) async throws -> Int {
+        let topics = configuration.topics
+        let needed = topics.consumed + [topics.deadLetters, topics.progress]
+        let counts = try await producer.partitionCounts(of: needed)
+        let missing = needed.filter { counts[$0] == nil }
+        guard missing.isEmpty else {
+            throw ConfigurationError(
+                "topics missing on the brokers: \(missing.joined(separator: ", ")) (create them with `webhook-relay topics create`)"
+            )
+        }
+        let expected = counts[topics.deliveries] ?? 0
+        let different = needed.filter { counts[$0] != expected }
+        guard different.isEmpty else {
+            let list = different.map { "\($0) has \(counts[$0] ?? 0)" }.joined(separator: ", ")
+            throw ConfigurationError(
+                "every relay topic needs the partition count of \(topics.deliveries) (\(expected)): \(list)"
+            )
+        }
+        return expected
+    }
+
+    /// Compares the topics' `max.message.bytes` with the records the relay writes, where the
+    /// brokers tell it (DescribeConfigs; the embedded broker does not), and says in the log which
+    /// topic would refuse large records. Nothing stops: such records still end on the DLQ
+    /// (`forward_failed`, or without their body), but the operator learns it before they do.
+    func checkTopicSizeLimits(_ producer: KafkaProducer) async {
+        let topics = configuration.topics
+        let written = topics.consumed + [topics.deadLetters]
+        let needed = configuration.sizeLimits.recordLimit
+        let configs: [String: [String: String]]
+        do {
+            configs = try await producer.topicConfigs(written, names: ["max.message.bytes"], timeout: .seconds(3))
+        } catch {
+            logger.info("Topic size limits not checked: the brokers did not describe the topics' configuration", metadata: [
+                "kafka.error": "\(error.name)",
+            ])
+            return
+        }
+        for topic in written {
+            guard let text = configs[topic]?["max.message.bytes"], let limit = Int(text) else { continue }
+            if limit < needed {
+                logger.warning("A relay topic accepts smaller records than the body limit needs: larger ones will be dead-lettered as forward_failed or kept without their body; raise the topic's max.message.bytes or lower --body-limit", metadata: [
+                    "kafka.topic": "\(topic)", "kafka.max_message_bytes": "\(limit)", "relay.record_limit": "\(needed)",
+                    "relay.body_limit": "\(configuration.bodyLimit)",
+                ])
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import WebhookSignature
+
+/// One relay replica: consumes the deliveries and delay topics, POSTs each record to its endpoint
+/// with signed headers, forwards failed attempts to the delay topic of the next retry and
+/// exhausted or invalid records to the dead-letter topic.
+///
+/// At least once: a record's offset is stored only when its delivery is finished — a 2xx was
+/// received, or the record was handed to a delay or dead-letter topic and the broker acknowledged
+/// it. Runs as a ``Service`` until graceful shutdown, then stops fetching, lets attempts on the
+/// wire finish within ``RelayConfiguration/drainTimeout``, commits and closes.
+///
+/// The parts (docs/architecture.md): this service owns the Kafka clients and the consumer loop;
+/// ``DeliveryExecutor`` runs each record's ``DeliveryStateMachine``; ``OffsetLedger`` tracks what
+/// is finished; ``EndpointRegistry`` holds each endpoint's in-memory state.
+public final class RelayService: Service, Sendable {
+    let configuration: RelayConfiguration
+    let registry: EndpointRegistry
+    let logger: Logger
+    let metrics: RelayMetrics
+    /// Set when graceful shutdown began: revocations then drain for the whole drain timeout.
+    let shuttingDown = LockedValue(false)
+    /// Whether the consumer took part in a completed rebalance and has not lost it since.
+    private let groupMember = LockedValue(false)
+    /// What happened to deliveries since start, per endpoint.
+    public let statistics = DeliveryStatistics()
+
+    /// Creates a replica for the given endpoints, reporting to `metrics`.
+    public init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.registry = EndpointRegistry(endpoints)
+        self.logger = logger
+    }
+
+    /// Replaces the endpoints (SIGHUP) without dropping in-flight work: deliveries already attempted
+    /// finish with the settings they started with; every endpoint's circuit, rate limit and
+    /// `410` disabling start afresh.
+    public func reload(endpoints: [Endpoint]) {
+        registry.reload(endpoints)
+        logger.notice("Endpoints reloaded", metadata: ["relay.endpoints": "\(endpoints.count)"])
+    }
+
+    /// The health of each endpoint this replica owns: circuit state and health score.
+    public var endpointHealth: [String: (circuit: String, healthScore: Int)] {
+        registry.snapshots.mapValues { ($0.circuit.name, $0.healthScore) }
+    }
+
+    /// What the replica knows about each endpoint whose partition it owns.
+    public var endpointStatus: [EndpointStatus] {
+        registry.snapshots.map { id, snapshot in
+            EndpointStatus(
+                id: id, circuit: snapshot.circuit.name, healthScore: snapshot.healthScore, inFlight: snapshot.inFlight,
+                waiting: snapshot.waiting, lastStatus: snapshot.lastStatus, disabledReason: snapshot.disabledReason
+            )
+        }.sorted { $0.id < $1.id }
+    }
+
+    /// Ready for traffic: the consumer joined its group and holds an assignment — possibly an empty
+    /// one, when there are more replicas than partitions (legitimately idle).
+    public var isReady: Bool { groupMember.value }
+
+    public func run() async throws {
+        let http = WebhookHTTPClient(configuration: configuration.httpConfiguration)
+        let producer = try KafkaProducer(configuration: configuration.producerConfiguration, logger: logger)
+        // Beside the consumer, not before it: brokers that cannot describe topics (the embedded
+        // one) answer only when the request times out. Awaited before the producer closes.
+        let sizeCheck = Task { await self.checkTopicSizeLimits(producer) }
+        do {
+            let partitions = try await checkTopics(producer)
+            let progress = try ProgressLog(
+                topic: configuration.topics.progress, partitions: partitions,
+                consumerConfiguration: configuration.consumerConfiguration, producer: producer, logger: logger
+            )
+            try await consume(producer: producer, http: http, progress: progress)
+            await progress.close()
+            await sizeCheck.value
+        } catch {
+            await sizeCheck.value
+            await producer.close(timeout: .seconds(5))
+            await http.shutdown()
+            throw error
+        }
+        await producer.close(timeout: configuration.drainTimeout)
+        await http.shutdown()
+        logger.info("Relay stopped")
+    }
+
+    private func consume(producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog) async throws {
+        let consumerReference = LockedValue<KafkaConsumer?>(nil)
+        let logger = self.logger
+        let ledger = OffsetLedger { topicPartition, doneUpTo in
+            guard let consumer = consumerReference.value else { return }
+            do throws(KafkaError) {
+                try consumer.storeOffset(doneUpTo, for: topicPartition)
+            } catch {
+                // Not assigned: revoked meanwhile, the next owner starts from the last commit.
+                if !error.isNotAssigned {
+                    logger.error("Storing an offset failed", metadata: ["kafka.partition": "\(topicPartition)", "kafka.error": "\(error)"])
+                }
+            }
+        }
+        let executorReference = LockedValue<DeliveryExecutor?>(nil)
+        let groupMember = self.groupMember
+        let consumer = try KafkaConsumer(
+            configuration: configuration.consumerConfiguration,
+            topics: configuration.topics.consumed,
+            logger: logger
+        ) { event in
+            switch event {
+            case .assigned: groupMember.value = true
+            case .lost: groupMember.value = false
+            case .revoking: break
+            }
+            await self.rebalance(event, ledger: ledger, executor: executorReference.value, progress: progress)
+        }
+        defer { groupMember.value = false }
+        consumerReference.value = consumer
+        let executor = DeliveryExecutor(
+            configuration: configuration, registry: registry, ledger: ledger,
+            dependencies: .init(source: consumer, sink: producer, transport: http),
+            metrics: metrics, statistics: statistics, logger: logger
+        )
+        executorReference.value = executor
+        let drainTimeout = configuration.drainTimeout
+        let closeTimeout = drainTimeout + .seconds(10)
+        logger.info(
+            "Relay consuming",
+            metadata: ["kafka.topics": "\(configuration.topics.consumed)", "kafka.group": "\(configuration.groupID)"]
+        )
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // Gauges: sampled every second while consuming; freed heap memory returned too.
+                    while !Task.isCancelled {
+                        self.sampleGauges(consumer: consumer, producer: producer, ledger: ledger, executor: executor)
+                        HeapTrim.run()
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+                group.addTask { await progress.run() }
+                group.addTask { await self.writeProgress(ledger: ledger, progress: progress) }
+                group.addTask { await executor.runTimers() }
+                let loops = EventLoopTaskExecutor.forSharedLoops()
+                for index in 0..<executor.attemptWorkers.workers {
+                    group.addTask(executorPreference: loops[index % loops.count]) {
+                        while let flight = await executor.attemptWorkers.next() {
+                            await executor.drive(flight, at: .attemptWorker)
+                        }
+                    }
+                }
+                for _ in 0..<executor.writeWorkers.workers {
+                    group.addTask {
+                        while let flight = await executor.writeWorkers.next() {
+                            await executor.drive(flight, at: .writeWorker)
+                        }
+                    }
+                }
+                await self.readRecords(from: consumer, ledger: ledger, executor: executor)
+                // The consumer is closed: every partition was revoked and what is still running
+                // was abandoned to the next owner.
+                executor.attemptWorkers.close()
+                executor.writeWorkers.close()
+                executor.timers.close()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            logger.info("Graceful shutdown: draining in-flight deliveries", metadata: ["relay.drain_timeout": "\(drainTimeout)"])
+            self.shuttingDown.value = true
+            Task {
+                do {
+                    try await consumer.close(timeout: closeTimeout)
+                } catch {
+                    logger.error("Consumer did not close in time", metadata: ["kafka.error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// The consumer loop: each record gets its ticket and goes to the executor, at most
+    /// ``RelayLimits/recordsInProgress`` at a time.
+    private func readRecords(from consumer: KafkaConsumer, ledger: OffsetLedger, executor: DeliveryExecutor) async {
+        var gaps = DelayTopicGaps()
+        for await record in consumer.records {
+            await executor.recordsInProgress.acquire()
+            let started = ledger.start(record)
+            switch consume started {
+            case .refused:
+                executor.recordsInProgress.release()
+            case .alreadyDone(let ticket):
+                // An earlier owner finished it (progress topic): nothing to do again.
+                ticket.finish()
+                metrics.alreadyDone(topic: record.topic)
+                executor.recordsInProgress.release()
+            case .work(let ticket):
+                if configuration.topics.delay(ofRetryTopic: record.topic) != nil,
+                    let last = gaps.skipped(before: record.offset, in: record.topicPartition, generation: ticket.generation)
+                {
+                    logger.error("Offset gap on a delay topic: records were skipped", metadata: [
+                        "kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)", "kafka.last_offset": "\(last)",
+                    ])
+                }
+                await executor.start(record, ticket: ticket)
+            }
+        }
+    }
+}
