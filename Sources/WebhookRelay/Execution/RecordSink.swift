@@ -11,22 +11,3 @@ extension KafkaProducer: RecordSink {
         _ = try await send(record)
     }
 }
-
-/// Where the records come from, as far as deliveries act on it: a record read before it is due
-/// pauses its partition's fetching until it is.
-protocol RecordSource: Sendable {
-    func pause(_ topicPartitions: [KafkaTopicPartition])
-    func resume(_ topicPartitions: [KafkaTopicPartition])
-}
-
-extension KafkaConsumer: RecordSource {}
-
-/// How deliveries reach endpoints: the HTTP client, or a test's server stand-in.
-protocol DeliveryTransport: Sendable {
-    /// POSTs one attempt within `timeout`; `cancellation` cuts it short.
-    func post(
-        url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration, cancellation: AttemptCancellation?
-    ) async -> AttemptResult
-}
-
-extension WebhookHTTPClient: DeliveryTransport {}

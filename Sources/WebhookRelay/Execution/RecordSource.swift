@@ -1,0 +1,10 @@
+import Kafka
+
+/// Where the records come from, as far as deliveries act on it: a record read before it is due
+/// pauses its partition's fetching until it is.
+protocol RecordSource: Sendable {
+    func pause(_ topicPartitions: [KafkaTopicPartition])
+    func resume(_ topicPartitions: [KafkaTopicPartition])
+}
+
+extension KafkaConsumer: RecordSource {}
