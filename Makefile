@@ -26,11 +26,15 @@ debug: deps
 demo: debug
 	$(SWIFT) run webhook-relay demo
 
-# Suites run one after another: most start brokers, relays and HTTP servers whose timing
-# assertions should not compete for this machine's two cores.
+# Pure suites (no broker, no network, no timing) run in parallel; the others one after another:
+# they start brokers, relays and HTTP servers whose timing assertions should not compete for this
+# machine's two cores.
+UNIT_SUITES = ^(WebhookRelayUnitTests|WebhookSignatureTests)\.
+
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --no-parallel
+	$(SWIFT) test --skip-build --parallel --filter '$(UNIT_SUITES)'
+	$(SWIFT) test --skip-build --no-parallel --skip '$(UNIT_SUITES)'
 
 # R1–R6 with ten times the records, then libFuzzer on the record decoder and the endpoints file.
 soak: deps

@@ -124,6 +124,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Pure logic: no broker, no network, no timing; run in parallel by `make test`.
+        .testTarget(
+            name: "WebhookRelayUnitTests",
+            dependencies: [
+                "WebhookRelay", "WebhookReceiver", "Kafka", "WebhookSignature",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "CLITests",
             dependencies: [

@@ -1,1 +1,1 @@
-../../../Tests/WebhookRelayTests/FuzzRecordInput.swift
+../../../Tests/WebhookRelayUnitTests/FuzzRecordInput.swift

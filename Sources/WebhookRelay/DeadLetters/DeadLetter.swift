@@ -65,12 +65,7 @@ public struct DeadLetter: Sendable {
     /// `webhook-id`, attempts reset (no relay headers), a `replayed-from: <id> <epoch ms>` header,
     /// and the same partition number.
     public func replay(to topic: String, at now: Int64) -> KafkaProducerRecord {
-        var headers = record.headers.filter { !RelayHeader.isRelayOwned($0.key) && $0.key != RelayHeader.replayedFrom }
-        if !headers.contains(where: { $0.key == RelayHeader.id }), let webhookID {
-            headers.append(KafkaHeader(key: RelayHeader.id, value: webhookID))
-        }
-        headers.append(KafkaHeader(key: RelayHeader.replayedFrom, value: "\(id) \(now)"))
-        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+        HopState.replay(of: record, to: topic, webhookID: webhookID, replayedFrom: "\(id) \(now)")
     }
 }
 

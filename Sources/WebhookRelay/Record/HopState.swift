@@ -1,10 +1,10 @@
 import Kafka
 
 /// What the relay knows about a delivery between attempts, as its `relay-*` headers carry it from
-/// hop to hop: the one codec of those headers. The pipeline reads it from delay topics (strictly:
+/// hop to hop: the one codec of those headers. The relay reads it from delay topics (strictly:
 /// a header that does not parse is a defect), the DLQ views read it from dead letters (leniently:
-/// such a field is absent), and every hop writes it, replacing whatever `relay-*` headers the
-/// record had.
+/// such a field is absent), every hop and dead letter writes it, replacing whatever `relay-*`
+/// headers the record had, and `republish` drops it (``replay(of:to:webhookID:replayedFrom:)``).
 public struct HopState: Sendable, Hashable {
     /// HTTP attempts made so far.
     public var attempts = 0
@@ -160,12 +160,27 @@ public struct HopState: Sendable, Hashable {
     /// headers kept, with `webhook-id` added when the relay derived it; every `relay-*` header
     /// replaced by this state's (a producer's forged ones never travel on).
     public func hop(of record: KafkaConsumerRecord, to topic: String, webhookID: String?) -> KafkaProducerRecord {
+        var headers = Self.producerHeaders(of: record, webhookID: webhookID)
+        headers.append(contentsOf: self.headers)
+        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+    }
+
+    /// A dead letter put back on the deliveries topic (`republish`): the same key, body, partition
+    /// number, producer headers and `webhook-id`; no `relay-*` header (the delivery starts again
+    /// at attempt 0), and `replayed-from: <DLQ id> <epoch ms>` (information, never trusted).
+    public static func replay(of record: KafkaConsumerRecord, to topic: String, webhookID: String?, replayedFrom: String) -> KafkaProducerRecord {
+        var headers = producerHeaders(of: record, webhookID: webhookID).filter { $0.key != RelayHeader.replayedFrom }
+        headers.append(KafkaHeader(key: RelayHeader.replayedFrom, value: replayedFrom))
+        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+    }
+
+    /// The record's headers without the relay's, with `webhook-id` added when it has none.
+    private static func producerHeaders(of record: KafkaConsumerRecord, webhookID: String?) -> [KafkaHeader] {
         var headers = record.headers.filter { !RelayHeader.isRelayOwned($0.key) }
         if let webhookID, !headers.contains(where: { $0.key == RelayHeader.id }) {
             headers.append(KafkaHeader(key: RelayHeader.id, value: webhookID))
         }
-        headers.append(contentsOf: self.headers)
-        return KafkaProducerRecord(topic: topic, partition: record.partition, key: record.key, value: record.value, headers: headers)
+        return headers
     }
 
     /// A dead letter without its body (the DLQ refused it whole): the key, the contract's headers

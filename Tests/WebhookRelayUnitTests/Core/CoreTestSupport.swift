@@ -1,4 +1,5 @@
 import Kafka
+import Logging
 import Synchronization
 import Testing
 import WebhookSignature
@@ -9,6 +10,13 @@ import WebhookSignature
 enum CoreTest {
     static let topics: RelayTopics = {
         do { return try RelayTopics(prefix: "t", schedule: RetrySchedule(parsing: "1s,5s,30s")) } catch { fatalError("\(error)") }
+    }()
+
+    /// Logs only what is critical (the executor's warnings are expected in these tests).
+    static let quietLogger: Logger = {
+        var logger = Logger(label: "core-tests")
+        logger.logLevel = .critical
+        return logger
     }()
 
     static let configuration = DeliveryStateMachine.Configuration(planner: RetryPlanner(topics: topics, jitter: 0.1))

@@ -29,7 +29,7 @@ struct DeliveryExecutorTests {
             executor = DeliveryExecutor(
                 configuration: configuration, registry: EndpointRegistry(endpoints), ledger: ledger,
                 dependencies: .init(source: source, sink: sink, transport: hang ? hanging : transport, clock: clock, random: { 0 }),
-                metrics: RelayMetrics(), statistics: statistics, logger: RelayTestEnvironment.logger
+                metrics: RelayMetrics(), statistics: statistics, logger: CoreTest.quietLogger
             )
         }
 
