@@ -5,13 +5,18 @@ import Yams
 
 /// Where a setting comes from, in precedence order: a command-line flag, then the environment
 /// variable `WEBHOOK_RELAY_<KEY>`, then the `--config` file (YAML, keys as the long flag names with
-/// underscores), then the built-in default.
+/// underscores), then the built-in default. The file is read once, when the layers are loaded;
+/// the settings are the cases of ``Setting``.
+///
+/// Not swift-configuration (1.4.0, measured for issue 16): its YAML provider parses with no size or
+/// alias guard (an alias bomb hung `run` before the guard), its `default:` getters return the
+/// default for a value that does not convert (`WEBHOOK_RELAY_MAX_IN_FLIGHT=abc` gave the default),
+/// it has no mapping type (`kafka:` in the file), and its errors cannot name the flag, variable or
+/// file a bad value came from. Fitting it meant a custom provider for every layer, which would
+/// have left it only this file's precedence loop, for two more packages and ~10 s of clean build.
 struct ConfigLayers {
     /// Settings a config file may hold.
-    static let keys: Set<String> = [
-        "brokers", "endpoints", "group", "group_instance_id", "topic_prefix", "retry_schedule", "retry_jitter", "kafka", "max_in_flight", "body_limit",
-        "drain_timeout", "rebalance_drain_timeout", "allow_network", "allow_private_network", "ca_file", "admin_port", "admin_bind", "log_level", "log_format",
-    ]
+    static let keys: Set<String> = Set(Setting.allCases.map(\.key))
 
     /// A value from the config file.
     enum FileValue: Equatable {
@@ -69,45 +74,43 @@ struct ConfigLayers {
         return layers
     }
 
-    static func variable(_ key: String) -> String { "WEBHOOK_RELAY_" + key.uppercased() }
-
     /// A scalar setting and where it came from.
-    func string(_ flag: String?, _ key: String) -> (value: String, source: String)? {
-        if let flag { return (flag, "flag --\(key.replacingOccurrences(of: "_", with: "-"))") }
-        if let value = environment[Self.variable(key)] { return (value, "env \(Self.variable(key))") }
-        if case .scalar(let value)? = file[key] { return (value, "config \(filePath ?? "")") }
+    func string(_ flag: String?, _ setting: Setting) -> (value: String, source: String)? {
+        if let flag { return (flag, "flag \(setting.flag)") }
+        if let value = environment[setting.variable] { return (value, "env \(setting.variable)") }
+        if case .scalar(let value)? = file[setting.key] { return (value, "config \(filePath ?? "")") }
         return nil
     }
 
     /// A list setting: repeated flags, a comma-separated variable, or a YAML list (or a comma-separated string).
-    func list(_ flag: [String], _ key: String) throws -> [String] {
+    func list(_ flag: [String], _ setting: Setting) throws -> [String] {
         if !flag.isEmpty { return flag }
-        if let value = environment[Self.variable(key)] { return value.split(separator: ",").map(String.init) }
-        switch file[key] {
+        if let value = environment[setting.variable] { return value.split(separator: ",").map(String.init) }
+        switch file[setting.key] {
         case .list(let items)?: return items
         case .scalar(let value)?: return value.split(separator: ",").map(String.init)
-        case .mapping?: throw ValidationError("\(filePath ?? "config"): '\(key)' must be a list")
+        case .mapping?: throw ValidationError("\(filePath ?? "config"): '\(setting.key)' must be a list")
         case nil: return []
         }
     }
 
     /// A boolean setting (a flag can only turn it on).
-    func bool(_ flag: Bool, _ key: String) throws -> Bool {
+    func bool(_ flag: Bool, _ setting: Setting) throws -> Bool {
         if flag { return true }
-        guard let (value, source) = string(nil, key) else { return false }
+        guard let (value, source) = string(nil, setting) else { return false }
         guard let parsed = ["true": true, "false": false][value.lowercased()] else {
-            throw ValidationError("\(key) (\(source)): expected true or false, got '\(value)'")
+            throw ValidationError("\(setting.key) (\(source)): expected true or false, got '\(value)'")
         }
         return parsed
     }
 
     /// `--kafka KEY=VALUE` entries, or the config file's `kafka` mapping.
     func kafkaProperties(_ flag: [String]) throws -> [String: String] {
-        if flag.isEmpty, case .mapping(let entries)? = file["kafka"], environment[Self.variable("kafka")] == nil {
+        if flag.isEmpty, case .mapping(let entries)? = file[Setting.kafka.key], environment[Setting.kafka.variable] == nil {
             return entries
         }
         var properties: [String: String] = [:]
-        for entry in try list(flag, "kafka") {
+        for entry in try list(flag, .kafka) {
             // Not echoed: a malformed entry may be a credential typed with ':' for '='.
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
                 throw ValidationError("--kafka expects KEY=VALUE; an entry (\(entry.count) characters) has no '=' after a name")

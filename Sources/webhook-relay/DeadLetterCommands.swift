@@ -118,10 +118,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
     }
 
     static func archive(_ relay: RelayOptions, _ logging: LoggingOptions) async throws -> DeadLetterArchive {
-        let logger = logging.makeLogger(label: "webhook-relay.dlq")
+        let resolved = try relay.resolve()
+        let logger = logging.makeLogger(label: "webhook-relay.dlq", layers: resolved.layers)
         return try await DeadLetterArchive.read(
-            bootstrapServers: try relay.resolvedBrokers() ?? "", topics: try relay.topics(), properties: try relay.kafkaProperties(),
-            logger: logger
+            bootstrapServers: resolved.brokers, topics: resolved.topics, properties: resolved.kafkaProperties, logger: logger
         )
     }
 }

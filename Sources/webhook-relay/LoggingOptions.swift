@@ -20,23 +20,23 @@ struct LoggingOptions: ParsableArguments {
 
     /// The logger, with level and format also taken from the environment or the config file.
     func makeLogger(label: String, layers: ConfigLayers) -> Logger {
-        let format = logFormat ?? layers.string(nil, "log_format").flatMap { Format(rawValue: $0.value) } ?? .text
+        let format = logFormat ?? layers.string(nil, .logFormat).flatMap { Format(rawValue: $0.value) } ?? .text
         var logger = Logger(label: label) { label in
             switch format {
             case .text: StreamLogHandler.standardError(label: label)
             case .json: JSONLogHandler(label: label)
             }
         }
-        logger.logLevel = logLevel ?? layers.string(nil, "log_level").flatMap { Logger.Level(rawValue: $0.value) } ?? .info
+        logger.logLevel = logLevel ?? layers.string(nil, .logLevel).flatMap { Logger.Level(rawValue: $0.value) } ?? .info
         return logger
     }
 
     /// Checks log settings from the environment or config file, which flags would have checked.
     static func validate(_ layers: ConfigLayers) throws {
-        if let (value, source) = layers.string(nil, "log_level"), Logger.Level(rawValue: value) == nil {
+        if let (value, source) = layers.string(nil, .logLevel), Logger.Level(rawValue: value) == nil {
             throw ValidationError("log_level (\(source)): '\(value)' is not one of trace, debug, info, notice, warning, error, critical")
         }
-        if let (value, source) = layers.string(nil, "log_format"), Format(rawValue: value) == nil {
+        if let (value, source) = layers.string(nil, .logFormat), Format(rawValue: value) == nil {
             throw ValidationError("log_format (\(source)): '\(value)' is not text or json")
         }
     }

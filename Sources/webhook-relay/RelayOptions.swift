@@ -27,24 +27,22 @@ struct RelayOptions: ParsableArguments {
 
     static let environment = ProcessInfo.processInfo.environment
 
-    func layers() throws -> ConfigLayers {
-        try ConfigLayers.load(path: config)
-    }
-
-    /// The brokers, or a validation error naming the flag and the variable.
-    func resolvedBrokers(required: Bool = true) throws -> String? {
-        let value = try layers().string(brokers, "brokers")?.value
-        if required && (value ?? "").isEmpty {
+    /// Loads the layers (reading the config file, once) and resolves the shared settings.
+    func resolve(brokersRequired: Bool = true) throws -> ResolvedRelayOptions {
+        let layers = try ConfigLayers.load(path: config)
+        let brokers = layers.string(self.brokers, .brokers)?.value
+        if brokersRequired && (brokers ?? "").isEmpty {
             throw ValidationError("--brokers is required (or set WEBHOOK_RELAY_BROKERS, or brokers in the config file)")
         }
-        return value
+        return ResolvedRelayOptions(
+            layers: layers, brokers: brokers ?? "", topics: try topics(layers), kafkaProperties: try layers.kafkaProperties(kafka)
+        )
     }
 
-    func topics() throws -> RelayTopics {
-        let layers = try layers()
-        let prefix = layers.string(topicPrefix, "topic_prefix")?.value ?? "webhooks"
+    private func topics(_ layers: ConfigLayers) throws -> RelayTopics {
+        let prefix = layers.string(topicPrefix, .topicPrefix)?.value ?? "webhooks"
         var schedule = RetrySchedule.standard
-        if let (text, source) = layers.string(retrySchedule, "retry_schedule") {
+        if let (text, source) = layers.string(retrySchedule, .retrySchedule) {
             do {
                 schedule = try RetrySchedule(parsing: text)
             } catch {
@@ -57,10 +55,16 @@ struct RelayOptions: ParsableArguments {
             throw ValidationError("topic_prefix: \(error.message)")
         }
     }
+}
 
-    func kafkaProperties() throws -> [String: String] {
-        try layers().kafkaProperties(kafka)
-    }
+/// The settings every command that talks to the relay's topics needs, resolved once.
+struct ResolvedRelayOptions {
+    /// Where the other settings come from (the config file, read).
+    var layers: ConfigLayers
+    /// `host:port,...`; empty when not given and not required.
+    var brokers: String
+    var topics: RelayTopics
+    var kafkaProperties: [String: String]
 }
 
 /// Reads an optional value from the command line or the environment.

@@ -39,9 +39,10 @@ struct RepublishCommand: AsyncParsableCommand {
         options.rate = rate.flatMap(RateLimit.Rate.init)
         options.again = again
         options.dryRun = dryRun
+        let resolved = try relay.resolve()
         let republisher = Republisher(
-            bootstrapServers: try relay.resolvedBrokers() ?? "", topics: try relay.topics(), properties: try relay.kafkaProperties(),
-            logger: logging.makeLogger(label: "webhook-relay.republish")
+            bootstrapServers: resolved.brokers, topics: resolved.topics, properties: resolved.kafkaProperties,
+            logger: logging.makeLogger(label: "webhook-relay.republish", layers: resolved.layers)
         )
         let meter = ProgressMeter()
         let (summary, entries) = try await republisher.run(options) { done, total in meter.update(done: done, total: total) }

@@ -39,10 +39,8 @@ struct RunCommand: AsyncParsableCommand {
         // Trapped before any other work: a SIGTERM that arrives while the replica is still starting
         // (a restart followed at once by a rollout) stops it gracefully instead of killing it.
         let stopSignals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let layers = try options.relay.layers()
-        try LoggingOptions.validate(layers)
-        let logger = logging.makeLogger(label: "webhook-relay", layers: layers)
         var settings = try options.resolve(brokersRequired: !embeddedBroker)
+        let logger = logging.makeLogger(label: "webhook-relay", layers: settings.layers)
         let endpointList = try EndpointsFile.load(path: settings.endpointsPath)
 
         var broker: EmbeddedBroker?

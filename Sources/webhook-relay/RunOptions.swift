@@ -50,62 +50,61 @@ struct RunOptions: ParsableArguments {
 
     /// Every setting resolved (flag, environment, config file, default) and checked.
     func resolve(brokersRequired: Bool = true) throws -> RunSettings {
-        let layers = try relay.layers()
+        let resolved = try relay.resolve(brokersRequired: brokersRequired)
+        let layers = resolved.layers
         try LoggingOptions.validate(layers)
-        guard let endpointsPath = layers.string(endpoints, "endpoints")?.value, !endpointsPath.isEmpty else {
+        guard let endpointsPath = layers.string(endpoints, .endpoints)?.value, !endpointsPath.isEmpty else {
             throw ValidationError("--endpoints is required (or set WEBHOOK_RELAY_ENDPOINTS, or endpoints in the config file)")
         }
-        var configuration = RelayConfiguration(
-            bootstrapServers: try relay.resolvedBrokers(required: brokersRequired) ?? "", topics: try relay.topics()
-        )
-        configuration.groupID = layers.string(group, "group")?.value ?? "webhook-relay"
-        if let (id, source) = layers.string(groupInstanceId, "group_instance_id") {
+        var configuration = RelayConfiguration(bootstrapServers: resolved.brokers, topics: resolved.topics)
+        configuration.groupID = layers.string(group, .group)?.value ?? "webhook-relay"
+        if let (id, source) = layers.string(groupInstanceId, .groupInstanceID) {
             guard !id.isEmpty, id.count <= 249, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
                 throw ValidationError("group_instance_id (\(source)): expected 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-', got '\(id.prefix(80))'")
             }
             configuration.groupInstanceID = id
         }
-        configuration.kafkaProperties = try relay.kafkaProperties()
-        if let (text, source) = layers.string(maxInFlight, "max_in_flight") {
+        configuration.kafkaProperties = resolved.kafkaProperties
+        if let (text, source) = layers.string(maxInFlight, .maxInFlight) {
             guard let value = Int(text), (1...1_000_000).contains(value) else {
                 throw ValidationError("max_in_flight (\(source)): expected a whole number from 1 to 1000000, got '\(text)'")
             }
             configuration.maxInFlight = value
         }
-        if let (text, source) = layers.string(bodyLimit, "body_limit") {
+        if let (text, source) = layers.string(bodyLimit, .bodyLimit) {
             guard let value = Int(text), (1...RecordSizeLimits.maximumBodyLimit).contains(value) else {
                 throw ValidationError("body_limit (\(source)): expected a number of bytes from 1 to \(RecordSizeLimits.maximumBodyLimit), got '\(text.prefix(40))'")
             }
             configuration.bodyLimit = value
         }
-        if let (text, source) = layers.string(drainTimeout, "drain_timeout") {
+        if let (text, source) = layers.string(drainTimeout, .drainTimeout) {
             guard let value = DurationText.parse(text), value > .zero else {
                 throw ValidationError("drain_timeout (\(source)): expected a duration like 15s, got '\(text)'")
             }
             configuration.drainTimeout = value
         }
-        if let (text, source) = layers.string(rebalanceDrainTimeout, "rebalance_drain_timeout") {
+        if let (text, source) = layers.string(rebalanceDrainTimeout, .rebalanceDrainTimeout) {
             guard let value = DurationText.parse(text), value >= .zero else {
                 throw ValidationError("rebalance_drain_timeout (\(source)): expected a duration like 2s, got '\(text)'")
             }
             configuration.rebalanceDrainTimeout = value
         }
-        if let (text, source) = layers.string(retryJitter, "retry_jitter") {
+        if let (text, source) = layers.string(retryJitter, .retryJitter) {
             guard let value = Double(text), (0...0.5).contains(value) else {
                 throw ValidationError("retry_jitter (\(source)): expected a fraction from 0 to 0.5, like 0.1, got '\(text)'")
             }
             configuration.retryJitter = value
         }
-        let networks = try layers.list(allowNetworks, "allow_network").map { text in
+        let networks = try layers.list(allowNetworks, .allowNetwork).map { text in
             guard let network = CIDR(text) else {
                 throw ValidationError("allow_network: '\(text)' is not a network like 10.20.0.0/16 or fd00::/8")
             }
             return network
         }
         configuration.http.addressPolicy = AddressPolicy(
-            allowedNetworks: networks, allowPrivateNetwork: try layers.bool(allowPrivateNetwork, "allow_private_network")
+            allowedNetworks: networks, allowPrivateNetwork: try layers.bool(allowPrivateNetwork, .allowPrivateNetwork)
         )
-        if let (path, source) = layers.string(caFile, "ca_file") {
+        if let (path, source) = layers.string(caFile, .caFile) {
             if let problem = WebhookHTTPClient.trustFileProblem(path) { throw ValidationError("ca_file (\(source)): \(problem)") }
             configuration.http.trustedCertificatesFile = path
         }
@@ -117,7 +116,7 @@ struct RunOptions: ParsableArguments {
         }
 
         var admin: AdminServer.Configuration?
-        let portSetting = layers.string(adminPort, "admin_port")
+        let portSetting = layers.string(adminPort, .adminPort)
         let port = try portSetting.map { text, source in
             guard let value = Int(text), (0...65_535).contains(value) else {
                 throw ValidationError("admin_port (\(source)): expected a port from 0 to 65535, got '\(text)'")
@@ -125,9 +124,9 @@ struct RunOptions: ParsableArguments {
             return value
         } ?? 9090
         if port != 0 {
-            admin = AdminServer.Configuration(host: layers.string(adminBind, "admin_bind")?.value ?? "127.0.0.1", port: port)
+            admin = AdminServer.Configuration(host: layers.string(adminBind, .adminBind)?.value ?? "127.0.0.1", port: port)
         }
-        return RunSettings(relay: configuration, endpointsPath: endpointsPath, admin: admin)
+        return RunSettings(relay: configuration, endpointsPath: endpointsPath, admin: admin, layers: layers)
     }
 }
 
@@ -136,4 +135,6 @@ struct RunSettings {
     var relay: RelayConfiguration
     var endpointsPath: String
     var admin: AdminServer.Configuration?
+    /// Where the settings came from (the config file, read once).
+    var layers: ConfigLayers
 }

@@ -52,10 +52,11 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = logging.makeLogger(label: "webhook-relay.send")
-        let topics = try relay.topics()
-        var configuration = KafkaProducerConfiguration(bootstrapServers: try relay.resolvedBrokers() ?? "")
-        configuration.properties = try relay.kafkaProperties()
+        let resolved = try relay.resolve()
+        let logger = logging.makeLogger(label: "webhook-relay.send", layers: resolved.layers)
+        let topics = resolved.topics
+        var configuration = KafkaProducerConfiguration(bootstrapServers: resolved.brokers)
+        configuration.properties = resolved.kafkaProperties
         let input = FileHandle.standardInput.readDataToEndOfFile()
         let records: [KafkaProducerRecord]
         if jsonl {

@@ -46,10 +46,11 @@ struct TopicsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = logging.makeLogger(label: "webhook-relay.topics")
-            let topics = try relay.topics()
-            var configuration = KafkaProducerConfiguration(bootstrapServers: try relay.resolvedBrokers() ?? "")
-            configuration.properties = try relay.kafkaProperties()
+            let resolved = try relay.resolve()
+            let logger = logging.makeLogger(label: "webhook-relay.topics", layers: resolved.layers)
+            let topics = resolved.topics
+            var configuration = KafkaProducerConfiguration(bootstrapServers: resolved.brokers)
+            configuration.properties = resolved.kafkaProperties
             let plan = topics.plan(partitions: partitions, replicationFactor: replicationFactor, sizes: RecordSizeLimits(bodyLimit: bodyLimit))
             let failed = try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
                 let results = try await producer.createTopics(plan)
