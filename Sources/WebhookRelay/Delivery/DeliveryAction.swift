@@ -15,8 +15,9 @@ enum DeliveryAction: Sendable, Equatable {
     case report(EndpointAdmission.Admission, AttemptReport)
     /// Wait this long; then ``DeliveryStateMachine/timerFired(now:)``.
     case wait(Duration)
-    /// Write a record to Kafka; then ``DeliveryStateMachine/written(_:now:)``.
-    case write(Write)
+    /// Write a record to Kafka; then ``DeliveryStateMachine/written(_:now:)``. (Indirect: a hop is
+    /// rare, and it keeps every other action — and each record in flight — small.)
+    indirect case write(Write)
     /// The record is finished: its offset may be stored. Count what became of it.
     case finish(Tally)
     /// Leave the record unfinished to the partition's next owner. Count what became of it.

@@ -19,14 +19,18 @@ import Kafka
 /// revoked (partition let go) in any waiting state ─▶ abandon
 /// ```
 struct DeliveryStateMachine: Sendable {
-    /// What the decisions need besides the record.
-    struct Configuration: Sendable {
+    /// What the decisions need besides the record: one instance shared by every record.
+    final class Configuration: Sendable {
         /// The delay topics and retry schedule.
-        var planner: RetryPlanner
+        let planner: RetryPlanner
         /// The retry delays' jitter (a delay-topic record is never due later than its topic's
         /// delay with the most jitter).
         var retryJitter: Double { planner.jitter }
         var topics: RelayTopics { planner.topics }
+
+        init(planner: RetryPlanner) {
+            self.planner = planner
+        }
     }
 
     /// Where the delivery stands.
@@ -49,10 +53,11 @@ struct DeliveryStateMachine: Sendable {
         case attempting(EndpointAdmission.Admission, number: Int)
         /// Admitted, and waiting for a file descriptor to make its attempt, keeping its slot.
         case waitingToAttempt(EndpointAdmission.Admission, number: Int)
-        /// Its endpoint hears how the attempt ended; then this.
-        case reporting(AfterReport)
+        /// Its endpoint hears how the attempt ended; then this. (Indirect, like the next: they keep
+        /// the machine, carried by every record in flight, small.)
+        indirect case reporting(AfterReport)
         /// A hop or dead letter is being written.
-        case writing(DeliveryAction.Write)
+        indirect case writing(DeliveryAction.Write)
         /// Its offset may be stored.
         case finished
         /// Left to the partition's next owner.
