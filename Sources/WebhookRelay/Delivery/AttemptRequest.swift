@@ -7,12 +7,12 @@ struct AttemptRequest: Sendable {
     var body: [UInt8]
     var timeout: Duration
 
-    /// The request of attempt number `number`, signed at `now` (wall-clock epoch milliseconds):
-    /// the scheme's signature headers, `Content-Type` (not for nSelf, which signs its own), the
-    /// informational `Webhook-Attempt`, then the endpoint's static headers. Signing failure is the
-    /// attempt's outcome: nothing is sent.
+    /// The request of attempt number `number` of `delivery`, signed at `now` (wall-clock epoch
+    /// milliseconds): the scheme's signature headers, `Content-Type` (not for nSelf, which signs
+    /// its own), the informational `Webhook-Attempt`, then the endpoint's static headers. Signing
+    /// failure is the attempt's outcome: nothing is sent.
     static func make(
-        _ delivery: DeliveryRecord, for endpoint: Endpoint, number: Int, now: Int64
+        _ delivery: borrowing DeliveryRecord, for endpoint: Endpoint, number: Int, now: Int64
     ) -> Result<AttemptRequest, Failure> {
         var headers: [(name: String, value: String)]
         do {
@@ -32,5 +32,16 @@ struct AttemptRequest: Sendable {
     /// A request that could not be made: the attempt's outcome.
     struct Failure: Error {
         let outcome: AttemptOutcome
+    }
+}
+
+extension DeliveryStateMachine {
+    /// The signed request of the attempt being made; `nil` before an endpoint admitted the record.
+    func attemptRequest(number: Int, now: Int64) -> Result<AttemptRequest, AttemptRequest.Failure>? {
+        guard let endpoint else { return nil }
+        switch delivery {
+        case .some(let delivery): return AttemptRequest.make(delivery, for: endpoint, number: number, now: now)
+        case .none: return nil
+        }
     }
 }

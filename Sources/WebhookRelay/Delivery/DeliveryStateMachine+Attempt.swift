@@ -30,7 +30,7 @@ extension DeliveryStateMachine {
 
     /// The endpoint heard how the attempt ended.
     mutating func reported(now: Int64) -> DeliveryAction {
-        guard case .reporting(let next) = state, let delivery else { return unexpected("reported") }
+        guard case .reporting(let next) = state else { return unexpected("reported") }
         switch next {
         case .abandon(let tally):
             state = .abandoned
@@ -40,15 +40,15 @@ extension DeliveryStateMachine {
             return .finish(.delivered)
         case .verdict(.retry(let wait), let outcome, let startedAt):
             var hop = HopState(
-                delivery: delivery, attempts: delivery.attempts + 1, firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? startedAt,
+                delivery: delivery, attempts: attempts + 1, firstAttemptAt: delivery?.firstAttemptAtMilliseconds ?? startedAt,
                 lastStatus: outcome.status, lastError: outcome.errorText
             )
             hop.dueAt = now + wait.wait.wholeMilliseconds
-            return write(.hop(tier: wait.tier, afterFailure: true), to: configuration.topics.retry(wait.tier), hop, webhookID: delivery.webhookID)
+            return write(.hop(tier: wait.tier, afterFailure: true), to: configuration.topics.retry(wait.tier), hop, webhookID: delivery?.webhookID)
         case .verdict(.deadLetter(let reason), let outcome, let startedAt):
             return deadLetter(
-                reason, lastError: outcome.errorText, lastStatus: outcome.status, attempts: delivery.attempts + 1,
-                firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? startedAt, now: now
+                reason, lastError: outcome.errorText, lastStatus: outcome.status, attempts: attempts + 1,
+                firstAttemptAt: delivery?.firstAttemptAtMilliseconds ?? startedAt, now: now
             )
         case .verdict(.cutShort, _, _), .verdict(.attemptAgain, _, _):
             return unexpected("reported")
@@ -98,7 +98,6 @@ extension DeliveryStateMachine {
         _ reason: DeadLetterReason, lastError: String?, lastStatus: Int?, attempts: Int, firstAttemptAt: Int64? = nil, now: Int64,
         cause: DeliveryAction.Write.Cause? = nil
     ) -> DeliveryAction {
-        let delivery = self.delivery
         var state = HopState(
             delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt ?? delivery?.firstAttemptAtMilliseconds,
             lastStatus: lastStatus, lastError: lastError, origin: delivery?.origin ?? coordinates

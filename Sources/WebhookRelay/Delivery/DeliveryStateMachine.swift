@@ -73,11 +73,13 @@ struct DeliveryStateMachine: Sendable {
     }
 
     let configuration: Configuration
-    /// The record as decoded, or why it could not be.
-    let decoded: Result<DeliveryRecord, DeliveryRecordDefect>
+    /// The record as decoded (read in place, field by field: copying it whole costs a reference
+    /// count per field) or, for a record that could not be, why.
+    let delivery: DeliveryRecord?
+    let defect: DeliveryRecordDefect?
     /// The record's own coordinates (the origin of a record that has none in its headers).
     let coordinates: DeliveryRecord.Origin
-    /// The endpoint id for counting a record that could not be decoded: its key when it is UTF-8.
+    /// The endpoint id: the record's key (when it is UTF-8, for a record that could not be decoded).
     let keyText: String
     let bodySize: Int
     /// The delay of the delay topic it was read from; `nil` on the deliveries topic.
@@ -89,18 +91,20 @@ struct DeliveryStateMachine: Sendable {
 
     init(record: KafkaConsumerRecord, decoded: Result<DeliveryRecord, DeliveryRecordDefect>, tier: Duration?, configuration: Configuration) {
         self.configuration = configuration
-        self.decoded = decoded
         self.tier = tier
         coordinates = DeliveryRecord.Origin(topic: record.topic, partition: record.partition, offset: record.offset)
         bodySize = record.value.count
         switch decoded {
-        case .success(let delivery): keyText = delivery.endpointID
-        case .failure: keyText = record.key.flatMap { String(validating: $0, as: UTF8.self) } ?? ""
+        case .success(let delivery):
+            self.delivery = delivery
+            defect = nil
+            keyText = delivery.endpointID
+        case .failure(let defect):
+            delivery = nil
+            self.defect = defect
+            keyText = record.key.flatMap { String(validating: $0, as: UTF8.self) } ?? ""
         }
     }
-
-    /// The decoded delivery (a record that could not be decoded never gets past ``start(now:)``).
-    var delivery: DeliveryRecord? { try? decoded.get() }
 
     /// The endpoint id for counting and logs.
     var endpointID: String { endpoint?.id ?? keyText }
@@ -109,40 +113,38 @@ struct DeliveryStateMachine: Sendable {
     /// a delay-topic record waits until it is due; any other goes to its endpoint.
     mutating func start(now: Int64) -> DeliveryAction {
         guard case .received = state else { return unexpected("start") }
-        switch decoded {
-        case .failure(let defect):
+        if let defect {
             return deadLetter(defect.reason, lastError: defect.detail, lastStatus: nil, attempts: 0, now: now, cause: .invalidRecord(defect))
-        case .success(let delivery):
-            if let tier, let requested = delivery.dueAtMilliseconds, requested > now {
-                state = .waitingUntilDue
-                return .waitUntilDue(DueTime(requested: requested, tier: tier, jitter: configuration.retryJitter, now: now))
-            }
-            return findEndpoint(delivery)
         }
+        if let tier, let requested = delivery?.dueAtMilliseconds, requested > now {
+            state = .waitingUntilDue
+            return .waitUntilDue(DueTime(requested: requested, tier: tier, jitter: configuration.retryJitter, now: now))
+        }
+        return findEndpoint()
     }
 
     /// A delay-topic record's due time came while its partition is still owned.
     mutating func dueTimeReached() -> DeliveryAction {
-        guard case .waitingUntilDue = state, let delivery else { return unexpected("due time") }
-        return findEndpoint(delivery)
+        guard case .waitingUntilDue = state else { return unexpected("due time") }
+        return findEndpoint()
     }
 
-    private mutating func findEndpoint(_ delivery: DeliveryRecord) -> DeliveryAction {
+    private mutating func findEndpoint() -> DeliveryAction {
         state = .findingEndpoint
-        return .findEndpoint(delivery.endpointID)
+        return .findEndpoint(keyText)
     }
 
     /// The endpoint lookup's answer: `nil` when no endpoint has the record's id.
     mutating func endpointFound(_ found: Endpoint?, now: Int64) -> DeliveryAction {
-        guard case .findingEndpoint = state, let delivery else { return unexpected("endpoint found") }
+        guard case .findingEndpoint = state, let event = delivery?.event else { return unexpected("endpoint found") }
         guard let found else {
             return deadLetter(
-                .unknownEndpoint, lastError: "no endpoint '\(delivery.endpointID)' is configured", lastStatus: nil,
-                attempts: delivery.attempts, now: now, cause: .unknownEndpoint
+                .unknownEndpoint, lastError: "no endpoint '\(keyText)' is configured", lastStatus: nil,
+                attempts: attempts, now: now, cause: .unknownEndpoint
             )
         }
         endpoint = found
-        guard found.accepts(event: delivery.event) else {
+        guard found.accepts(event: event) else {
             state = .finished
             return .finish(.skipped)
         }
@@ -168,11 +170,11 @@ struct DeliveryStateMachine: Sendable {
 
     /// The endpoint's decision.
     mutating func admitted(_ decision: EndpointAdmission.Decision, now: Int64) -> DeliveryAction {
-        guard case .entering = state, let delivery, let endpoint else { return unexpected("admitted") }
+        guard case .entering = state, let policy = endpoint?.policy else { return unexpected("admitted") }
         switch decision {
         case .attempt(let admission):
-            state = .attempting(admission, number: delivery.attempts + 1)
-            return .attempt(admission, number: delivery.attempts + 1)
+            state = .attempting(admission, number: attempts + 1)
+            return .attempt(admission, number: attempts + 1)
         case .park:
             // The endpoint's runtime parks the record itself, under its lock (``parked()``).
             return unexpected("park")
@@ -180,35 +182,38 @@ struct DeliveryStateMachine: Sendable {
             state = .waitingForRateLimit
             return .wait(wait)
         case .disabled(let reason):
-            return deadLetter(.gone, lastError: reason, lastStatus: delivery.lastStatus, attempts: delivery.attempts, now: now)
+            return deadLetter(.gone, lastError: reason, lastStatus: delivery?.lastStatus, attempts: attempts, now: now)
         case .circuitOpen(let wait):
             // Held back by an open circuit for longer than the endpoint allows: it dies.
-            let firstSeen = delivery.firstAttemptAtMilliseconds ?? now
-            if now - firstSeen > endpoint.policy.circuitMaxAge.wholeMilliseconds {
+            let firstSeen = delivery?.firstAttemptAtMilliseconds ?? now
+            if now - firstSeen > policy.circuitMaxAge.wholeMilliseconds {
                 return deadLetter(
-                    .circuitOpen, lastError: delivery.lastError ?? "circuit open", lastStatus: delivery.lastStatus,
-                    attempts: delivery.attempts, now: now
+                    .circuitOpen, lastError: delivery?.lastError ?? "circuit open", lastStatus: delivery?.lastStatus,
+                    attempts: attempts, now: now
                 )
             }
-            return postpone(delivery, wait: wait, now: now)
+            return postpone(wait: wait, now: now)
         case .deferred(let wait):
-            return postpone(delivery, wait: wait, now: now)
+            return postpone(wait: wait, now: now)
         }
     }
 
+    /// HTTP attempts made before this record was read.
+    var attempts: Int { delivery?.attempts ?? 0 }
+
     /// Sends the record to the shortest delay topic that covers `wait`, without using an attempt;
     /// with no delay topics (schedule `none`) it waits in memory and looks for its endpoint again.
-    private mutating func postpone(_ delivery: DeliveryRecord, wait: Duration, now: Int64) -> DeliveryAction {
+    private mutating func postpone(wait: Duration, now: Int64) -> DeliveryAction {
         guard let next = configuration.planner.fitting(wait) else {
             state = .postponedInMemory
             return .wait(wait)
         }
         var hop = HopState(
-            delivery: delivery, attempts: delivery.attempts, firstAttemptAt: delivery.firstAttemptAtMilliseconds ?? now,
-            lastStatus: delivery.lastStatus, lastError: delivery.lastError
+            delivery: delivery, attempts: attempts, firstAttemptAt: delivery?.firstAttemptAtMilliseconds ?? now,
+            lastStatus: delivery?.lastStatus, lastError: delivery?.lastError
         )
         hop.dueAt = now + next.wait.wholeMilliseconds
-        return write(.hop(tier: next.tier, afterFailure: false), to: configuration.topics.retry(next.tier), hop, webhookID: delivery.webhookID)
+        return write(.hop(tier: next.tier, afterFailure: false), to: configuration.topics.retry(next.tier), hop, webhookID: delivery?.webhookID)
     }
 
     /// A timed wait ended: the rate limit's, an in-memory postponement's, or a descriptor's.
@@ -218,8 +223,7 @@ struct DeliveryStateMachine: Sendable {
             state = .entering
             return .enter(reserved: false, waited: true)
         case .postponedInMemory:
-            guard let delivery else { return unexpected("timer") }
-            return findEndpoint(delivery)
+            return findEndpoint()
         case .waitingToAttempt(let admission, let number):
             state = .attempting(admission, number: number)
             return .attempt(admission, number: number)

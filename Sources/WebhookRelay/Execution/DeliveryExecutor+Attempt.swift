@@ -11,14 +11,15 @@ extension DeliveryExecutor {
         // Still ours, and not being let go? Asked before and after waiting for a slot.
         guard flight.ticket.isCurrent, !Task.isCancelled else { return flight.machine.revoked() }
         await attemptSlots.acquire()
-        guard flight.ticket.isCurrent, !Task.isCancelled, let endpoint = flight.machine.endpoint, let delivery = flight.machine.delivery else {
+        let startedAt = clock.wallMilliseconds
+        guard flight.ticket.isCurrent, !Task.isCancelled, let made = flight.machine.attemptRequest(number: number, now: startedAt) else {
             attemptSlots.release()
             return flight.machine.revoked()
         }
-        if admission.waited { metrics.rateLimitWait(endpoint.id) }
-        let startedAt = clock.wallMilliseconds
+        let endpoint = flight.machine.keyText
+        if admission.waited { metrics.rateLimitWait(endpoint) }
         let result: AttemptResult
-        switch AttemptRequest.make(delivery, for: endpoint, number: number, now: startedAt) {
+        switch made {
         case .success(let request):
             let cancellation = onTheWire.begin(flight.topicPartition)
             result = await dependencies.transport.post(
@@ -29,7 +30,7 @@ extension DeliveryExecutor {
             result = AttemptResult(failure.outcome, duration: .zero)
         }
         attemptSlots.release()
-        observe(result, endpoint: endpoint.id, webhookID: delivery.webhookID, number: number)
+        observe(result, endpoint: endpoint, webhookID: flight.machine.delivery?.webhookID ?? "", number: number)
         return flight.machine.attempted(result.outcome, startedAt: startedAt, now: clock.wallMilliseconds, random: dependencies.random())
     }
 
