@@ -163,6 +163,13 @@ struct EndpointAdmission: Sendable {
         return resumption()
     }
 
+    /// A park decided by ``enter(now:reserved:waited:)`` that was not carried out (the record's
+    /// partition is being let go).
+    mutating func cancelPark() {
+        waiting -= 1
+        parked -= 1
+    }
+
     /// Notes that `count` parked deliveries were resumed: each holds a reserved slot now.
     mutating func resumed(_ count: Int) {
         waiting -= count

@@ -15,6 +15,9 @@ final class EndpointRuntime: Sendable {
         case decided(RecordFlight, EndpointAdmission.Decision, resumed: ParkedRecords)
         /// Parked: the runtime keeps it until a slot is reserved for it.
         case parked
+        /// Not parked, because its partition is being let go: parking it now could leave it parked
+        /// after the parked records were handed back (``resumeAll()``), for good.
+        case partitionGoing(RecordFlight)
     }
 
     private struct State: ~Copyable {
@@ -37,6 +40,12 @@ final class EndpointRuntime: Sendable {
             let (decision, resumption) = state.admission.enter(now: now, reserved: reserved, waited: waited)
             guard case .park = decision else {
                 return .decided(flight, decision, resumed: Self.take(resumption, from: &state))
+            }
+            // Under this lock, so that a partition being let go either finds the record here
+            // (resumeAll) or the record finds the partition going.
+            guard flight.ticket.isCurrent else {
+                state.admission.cancelPark()
+                return .partitionGoing(flight)
             }
             flight.machine.parked()
             state.parked.append(flight)

@@ -5,16 +5,21 @@ import Logging
 /// partitions that are let go.
 extension DeliveryExecutor {
     /// Holds a delay-topic record until it is due; its partition's fetching pauses meanwhile.
-    func waitUntilDue(_ flight: consuming RecordFlight, _ due: DueTime) {
+    /// Returns the record when its partition is being let go instead.
+    func waitUntilDue(_ flight: consuming RecordFlight, _ due: DueTime) -> RecordFlight? {
         if due.wasBounded {
             logger.warning("A delay-topic record is due later than its topic allows; attempting it at the topic's delay", metadata: [
                 "kafka.partition": "\(flight.topicPartition)", "kafka.offset": "\(flight.record.offset)", "relay.due_at": "\(due.at)",
             ])
         }
-        dependencies.source.pause([flight.topicPartition])
-        statistics.update(flight.machine.endpointID) { $0.waiting += 1 }
+        let topicPartition = flight.topicPartition, endpoint = flight.machine.endpointID
         let remaining = max(0, due.at - clock.wallMilliseconds)
-        timers.schedule(flight, at: clock.monotonicMilliseconds + remaining)
+        // Counted and paused first: the timers may hand it to ``runTimers()`` at once.
+        statistics.update(endpoint) { $0.waiting += 1 }
+        dependencies.source.pause([topicPartition])
+        guard let refused = timers.schedule(flight, at: clock.monotonicMilliseconds + remaining) else { return nil }
+        statistics.update(endpoint) { $0.waiting -= 1 }
+        return refused
     }
 
     /// Feeds each record whose time came back to its machine, until the timers close.

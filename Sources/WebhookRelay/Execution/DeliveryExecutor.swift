@@ -91,8 +91,9 @@ final class DeliveryExecutor: Sendable {
         while true {
             switch flight.next {
             case .waitUntilDue(let due):
-                waitUntilDue(flight, due)
-                return
+                guard var refused = waitUntilDue(flight, due) else { return }
+                refused.next = refused.machine.revoked()
+                flight = refused
             case .findEndpoint(let id):
                 let found = registry.lookup(id, partition: flight.record.partition)
                 flight.runtime = found?.runtime
@@ -107,6 +108,9 @@ final class DeliveryExecutor: Sendable {
                 switch consume entry {
                 case .parked:
                     return
+                case .partitionGoing(let back):
+                    flight = back
+                    flight.next = flight.machine.revoked()
                 case .decided(let decided, let decision, let resumed):
                     flight = decided
                     dispatch(resumed)
@@ -130,8 +134,10 @@ final class DeliveryExecutor: Sendable {
                 }
                 flight.next = flight.machine.reported(now: clock.wallMilliseconds)
             case .wait(let duration):
-                timers.schedule(flight, at: clock.monotonicMilliseconds + duration.wholeMilliseconds)
-                return
+                // Handed back when its partition is going.
+                guard var refused = timers.schedule(flight, at: clock.monotonicMilliseconds + duration.wholeMilliseconds) else { return }
+                refused.next = refused.machine.revoked()
+                flight = refused
             case .write(let write):
                 guard place != .dispatcher else {
                     writeWorkers.submit(flight)

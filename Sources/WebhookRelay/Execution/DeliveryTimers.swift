@@ -50,11 +50,17 @@ final class DeliveryTimers: Sendable {
     /// Records waiting.
     var count: Int { state.withLock { $0.count } }
 
-    /// Keeps the record until the monotonic time `deadline`.
-    func schedule(_ flight: consuming RecordFlight, at deadline: Int64) {
+    /// Keeps the record until the monotonic time `deadline`, unless its partition is being let go:
+    /// then it is handed back. (Checked under the lock ``release(_:)`` takes, so a record is
+    /// either released with its partition or never kept.)
+    func schedule(_ flight: consuming RecordFlight, at deadline: Int64) -> RecordFlight? {
         var carried: RecordFlight? = consume flight
         let earliest = state.withLock { state -> Bool in
             guard let flight = carried.take() else { return false }
+            guard flight.ticket.isCurrent else {
+                carried = consume flight
+                return false
+            }
             let slot: Int
             let topicPartition = flight.topicPartition
             if let reused = state.free.popLast() {
@@ -76,6 +82,7 @@ final class DeliveryTimers: Sendable {
         }
         // A new earliest deadline: the sleeping task must wake sooner.
         if earliest { changed.wakeAll() }
+        return carried
     }
 
     /// The next record whose time has come, waiting for it; `nil` once ``close()`` was called.

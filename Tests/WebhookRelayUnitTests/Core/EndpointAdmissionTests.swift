@@ -146,6 +146,9 @@ struct EndpointRuntimeTests {
         switch consume entry {
         case .parked:
             return (nil, [])
+        case .partitionGoing(let back):
+            back.abandon()
+            return (nil, [])
         case .decided(let back, let decision, var resumed):
             back.finish()
             var offsets: [Int64] = []
@@ -193,5 +196,27 @@ struct EndpointRuntimeTests {
         #expect(offsets(reported.resumedRecords()) == [1, 2])
         #expect(enter(runtime, 3, reserved: false).decision == .disabled(reason: "410 Gone at noon"))
         #expect(runtime.snapshot.disabledReason == "410 Gone at noon")
+    }
+
+    @Test func aRecordWhosePartitionIsGoingIsNotParked() {
+        let runtime = EndpointRuntime(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
+        guard case .attempt(let admission)? = enter(runtime, 0).decision, let second = flight(1) else { return }
+        ledger.beginRevoking([partition])
+        // At the cap it would park; its partition is going, and the parked records may have been
+        // handed back already: it must not wait there.
+        let entry = runtime.enter(second, now: 0, reserved: false, waited: false)
+        switch consume entry {
+        case .partitionGoing(let back):
+            #expect(back.record.offset == 1)
+            back.abandon()
+        case .parked:
+            Issue.record("parked while its partition is going")
+        case .decided(let back, let decision, _):
+            Issue.record("decided \(decision)")
+            back.abandon()
+        }
+        #expect(runtime.snapshot.waiting == 0)
+        _ = runtime.report(admission, .notMade, now: 1)
+        #expect(ledger.unsettledTickets == 0)
     }
 }
