@@ -125,14 +125,10 @@ let package = Package(
             ]
         ),
         // Pure logic: no broker, no network, no timing; run in parallel by `make test`.
-        .testTarget(
-            name: "WebhookRelayUnitTests",
-            dependencies: [
-                "WebhookRelay", "WebhookReceiver", "Kafka", "WebhookSignature",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
-        ),
+        .testTarget(name: "WebhookRelayUnitTests", dependencies: [
+            "WebhookRelay", "WebhookReceiver", "Kafka", "WebhookSignature",
+            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(
             name: "CLITests",
             dependencies: [

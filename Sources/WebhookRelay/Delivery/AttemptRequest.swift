@@ -40,7 +40,7 @@ extension DeliveryStateMachine {
     func attemptRequest(number: Int, now: Int64) -> Result<AttemptRequest, AttemptRequest.Failure>? {
         guard let endpoint else { return nil }
         switch delivery {
-        case .some(let delivery): return AttemptRequest.make(delivery, for: endpoint, number: number, now: now)
+        case .some(let delivery): return AttemptRequest.make(delivery, for: endpoint.endpoint, number: number, now: now)
         case .none: return nil
         }
     }

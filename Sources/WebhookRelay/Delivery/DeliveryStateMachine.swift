@@ -85,7 +85,7 @@ struct DeliveryStateMachine: Sendable {
     /// The delay of the delay topic it was read from; `nil` on the deliveries topic.
     let tier: Duration?
     /// Its endpoint, once found.
-    private(set) var endpoint: Endpoint?
+    private(set) var endpoint: SharedEndpoint?
     /// Set only by its own transitions (this file and its `+Attempt` extension).
     var state: State = .received
 
@@ -135,7 +135,7 @@ struct DeliveryStateMachine: Sendable {
     }
 
     /// The endpoint lookup's answer: `nil` when no endpoint has the record's id.
-    mutating func endpointFound(_ found: Endpoint?, now: Int64) -> DeliveryAction {
+    mutating func endpointFound(_ found: SharedEndpoint?, now: Int64) -> DeliveryAction {
         guard case .findingEndpoint = state, let event = delivery?.event else { return unexpected("endpoint found") }
         guard let found else {
             return deadLetter(
@@ -144,7 +144,7 @@ struct DeliveryStateMachine: Sendable {
             )
         }
         endpoint = found
-        guard found.accepts(event: event) else {
+        guard found.endpoint.accepts(event: event) else {
             state = .finished
             return .finish(.skipped)
         }

@@ -1,88 +1,25 @@
 import WebhookSignature
 
 /// A subscriber endpoint: where and how its deliveries are sent.
-///
-/// A value with its fields in one shared, copy-on-write box: every record in flight carries its
-/// endpoint, and a copy costs one reference count instead of one per field.
 public struct Endpoint: Sendable {
-    private struct Fields: Sendable {
-        var id: String
-        var url: String
-        var scheme: SignatureScheme
-        var signer: WebhookSigner
-        var events: [EventPattern]
-        var timeout: Duration
-        var maxInFlight: Int
-        var headers: [(name: String, value: String)]
-        var policy: EndpointPolicy
-    }
-
-    private final class Box: Sendable {
-        let fields: Fields
-        init(_ fields: Fields) { self.fields = fields }
-    }
-
-    private var box: Box
-    private var fields: Fields {
-        get { box.fields }
-        set { box = Box(newValue) }
-    }
-
-    init(
-        id: String, url: String, scheme: SignatureScheme, signer: WebhookSigner, events: [EventPattern], timeout: Duration,
-        maxInFlight: Int, headers: [(name: String, value: String)], policy: EndpointPolicy
-    ) {
-        box = Box(Fields(
-            id: id, url: url, scheme: scheme, signer: signer, events: events, timeout: timeout, maxInFlight: maxInFlight,
-            headers: headers, policy: policy
-        ))
-    }
-
     /// The id producers use as the record key.
-    public var id: String {
-        get { box.fields.id }
-        set { fields.id = newValue }
-    }
+    public var id: String
     /// The URL deliveries are POSTed to (`http` or `https`).
-    public var url: String {
-        get { box.fields.url }
-        set { fields.url = newValue }
-    }
+    public var url: String
     /// The signature scheme.
-    public var scheme: SignatureScheme {
-        get { box.fields.scheme }
-        set { fields.scheme = newValue }
-    }
+    public var scheme: SignatureScheme
     /// Signs deliveries with the endpoint's secrets (decoded once).
-    public var signer: WebhookSigner {
-        get { box.fields.signer }
-        set { fields.signer = newValue }
-    }
+    public var signer: WebhookSigner
     /// Event patterns (`*` and `?` globs); empty means every event.
-    public var events: [EventPattern] {
-        get { box.fields.events }
-        set { fields.events = newValue }
-    }
+    public var events: [EventPattern]
     /// Time limit of one POST.
-    public var timeout: Duration {
-        get { box.fields.timeout }
-        set { fields.timeout = newValue }
-    }
+    public var timeout: Duration
     /// Deliveries to this endpoint in flight at once, at most.
-    public var maxInFlight: Int {
-        get { box.fields.maxInFlight }
-        set { fields.maxInFlight = newValue }
-    }
+    public var maxInFlight: Int
     /// Static headers added to every POST.
-    public var headers: [(name: String, value: String)] {
-        get { box.fields.headers }
-        set { fields.headers = newValue }
-    }
+    public var headers: [(name: String, value: String)]
     /// Circuit, rate limit and final answers.
-    public var policy: EndpointPolicy {
-        get { box.fields.policy }
-        set { fields.policy = newValue }
-    }
+    public var policy: EndpointPolicy
 
     /// What its deliveries may hold in memory.
     var limits: EndpointLimits { EndpointLimits(maxInFlight: maxInFlight, rateLimit: policy.rateLimit) }

@@ -13,26 +13,30 @@ final class EndpointRegistry: Sendable {
     }
 
     private struct State {
-        var endpoints: [String: Endpoint]
+        var endpoints: [String: SharedEndpoint]
         var entries: [String: Entry] = [:]
     }
 
     private let state: Mutex<State>
 
     init(_ endpoints: [Endpoint]) {
-        state = Mutex(State(endpoints: Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })))
+        state = Mutex(State(endpoints: Self.byID(endpoints)))
+    }
+
+    private static func byID(_ endpoints: [Endpoint]) -> [String: SharedEndpoint] {
+        Dictionary(endpoints.map { ($0.id, SharedEndpoint($0)) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The endpoint and its state, or `nil` for an unknown id. `partition` is the record's
     /// partition number, which every topic shares for an endpoint.
-    func lookup(_ id: String, partition: Int32) -> (endpoint: Endpoint, runtime: EndpointRuntime)? {
+    func lookup(_ id: String, partition: Int32) -> (endpoint: SharedEndpoint, runtime: EndpointRuntime)? {
         state.withLock { state in
             guard let endpoint = state.endpoints[id] else { return nil }
             if let entry = state.entries[id] {
                 if entry.partition != partition { state.entries[id]?.partition = partition }
                 return (endpoint, entry.runtime)
             }
-            let runtime = EndpointRuntime(policy: endpoint.policy, limits: endpoint.limits)
+            let runtime = EndpointRuntime(policy: endpoint.policy, limits: endpoint.endpoint.limits)
             state.entries[id] = Entry(runtime: runtime, partition: partition)
             return (endpoint, runtime)
         }
@@ -57,7 +61,7 @@ final class EndpointRegistry: Sendable {
     /// Replaces the endpoints; every endpoint starts afresh (in-flight attempts finish on the old state).
     func reload(_ endpoints: [Endpoint]) {
         state.withLock { state in
-            state.endpoints = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            state.endpoints = Self.byID(endpoints)
             state.entries = [:]
         }
     }

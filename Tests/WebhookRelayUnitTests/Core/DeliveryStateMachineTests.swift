@@ -19,7 +19,7 @@ struct DeliveryStateMachineTests {
     func admitted(_ record: KafkaConsumerRecord, policy: EndpointPolicy = EndpointPolicy()) -> DeliveryStateMachine {
         var machine = CoreTest.machine(record)
         _ = machine.start(now: now)
-        _ = machine.endpointFound(CoreTest.endpoint(policy: policy), now: now)
+        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         return machine
     }
@@ -75,10 +75,10 @@ struct DeliveryStateMachineTests {
 
         var skipped = CoreTest.machine(CoreTest.record(event: "invoice.paid"))
         _ = skipped.start(now: now)
-        #expect(skipped.endpointFound(CoreTest.endpoint(events: ["order.*"]), now: now) == .finish(.skipped))
+        #expect(skipped.endpointFound(SharedEndpoint(CoreTest.endpoint(events: ["order.*"])), now: now) == .finish(.skipped))
         var taken = CoreTest.machine(CoreTest.record(event: "order.paid"))
         _ = taken.start(now: now)
-        #expect(taken.endpointFound(CoreTest.endpoint(events: ["order.*"]), now: now) == .enter(reserved: false, waited: false))
+        #expect(taken.endpointFound(SharedEndpoint(CoreTest.endpoint(events: ["order.*"])), now: now) == .enter(reserved: false, waited: false))
     }
 
     // MARK: endpoint admitted, parked or sent elsewhere
@@ -86,14 +86,14 @@ struct DeliveryStateMachineTests {
     @Test func anAdmittedRecordIsAttemptedWithTheNextAttemptNumber() {
         var machine = CoreTest.machine(retry(attempts: 2))
         _ = machine.start(now: now)
-        _ = machine.endpointFound(CoreTest.endpoint(), now: now)
+        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         #expect(machine.admitted(.attempt(admission), now: now) == .attempt(admission, number: 3))
     }
 
     @Test func aParkedRecordEntersAgainWithItsReservedSlot() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(CoreTest.endpoint(), now: now)
+        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         machine.parked()
         #expect(machine.state == .parked)
         #expect(machine.resumed() == .enter(reserved: true, waited: false))
@@ -102,7 +102,7 @@ struct DeliveryStateMachineTests {
     @Test func theRateLimitIsWaitedForInMemoryThenTheRecordEntersAgainAsWaiting() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(CoreTest.endpoint(), now: now)
+        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         #expect(machine.admitted(.rateLimited(.milliseconds(40)), now: now) == .wait(.milliseconds(40)))
         #expect(machine.timerFired(now: now + 40) == .enter(reserved: false, waited: true))
     }
@@ -110,7 +110,7 @@ struct DeliveryStateMachineTests {
     @Test func aDisabledEndpointDeadLettersAsGone() throws {
         var machine = CoreTest.machine(retry(attempts: 1))
         _ = machine.start(now: now)
-        _ = machine.endpointFound(CoreTest.endpoint(), now: now)
+        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         let dead = try write(machine.admitted(.disabled(reason: "410 Gone at then"), now: now))
         #expect(dead.purpose == .deadLetter(.gone) && dead.state.lastError == "410 Gone at then" && dead.state.attempts == 1)
     }
@@ -121,7 +121,7 @@ struct DeliveryStateMachineTests {
         // First attempted 30 s ago: postponed, without using an attempt.
         var young = CoreTest.machine(retry(attempts: 1, firstAt: now - 30_000))
         _ = young.start(now: now)
-        _ = young.endpointFound(CoreTest.endpoint(policy: policy), now: now)
+        _ = young.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
         let hop = try write(young.admitted(.circuitOpen(.seconds(3)), now: now))
         #expect(hop.purpose == .hop(tier: .seconds(5), afterFailure: false) && hop.topic == "t.retry.5s")
         #expect(hop.state.attempts == 1 && hop.state.dueAt == now + 3_000 && hop.state.firstAttemptAt == now - 30_000)
@@ -130,14 +130,14 @@ struct DeliveryStateMachineTests {
         // First attempted 61 s ago: it dies as circuit_open, keeping its last status.
         var old = CoreTest.machine(retry(attempts: 1, firstAt: now - 61_000))
         _ = old.start(now: now)
-        _ = old.endpointFound(CoreTest.endpoint(policy: policy), now: now)
+        _ = old.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
         let dead = try write(old.admitted(.circuitOpen(.seconds(3)), now: now))
         #expect(dead.purpose == .deadLetter(.circuitOpen) && dead.state.lastError == "circuit open")
 
         // Longer than the longest delay topic: that topic (it comes back and asks again).
         var long = CoreTest.machine(CoreTest.record())
         _ = long.start(now: now)
-        _ = long.endpointFound(CoreTest.endpoint(), now: now)
+        _ = long.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         let longest = try write(long.admitted(.deferred(.seconds(600)), now: now))
         #expect(longest.topic == "t.retry.30s" && longest.state.dueAt == now + 30_000 && longest.state.firstAttemptAt == now)
     }
@@ -150,7 +150,7 @@ struct DeliveryStateMachineTests {
             configuration: .init(planner: RetryPlanner(topics: topics, jitter: 0))
         )
         _ = machine.start(now: now)
-        _ = machine.endpointFound(CoreTest.endpoint(), now: now)
+        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         #expect(machine.admitted(.deferred(.seconds(2)), now: now) == .wait(.seconds(2)))
         #expect(machine.timerFired(now: now + 2_000) == .findEndpoint("orders"))
     }
@@ -164,7 +164,7 @@ struct DeliveryStateMachineTests {
 
         var parked = CoreTest.machine(CoreTest.record())
         _ = parked.start(now: now)
-        _ = parked.endpointFound(CoreTest.endpoint(), now: now)
+        _ = parked.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
         parked.parked()
         #expect(parked.revoked() == .abandon(.none))
 
