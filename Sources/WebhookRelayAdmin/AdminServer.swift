@@ -48,7 +48,7 @@ public enum AdminServer {
     /// The server as a service; `onBound` receives the port it listens on.
     public static func service(
         _ configuration: Configuration,
-        pipeline: RelayService,
+        relay: RelayService,
         metrics: PrometheusCollectorRegistry? = nil,
         logger: Logger,
         onBound: @escaping @Sendable (Int) -> Void = { _ in }
@@ -63,7 +63,7 @@ public enum AdminServer {
         }
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
-            let ready = pipeline.isReady
+            let ready = relay.isReady
             return Response(
                 status: ready ? .ok : .serviceUnavailable,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready: no group assignment yet\n"))
@@ -72,7 +72,7 @@ public enum AdminServer {
         router.get("/endpoints") { _, _ -> Response in
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let data = (try? encoder.encode(pipeline.endpointStatus)) ?? Data("[]".utf8)
+            let data = (try? encoder.encode(relay.endpointStatus)) ?? Data("[]".utf8)
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))

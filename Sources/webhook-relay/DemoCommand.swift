@@ -86,15 +86,15 @@ struct DemoCommand: AsyncParsableCommand {
             configuration.sessionTimeout = .seconds(6)
             // The demo's receiver is on loopback, which the SSRF guard refuses unless allowed.
             configuration.http.addressPolicy = AddressPolicy(allowedNetworks: [CIDR("127.0.0.0/8")].compactMap { $0 })
-            let pipeline = RelayService(configuration: configuration, endpoints: endpoints, logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [pipeline], logger: logger))
+            let relay = RelayService(configuration: configuration, endpoints: endpoints, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [relay], logger: logger))
             let running = Task { try await group.run() }
 
             let progress = ProgressView(endpoints: ["healthy", "flaky", "broken"], total: eventsPerEndpoint)
             let started = ContinuousClock.now
             var finished = false
             while ContinuousClock.now - started < limit {
-                let snapshot = pipeline.statistics.snapshot
+                let snapshot = relay.statistics.snapshot
                 progress.draw(snapshot, elapsed: ContinuousClock.now - started)
                 if progress.isComplete(snapshot) {
                     finished = true
@@ -104,7 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             await group.triggerGracefulShutdown()
             try await running.value
-            return (finished, pipeline.statistics.snapshot, ContinuousClock.now - started)
+            return (finished, relay.statistics.snapshot, ContinuousClock.now - started)
         }
 
         let requests = receiver.requests

@@ -63,11 +63,11 @@ struct RunCommand: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let pipeline = RelayService(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
-        var services: [any Service] = [pipeline]
+        let relay = RelayService(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
+        var services: [any Service] = [relay]
         if var admin = settings.admin {
             admin.maxConnections = descriptors.adminConnections(wanted: admin.maxConnections, maxInFlight: configuration.maxInFlight)
-            services.append(AdminServer.service(admin, pipeline: pipeline, metrics: registry, logger: logger))
+            services.append(AdminServer.service(admin, relay: relay, metrics: registry, logger: logger))
         }
         logger.info("Starting relay", metadata: [
             "relay.endpoints": "\(endpointList.count)", "relay.retry_schedule": "\(configuration.topics.schedule)",
@@ -79,7 +79,7 @@ struct RunCommand: AsyncParsableCommand {
                 // SIGHUP: reload the endpoints file; an invalid file is rejected and the old one stays.
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
                     do {
-                        pipeline.reload(endpoints: try EndpointsFile.load(path: endpointsPath))
+                        relay.reload(endpoints: try EndpointsFile.load(path: endpointsPath))
                     } catch {
                         logger.error("Endpoints file rejected on reload; keeping the previous endpoints", metadata: ["error": "\(error)"])
                     }

@@ -21,12 +21,12 @@ struct AdminServerTests {
             let endpoints = try EndpointsFile.parse(yaml, environment: [:])
             let registry = PrometheusCollectorRegistry()
             let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
-            let pipeline = RelayService(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
+            let relay = RelayService(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let admin = AdminServer.service(.init(port: 0), pipeline: pipeline, metrics: registry, logger: RelayTestEnvironment.logger) { port in
+            let admin = AdminServer.service(.init(port: 0), relay: relay, metrics: registry, logger: RelayTestEnvironment.logger) { port in
                 portContinuation.yield(port)
             }
-            let group = ServiceGroup(configuration: .init(services: [pipeline, admin], logger: RelayTestEnvironment.logger))
+            let group = ServiceGroup(configuration: .init(services: [relay, admin], logger: RelayTestEnvironment.logger))
             let running = Task { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
@@ -90,7 +90,7 @@ struct AdminServerTests {
     /// server stops accepting (the kernel queues the rest, at no descriptor of ours).
     @Test func slowAndIdleConnectionsAreClosedAndTheirNumberIsCapped() async throws {
         let topics = try RelayTopics(prefix: "admin", schedule: RetrySchedule(parsing: "1s"))
-        let pipeline = RelayService(
+        let relay = RelayService(
             configuration: RelayConfiguration(bootstrapServers: "127.0.0.1:1", topics: topics), endpoints: [], logger: RelayTestEnvironment.logger
         )
         let registry = PrometheusCollectorRegistry()
@@ -98,7 +98,7 @@ struct AdminServerTests {
         configuration.maxConnections = 2
         configuration.requestTimeout = .seconds(1)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let admin = AdminServer.service(configuration, pipeline: pipeline, metrics: registry, logger: RelayTestEnvironment.logger) { port in
+        let admin = AdminServer.service(configuration, relay: relay, metrics: registry, logger: RelayTestEnvironment.logger) { port in
             portContinuation.yield(port)
         }
         let group = ServiceGroup(configuration: .init(services: [admin], logger: RelayTestEnvironment.logger))

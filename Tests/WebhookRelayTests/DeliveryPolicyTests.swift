@@ -37,7 +37,7 @@ struct DeliveryPolicyTests {
             let replica = try env.startReplica(endpointsYAML: yaml)
             // Five timeouts open the circuit; after 2 s one probe, which times out and opens it again.
             let sawTwoProbes = await env.waitForRequests(timeout: .seconds(30)) { $0.filter { $0.endpointID == "hang" }.count >= 7 }
-            let health = replica.pipeline.endpointHealth
+            let health = replica.relay.endpointHealth
             try await replica.stop()
             #expect(sawTwoProbes)
 
@@ -207,7 +207,7 @@ struct EndpointReloadTests {
             _ = try await env.read(topic: env.topics.deadLetters, count: 2)
             #expect(env.receiver.requests.map(\.webhookID) == ["msg_first"])
 
-            replica.pipeline.reload(endpoints: try EndpointsFile.parse(yaml, environment: [:]))
+            replica.relay.reload(endpoints: try EndpointsFile.parse(yaml, environment: [:]))
             try await env.produce([env.delivery(endpoint: "moved", id: "msg_third", body: [3])])
             let reached2 = await env.waitForRequests { $0.contains { $0.webhookID == "msg_third" && $0.status == 204 } }
             #expect(reached2)

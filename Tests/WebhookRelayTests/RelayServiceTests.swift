@@ -249,7 +249,7 @@ struct RelayServiceTests {
             try await Task.sleep(for: .milliseconds(500))
             try await replica.stop()
             #expect(Set(env.receiver.requests.map(\.webhookID)) == ["msg_a", "msg_c"])
-            #expect(replica.pipeline.statistics.snapshot["orders"]?.skipped == 1)
+            #expect(replica.relay.statistics.snapshot["orders"]?.skipped == 1)
         }
     }
 }
@@ -316,8 +316,8 @@ struct RelayServicePolicyTests {
         let endpoints = try EndpointsFile.parse(
             "endpoints:\n  - id: a\n    url: http://127.0.0.1:9/a\n    secrets: [\"\(TestSecrets.standard)\"]", environment: [:]
         )
-        let pipeline = RelayService(configuration: configuration, endpoints: endpoints, logger: RelayTestEnvironment.logger)
-        let error = await #expect(throws: ConfigurationError.self) { try await pipeline.run() }
+        let relay = RelayService(configuration: configuration, endpoints: endpoints, logger: RelayTestEnvironment.logger)
+        let error = await #expect(throws: ConfigurationError.self) { try await relay.run() }
         #expect(error?.message.contains("mixed.retry.5s has 3") == true, "\(String(describing: error))")
         #expect(error?.message.contains("mixed.deliveries (4)") == true)
     }

@@ -66,13 +66,13 @@ final class RelayTestEnvironment: Sendable {
 
     /// A running replica; ``stop()`` shuts it down gracefully.
     final class Replica: Sendable {
-        let pipeline: RelayService
+        let relay: RelayService
         private let group: ServiceGroup
         private let task: Task<Void, any Error>
 
-        init(pipeline: RelayService, logger: Logger) {
-            self.pipeline = pipeline
-            let group = ServiceGroup(configuration: .init(services: [pipeline], logger: logger))
+        init(relay: RelayService, logger: Logger) {
+            self.relay = relay
+            let group = ServiceGroup(configuration: .init(services: [relay], logger: logger))
             self.group = group
             task = Task { try await group.run() }
         }
@@ -85,10 +85,10 @@ final class RelayTestEnvironment: Sendable {
 
     func startReplica(endpointsYAML: String, bodyLimit: Int = 1_048_576, addressPolicy: AddressPolicy = loopbackAllowed) throws -> Replica {
         let endpoints = try EndpointsFile.parse(endpointsYAML, environment: [:])
-        let pipeline = RelayService(
+        let relay = RelayService(
             configuration: configuration(bodyLimit: bodyLimit, addressPolicy: addressPolicy), endpoints: endpoints, logger: Self.logger
         )
-        return Replica(pipeline: pipeline, logger: Self.logger)
+        return Replica(relay: relay, logger: Self.logger)
     }
 
     /// Produces records to the deliveries topic and returns their delivery reports.

@@ -108,7 +108,7 @@ struct RestartAndRebalanceTests {
             try await first.stop()  // the drain timeout is 5 s; the receiver holds the request 8 s
             let stopTime = ContinuousClock.now - stopping
             #expect(stopTime < .seconds(7.5), "cut short after the drain timeout, not waited for: \(stopTime)")
-            let counts = first.pipeline.statistics.snapshot["orders"]
+            let counts = first.relay.statistics.snapshot["orders"]
             #expect(counts?.cutShort == 1)
             #expect(counts?.failedAttempts == 0 && counts?.retried == 0 && counts?.deadLettered == 0 && counts?.delivered == 0)
 
