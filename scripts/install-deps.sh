@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages webhook-relay builds and tests against, when they are missing:
 # librdkafka (headers and library) and pkg-config to build; Python 3 with aiohttp for the tests
-# that run a receiver the project did not write. Debian/Ubuntu: apt-get (with sudo when not root).
+# that run a receiver the project did not write; kcat for those that read topics with a Kafka client
+# the project did not write. Debian/Ubuntu: apt-get (with sudo when not root).
 # macOS: prints the Homebrew and pip commands. Anything else: says what is needed.
 set -euo pipefail
 
@@ -16,7 +17,11 @@ have_aiohttp() {
   return 1
 }
 
-if have_librdkafka && have_aiohttp; then
+have_kcat() {
+  command -v kcat >/dev/null 2>&1
+}
+
+if have_librdkafka && have_aiohttp && have_kcat; then
   exit 0
 fi
 
@@ -26,19 +31,21 @@ case "$(uname -s)" in
       sudo=""
       if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-          echo "error: librdkafka-dev, pkg-config or python3-aiohttp are missing and this user cannot install them (no root, no sudo)." >&2
+          echo "error: librdkafka-dev, pkg-config, python3-aiohttp or kcat are missing and this user cannot install them (no root, no sudo)." >&2
           exit 1
         fi
       fi
       packages=()
       have_librdkafka || packages+=(librdkafka-dev pkg-config)
       have_aiohttp || packages+=(python3-aiohttp)
+      have_kcat || packages+=(kcat)
       echo "Installing ${packages[*]} with apt-get..." >&2
       export DEBIAN_FRONTEND=noninteractive
       $sudo apt-get update -qq
       $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
       have_librdkafka || { echo "error: librdkafka still not found by pkg-config after installing" >&2; exit 1; }
       have_aiohttp || { echo "error: aiohttp still not importable by python3 after installing python3-aiohttp" >&2; exit 1; }
+      have_kcat || { echo "error: kcat still not found after installing it" >&2; exit 1; }
     else
       echo "error: install librdkafka (>= 2.0, with headers), pkg-config and Python 3 with aiohttp with your package manager." >&2
       exit 1
@@ -47,6 +54,7 @@ case "$(uname -s)" in
   Darwin)
     have_librdkafka || echo "librdkafka is missing. Install it with:  brew install librdkafka pkg-config" >&2
     have_aiohttp || echo "aiohttp is missing (for the tests). Install it with:  python3 -m pip install aiohttp" >&2
+    have_kcat || echo "kcat is missing (for the tests). Install it with:  brew install kcat" >&2
     exit 1
     ;;
   *)

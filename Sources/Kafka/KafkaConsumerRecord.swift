@@ -12,6 +12,9 @@ public struct KafkaConsumerRecord: Sendable, Hashable {
     public var headers: [KafkaHeader]
     /// The record timestamp in milliseconds since the epoch, when the broker supplied one.
     public var timestampMilliseconds: Int64?
+    /// The value is null (a tombstone: on a compacted topic, the key's deletion); ``value`` is
+    /// empty then, as it is for an empty value.
+    public var isTombstone = false
 
     /// Creates a record (useful for tests of code that consumes records).
     public init(

@@ -111,12 +111,15 @@ public final class KafkaProducer: Sendable {
         let opaque = Unmanaged.passRetained(box).toOpaque()
         let headers = RDKafkaMessage.makeHeaders(record.headers)
         let partition = record.partition ?? wr_rd_kafka_partition_unassigned
-        let err = record.value.withUnsafeBytes { value in
+        // librdkafka takes a null pointer as a null value (a tombstone) and any other as a value,
+        // even of length 0; an empty array may have either, so both cases are made explicit.
+        let bytes: [UInt8]? = record.isTombstone ? nil : (record.value.isEmpty ? [0] : record.value)
+        let err = withOptionalBytes(bytes) { value in
             withOptionalBytes(record.key) { key in
                 wr_rd_kafka_produce(
                     client.handle, record.topic, partition,
                     key?.baseAddress, key?.count ?? 0,
-                    value.baseAddress, value.count,
+                    value?.baseAddress, record.value.count,
                     headers, opaque
                 )
             }

@@ -10,6 +10,9 @@ public struct KafkaProducerRecord: Sendable, Hashable {
     public var value: [UInt8]
     /// The headers, in order.
     public var headers: [KafkaHeader]
+    /// A tombstone: the value is null (not empty), which a compacted topic takes as the deletion
+    /// of the key. ``value`` is empty then.
+    public var isTombstone = false
 
     /// Creates a record.
     public init(topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8], headers: [KafkaHeader] = []) {
@@ -18,6 +21,13 @@ public struct KafkaProducerRecord: Sendable, Hashable {
         self.key = key
         self.value = value
         self.headers = headers
+    }
+
+    /// A tombstone for `key`: a record with a null value.
+    public static func tombstone(topic: String, partition: Int32? = nil, key: [UInt8], headers: [KafkaHeader] = []) -> KafkaProducerRecord {
+        var record = KafkaProducerRecord(topic: topic, partition: partition, key: key, value: [], headers: headers)
+        record.isTombstone = true
+        return record
     }
 }
 

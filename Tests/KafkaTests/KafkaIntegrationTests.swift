@@ -66,6 +66,35 @@ struct KafkaIntegrationTests {
         }
     }
 
+    /// A tombstone (null value, a compacted topic's deletion) is not an empty value, both ways,
+    /// and kcat (a client we did not write) sees the same: payload length -1 (null) for the
+    /// tombstone only.
+    @Test func tombstonesAreNullValuesAndEmptyValuesStayEmpty() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["compacted": 1], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in
+                _ = try await producer.send(KafkaProducerRecord(topic: "compacted", key: Array("a".utf8), value: []))
+                _ = try await producer.send(.tombstone(topic: "compacted", key: Array("b".utf8)))
+                _ = try await producer.send(KafkaProducerRecord(topic: "compacted", key: Array("c".utf8), value: Array("x".utf8)))
+            }
+            let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            let received = try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["compacted"], logger: logger) { consumer in
+                await KafkaTestSupport.read(3, from: consumer, timeout: .seconds(30))
+            }
+            #expect(received.map(\.isTombstone) == [false, true, false])
+            #expect(received.map(\.value) == [[], [], Array("x".utf8)])
+
+            let kcat = Process()
+            kcat.executableURL = URL(fileURLWithPath: "/usr/bin/kcat")
+            kcat.arguments = ["-b", broker.bootstrapServers, "-C", "-t", "compacted", "-e", "-q", "-f", "%k=%S;"]
+            let output = Pipe()
+            kcat.standardOutput = output
+            try kcat.run()
+            kcat.waitUntilExit()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(text == "a=0;b=-1;c=1;", "kcat read \(text)")
+        }
+    }
+
     @Test func twoConsumersSplitPartitionsAndTheSurvivorTakesAll() async throws {
         try await EmbeddedBroker.withBroker(topics: ["split": 6], logger: logger) { broker in
             let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))

@@ -14,7 +14,7 @@ enum RDKafkaMessage {
         } ?? []
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        return KafkaConsumerRecord(
+        var record = KafkaConsumerRecord(
             topicPartition: KafkaTopicPartition(topic: topic, partition: m.partition),
             offset: m.offset,
             key: key,
@@ -22,6 +22,8 @@ enum RDKafkaMessage {
             headers: headers(of: message),
             timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
         )
+        record.isTombstone = m.payload == nil
+        return record
     }
 
     private static func headers(of message: UnsafePointer<rd_kafka_message_t>) -> [KafkaHeader] {
