@@ -26,11 +26,13 @@ struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try options.resolve()
-            let endpoints: [Endpoint]
-            do {
-                endpoints = try EndpointsFile.load(path: settings.endpointsPath)
-            } catch {
-                throw ValidationError(error.message)
+            var endpoints: [Endpoint] = []
+            if let path = settings.endpointsPath {
+                do {
+                    endpoints = try EndpointsFile.load(path: path)
+                } catch {
+                    throw ValidationError(error.message)
+                }
             }
             let relay = settings.relay
             var lines: [(String, String)] = [
@@ -49,13 +51,14 @@ struct ConfigCommand: AsyncParsableCommand {
                 ("allow_private_network", String(relay.http.addressPolicy.allowPrivateNetwork)),
                 ("ca_file", relay.http.trustedCertificatesFile ?? "(system trust roots only)"),
                 ("admin", settings.admin.map { "\($0.host):\($0.port)" } ?? "off"),
-                ("endpoints", settings.endpointsPath),
+                ("endpoints", settings.endpointsPath ?? "registry \(relay.topics.endpoints)"),
+                ("registry_key", settings.keyring.map { "keys \($0.keys.map(\.id).joined(separator: ", ")) (masked)" } ?? "(none)"),
             ]
             for (key, value) in relay.kafkaProperties.sorted(by: { $0.key < $1.key }) {
                 lines.append(("kafka." + key, KafkaPropertyNames.isSensitive(key) ? "****" : value))
             }
             for (key, value) in lines { Console.line("\(key): \(value)") }
-            Console.line("endpoints (\(endpoints.count)):")
+            if settings.endpointsPath != nil { Console.line("endpoints (\(endpoints.count)):") }
             for endpoint in endpoints {
                 var details = ["scheme \(endpoint.scheme.rawValue)", "secrets masked", "timeout \(DurationText.format(endpoint.timeout))",
                                "max_in_flight \(endpoint.maxInFlight)"]

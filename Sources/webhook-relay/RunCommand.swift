@@ -18,7 +18,8 @@ struct RunCommand: AsyncParsableCommand {
             (in-flight deliveries finish within --drain-timeout, offsets are committed); a second \
             signal exits at once. SIGHUP reloads the endpoints file without dropping in-flight \
             work (an invalid file is rejected with a log line and the old endpoints stay); reloading \
-            also re-enables endpoints that a 410 Gone disabled.
+            also re-enables endpoints that a 410 Gone disabled. With --endpoint-registry the \
+            endpoints come from the registry topic instead, followed live (`webhook-relay endpoints`).
 
             Deliveries only go to globally routable addresses unless --allow-network or \
             --allow-private-network says otherwise (SSRF guard).
@@ -41,7 +42,12 @@ struct RunCommand: AsyncParsableCommand {
         let stopSignals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         var settings = try options.resolve(brokersRequired: !embeddedBroker)
         let logger = logging.makeLogger(label: "webhook-relay", layers: settings.layers)
-        let endpointList = try EndpointsFile.load(path: settings.endpointsPath)
+        let source: RelayService.EndpointSource
+        if let path = settings.endpointsPath {
+            source = .list(try EndpointsFile.load(path: path))
+        } else {
+            source = .registry(keyring: settings.keyring)
+        }
 
         var broker: EmbeddedBroker?
         defer { broker?.shutdown() }
@@ -63,14 +69,15 @@ struct RunCommand: AsyncParsableCommand {
         }
         let registry = PrometheusCollectorRegistry()
         let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let relay = RelayService(configuration: configuration, endpoints: endpointList, logger: logger, metrics: metrics)
+        let relay = RelayService(configuration: configuration, source: source, logger: logger, metrics: metrics)
         var services: [any Service] = [relay]
         if var admin = settings.admin {
             admin.maxConnections = descriptors.adminConnections(wanted: admin.maxConnections, maxInFlight: configuration.maxInFlight)
             services.append(AdminServer.service(admin, relay: relay, metrics: registry, logger: logger))
         }
+        let endpointCount = if case .list(let endpoints) = source { "\(endpoints.count)" } else { "registry \(configuration.topics.endpoints)" }
         logger.info("Starting relay", metadata: [
-            "relay.endpoints": "\(endpointList.count)", "relay.retry_schedule": "\(configuration.topics.schedule)",
+            "relay.endpoints": "\(endpointCount)", "relay.retry_schedule": "\(configuration.topics.schedule)",
             "kafka.group": "\(configuration.groupID)",
         ])
         let endpointsPath = settings.endpointsPath
@@ -78,6 +85,10 @@ struct RunCommand: AsyncParsableCommand {
             tasks.addTask {
                 // SIGHUP: reload the endpoints file; an invalid file is rejected and the old one stays.
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    guard let endpointsPath else {
+                        logger.notice("SIGHUP ignored: the endpoints come from the registry topic, which is followed live")
+                        continue
+                    }
                     do {
                         relay.reload(endpoints: try EndpointsFile.load(path: endpointsPath))
                     } catch {

@@ -2,13 +2,22 @@ import ArgumentParser
 import Foundation
 import WebhookRelay
 import WebhookRelayAdmin
+import WebhookSignature
 
 /// The settings of `run` (and of `config check`, which validates them without running).
 struct RunOptions: ParsableArguments {
     @OptionGroup var relay: RelayOptions
 
-    @Option(help: ArgumentHelp("The endpoints file (env: WEBHOOK_RELAY_ENDPOINTS).", valueName: "path"))
+    @Option(help: ArgumentHelp("The endpoints file (env: WEBHOOK_RELAY_ENDPOINTS). One source of endpoints per deployment: this or --endpoint-registry.", valueName: "path"))
     var endpoints: String?
+
+    @Flag(help: "Take the endpoints from the registry topic <prefix>.endpoints, followed live (env: WEBHOOK_RELAY_ENDPOINT_REGISTRY=true). `webhook-relay endpoints` manages it.")
+    var endpointRegistry = false
+
+    @Option(name: .customLong("registry-key"), help: ArgumentHelp(
+        "Where the key that seals endpoints' secrets in the registry is: env:NAME or file:PATH, each holding lines <id>:<base64 of 32 bytes> (repeatable; the first key seals, every key opens; env: WEBHOOK_RELAY_REGISTRY_KEY).",
+        valueName: "env:NAME|file:PATH"))
+    var registryKeys: [String] = []
 
     @Option(help: ArgumentHelp("Consumer group of the replicas (env: WEBHOOK_RELAY_GROUP; default webhook-relay).", valueName: "name"))
     var group: String?
@@ -53,9 +62,15 @@ struct RunOptions: ParsableArguments {
         let resolved = try relay.resolve(brokersRequired: brokersRequired)
         let layers = resolved.layers
         try LoggingOptions.validate(layers)
-        guard let endpointsPath = layers.string(endpoints, .endpoints)?.value, !endpointsPath.isEmpty else {
-            throw ValidationError("--endpoints is required (or set WEBHOOK_RELAY_ENDPOINTS, or endpoints in the config file)")
+        let endpointsPath = layers.string(endpoints, .endpoints)?.value.nilIfEmpty
+        let registry = try layers.bool(endpointRegistry, .endpointRegistry)
+        if endpointsPath != nil && registry {
+            throw ValidationError("use one source of endpoints per deployment: --endpoints (a file) or --endpoint-registry (the registry topic); `webhook-relay endpoints import FILE` moves a file's endpoints into the registry")
         }
+        if endpointsPath == nil && !registry {
+            throw ValidationError("--endpoints is required (or set WEBHOOK_RELAY_ENDPOINTS, or endpoints in the config file), unless --endpoint-registry takes them from the registry topic")
+        }
+        let keyring = try RegistryKeys.load(layers, flag: registryKeys)
         var configuration = RelayConfiguration(bootstrapServers: resolved.brokers, topics: resolved.topics)
         configuration.groupID = layers.string(group, .group)?.value ?? "webhook-relay"
         if let (id, source) = layers.string(groupInstanceId, .groupInstanceID) {
@@ -126,15 +141,23 @@ struct RunOptions: ParsableArguments {
         if port != 0 {
             admin = AdminServer.Configuration(host: layers.string(adminBind, .adminBind)?.value ?? "127.0.0.1", port: port)
         }
-        return RunSettings(relay: configuration, endpointsPath: endpointsPath, admin: admin, layers: layers)
+        return RunSettings(relay: configuration, endpointsPath: endpointsPath, keyring: keyring, admin: admin, layers: layers)
     }
 }
 
 /// What `run` will use.
 struct RunSettings {
     var relay: RelayConfiguration
-    var endpointsPath: String
+    /// The endpoints file; `nil` in registry mode.
+    var endpointsPath: String?
+    /// Opens the registry's sealed secrets (registry mode).
+    var keyring: SecretKeyring?
     var admin: AdminServer.Configuration?
     /// Where the settings came from (the config file, read once).
     var layers: ConfigLayers
+}
+
+extension String {
+    /// `nil` for an empty string.
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

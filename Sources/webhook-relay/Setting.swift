@@ -4,6 +4,8 @@
 /// accepts exactly these keys.
 enum Setting: String, CaseIterable, Sendable {
     case brokers, endpoints, group
+    case endpointRegistry = "endpoint_registry"
+    case registryKey = "registry_key"
     case groupInstanceID = "group_instance_id"
     case topicPrefix = "topic_prefix"
     case retrySchedule = "retry_schedule"

@@ -14,6 +14,7 @@ struct WebhookRelayCommand: AsyncParsableCommand {
             TopicsCommand.self,
             DeadLetterCommand.self,
             RepublishCommand.self,
+            EndpointsCommand.self,
             ConfigCommand.self,
             DemoCommand.self,
             BrokerCommand.self,

@@ -91,6 +91,12 @@ final class RelayTestEnvironment: Sendable {
         return Replica(relay: relay, logger: Self.logger)
     }
 
+    /// A replica that takes its endpoints from the registry topic.
+    func startRegistryReplica(keyring: SecretKeyring?) -> Replica {
+        let relay = RelayService(configuration: configuration(), source: .registry(keyring: keyring), logger: Self.logger)
+        return Replica(relay: relay, logger: Self.logger)
+    }
+
     /// Produces records to the deliveries topic and returns their delivery reports.
     @discardableResult
     func produce(_ records: [KafkaProducerRecord]) async throws -> [KafkaDeliveryReport] {
@@ -148,6 +154,16 @@ final class RelayTestEnvironment: Sendable {
                 return await group.next().flatMap { $0 } ?? []
             }
         }
+    }
+
+    /// Waits until `condition` holds, checking it every `interval`; returns whether it did.
+    static func eventually(timeout: Duration, interval: Duration = .milliseconds(50), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: interval)
+        }
+        return condition()
     }
 
     /// Waits until `condition` holds for the receiver's requests (polling every 50 ms).

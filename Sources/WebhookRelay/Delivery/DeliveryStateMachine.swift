@@ -134,22 +134,42 @@ struct DeliveryStateMachine: Sendable {
         return .findEndpoint(keyText)
     }
 
-    /// The endpoint lookup's answer: `nil` when no endpoint has the record's id.
-    mutating func endpointFound(_ found: SharedEndpoint?, now: Int64) -> DeliveryAction {
+    /// The endpoint lookup's answer.
+    mutating func endpointFound(_ answer: EndpointAnswer, now: Int64) -> DeliveryAction {
         guard case .findingEndpoint = state, let event = delivery?.event else { return unexpected("endpoint found") }
-        guard let found else {
+        switch answer {
+        case .unknown:
             return deadLetter(
-                .unknownEndpoint, lastError: "no endpoint '\(keyText)' is configured", lastStatus: nil,
-                attempts: attempts, now: now, cause: .unknownEndpoint
+                .unknownEndpoint, lastError: "no endpoint '\(keyText)' is configured", lastStatus: nil, attempts: attempts, now: now,
+                cause: .unknownEndpoint
             )
+        case .deleted:
+            return deadLetter(
+                .endpointDeleted, lastError: "endpoint '\(keyText)' was deleted from the registry", lastStatus: delivery?.lastStatus,
+                attempts: attempts, now: now
+            )
+        case .disabled(let found, let reason):
+            guard found.endpoint.accepts(event: event) else { return skipped() }
+            return deadLetter(.endpointDisabled, lastError: reason, lastStatus: delivery?.lastStatus, attempts: attempts, now: now)
+        case .found(let found):
+            endpoint = found
+            guard found.endpoint.accepts(event: event) else { return skipped() }
+            state = .entering
+            return .enter(reserved: false, waited: false)
         }
-        endpoint = found
-        guard found.endpoint.accepts(event: event) else {
-            state = .finished
-            return .finish(.skipped)
-        }
-        state = .entering
-        return .enter(reserved: false, waited: false)
+    }
+
+    private mutating func skipped() -> DeliveryAction {
+        state = .finished
+        return .finish(.skipped)
+    }
+
+    /// Its endpoint changed (registry, SIGHUP) while the record was parked by the old one: it looks
+    /// the endpoint up again.
+    mutating func endpointChanged() -> DeliveryAction {
+        guard case .parked = state else { return unexpected("endpoint changed") }
+        endpoint = nil
+        return findEndpoint()
     }
 
     /// The endpoint parked the record at its in-flight cap (it keeps the record meanwhile).

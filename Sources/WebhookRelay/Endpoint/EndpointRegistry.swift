@@ -5,15 +5,47 @@ import Synchronization
 /// An endpoint's state (circuit, rate limit, `410` disabling) lives on the replica that owns its
 /// partition: it is created when a record of the endpoint arrives and dropped when that partition
 /// is revoked, so the next owner starts with a closed circuit. ``reload(_:)`` swaps the endpoints
-/// (SIGHUP) and starts every endpoint afresh, which also re-enables endpoints a `410` disabled.
+/// (SIGHUP) and starts every endpoint afresh, which also re-enables endpoints a `410` disabled;
+/// ``put(_:disabledReason:)`` and ``delete(_:)`` change one endpoint (the registry topic). Records
+/// parked by a replaced endpoint's state are handed back, to look their endpoint up again.
 final class EndpointRegistry: Sendable {
+    /// What a lookup found.
+    enum Lookup: Sendable {
+        case found(SharedEndpoint, EndpointRuntime)
+        /// Disabled in the registry.
+        case disabled(SharedEndpoint, reason: String)
+        /// Deleted from the registry (its tombstone was read).
+        case deleted
+        case unknown
+
+        /// The part the state machine decides on.
+        var answer: EndpointAnswer {
+            switch self {
+            case .found(let endpoint, _): .found(endpoint)
+            case .disabled(let endpoint, let reason): .disabled(endpoint, reason: reason)
+            case .deleted: .deleted
+            case .unknown: .unknown
+            }
+        }
+
+        var runtime: EndpointRuntime? {
+            if case .found(_, let runtime) = self { runtime } else { nil }
+        }
+    }
+
     private struct Entry {
         var runtime: EndpointRuntime
         var partition: Int32
     }
 
+    private struct Registered {
+        var endpoint: SharedEndpoint
+        var disabledReason: String?
+    }
+
     private struct State {
-        var endpoints: [String: SharedEndpoint]
+        var endpoints: [String: Registered]
+        var deleted: Set<String> = []
         var entries: [String: Entry] = [:]
     }
 
@@ -23,23 +55,46 @@ final class EndpointRegistry: Sendable {
         state = Mutex(State(endpoints: Self.byID(endpoints)))
     }
 
-    private static func byID(_ endpoints: [Endpoint]) -> [String: SharedEndpoint] {
-        Dictionary(endpoints.map { ($0.id, SharedEndpoint($0)) }, uniquingKeysWith: { first, _ in first })
+    private static func byID(_ endpoints: [Endpoint]) -> [String: Registered] {
+        Dictionary(endpoints.map { ($0.id, Registered(endpoint: SharedEndpoint($0))) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The endpoint and its state, or `nil` for an unknown id. `partition` is the record's
-    /// partition number, which every topic shares for an endpoint.
-    func lookup(_ id: String, partition: Int32) -> (endpoint: SharedEndpoint, runtime: EndpointRuntime)? {
+    /// The endpoint and its state. `partition` is the record's partition number, which every
+    /// topic shares for an endpoint.
+    func lookup(_ id: String, partition: Int32) -> Lookup {
         state.withLock { state in
-            guard let endpoint = state.endpoints[id] else { return nil }
+            guard let registered = state.endpoints[id] else { return state.deleted.contains(id) ? .deleted : .unknown }
+            let endpoint = registered.endpoint
+            if let reason = registered.disabledReason { return .disabled(endpoint, reason: reason) }
             if let entry = state.entries[id] {
                 if entry.partition != partition { state.entries[id]?.partition = partition }
-                return (endpoint, entry.runtime)
+                return .found(endpoint, entry.runtime)
             }
             let runtime = EndpointRuntime(policy: endpoint.policy, limits: endpoint.endpoint.limits)
             state.entries[id] = Entry(runtime: runtime, partition: partition)
-            return (endpoint, runtime)
+            return .found(endpoint, runtime)
         }
+    }
+
+    /// Adds or replaces one endpoint (enabled, or disabled with a reason); returns the records its
+    /// previous state had parked.
+    func put(_ endpoint: Endpoint, disabledReason: String?) -> ParkedRecords {
+        let replaced = state.withLock { state in
+            state.endpoints[endpoint.id] = Registered(endpoint: SharedEndpoint(endpoint), disabledReason: disabledReason)
+            state.deleted.remove(endpoint.id)
+            return state.entries.removeValue(forKey: endpoint.id)?.runtime
+        }
+        return replaced?.resumeAll() ?? ParkedRecords()
+    }
+
+    /// Deletes one endpoint; returns the records its state had parked.
+    func delete(_ id: String) -> ParkedRecords {
+        let replaced = state.withLock { state in
+            state.endpoints[id] = nil
+            state.deleted.insert(id)
+            return state.entries.removeValue(forKey: id)?.runtime
+        }
+        return replaced?.resumeAll() ?? ParkedRecords()
     }
 
     /// Drops the state of endpoints whose partition number was revoked; returns their parked
@@ -50,21 +105,33 @@ final class EndpointRegistry: Sendable {
             for id in gone.keys { state.entries[id] = nil }
             return gone.values.map(\.runtime)
         }
+        return Self.handBack(forgotten)
+    }
+
+    /// Replaces the endpoints; every endpoint starts afresh (in-flight attempts finish on the old
+    /// state). Returns the records the old states had parked.
+    func reload(_ endpoints: [Endpoint]) -> ParkedRecords {
+        let replaced = state.withLock { state in
+            state.endpoints = Self.byID(endpoints)
+            state.deleted = []
+            defer { state.entries = [:] }
+            return state.entries.values.map(\.runtime)
+        }
+        return Self.handBack(replaced)
+    }
+
+    /// Every record the runtimes parked, longest parked first per runtime.
+    private static func handBack(_ runtimes: [EndpointRuntime]) -> ParkedRecords {
         var parked = ParkedRecords()
-        for runtime in forgotten {
+        for runtime in runtimes {
             var resumed = runtime.resumeAll()
             while let flight = resumed.next() { parked.records.append(flight) }
         }
         return parked
     }
 
-    /// Replaces the endpoints; every endpoint starts afresh (in-flight attempts finish on the old state).
-    func reload(_ endpoints: [Endpoint]) {
-        state.withLock { state in
-            state.endpoints = Self.byID(endpoints)
-            state.entries = [:]
-        }
-    }
+    /// Endpoints known (enabled or disabled).
+    var count: Int { state.withLock { $0.endpoints.count } }
 
     /// The state of every endpoint this replica has delivered to since it owns its partition.
     var snapshots: [String: EndpointRuntime.Snapshot] {

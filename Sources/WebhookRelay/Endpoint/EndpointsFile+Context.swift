@@ -11,6 +11,14 @@ extension EndpointsFile {
         var environment: [String: String]
         var baseDirectory: String
         var readSecretFile: (_ path: String) throws(ConfigurationError) -> [UInt8]
+        /// Opens sealed (`enc:`) secrets; `nil` where none may appear.
+        var keyring: SecretKeyring?
+        /// The registry's documents: sealed or referenced secrets only, never plaintext, and the
+        /// registry's own fields (``EndpointDocument/registryFields``) allowed.
+        var registry = false
+        /// Checks a document away from the replicas (`webhook-relay endpoints`): `env:` and `file:`
+        /// references, which name what the replicas have, stand for a new secret of the scheme.
+        var referencesElsewhere = false
 
         func error(at node: Node?, _ message: String) -> ConfigurationError {
             if let mark = node?.mark { return ConfigurationError("\(source):\(mark.line): \(message)") }
@@ -24,7 +32,7 @@ extension EndpointsFile {
             var own = Set<String>()
             for (key, value) in mapping {
                 let name = key.string ?? ""
-                guard EndpointsFile.endpointFields.contains(name) else {
+                guard EndpointsFile.endpointFields.contains(name) || (registry && EndpointDocument.registryFields.contains(name)) else {
                     let id = mapping["id"]?.string ?? "#\(index + 1)"
                     throw error(at: key, "endpoint '\(EndpointsFile.shown(id))': unknown field '\(EndpointsFile.shown(name))'")
                 }
@@ -56,7 +64,12 @@ extension EndpointsFile {
                 guard let sequence = secretsNode.sequence else { throw fail("secrets", "must be a list") }
                 for (position, item) in sequence.enumerated() {
                     guard let text = item.scalar?.string else { throw fail("secrets", "item \(position + 1) must be a string") }
-                    secretValues.append(try resolveSecret(text, field: { fail("secrets", "item \(position + 1): \($0)") }))
+                    let field = { (message: String) in fail("secrets", "item \(position + 1): \(message)") }
+                    if referencesElsewhere && (text.hasPrefix("env:") || text.hasPrefix("file:")) {
+                        secretValues.append(Self.placeholder(for: signatureScheme))
+                    } else {
+                        secretValues.append(try resolveSecret(text, endpointID: id, field: field))
+                    }
                 }
             }
             let signer: WebhookSigner
@@ -146,8 +159,26 @@ extension EndpointsFile {
             )
         }
 
-        /// `env:NAME`, `file:PATH` or the value itself.
-        func resolveSecret(_ text: String, field: (String) -> ConfigurationError) throws(ConfigurationError) -> String {
+        /// A valid secret of the scheme, standing for a reference checked elsewhere.
+        static func placeholder(for scheme: SignatureScheme) -> String {
+            switch scheme {
+            case .standard: SecretGenerator.standardSecret().exposeSecret()
+            case .nself: SecretGenerator.nselfSecret().exposeSecret()
+            case .ed25519: SecretGenerator.ed25519KeyPair().signingKey.exposeSecret()
+            }
+        }
+
+        /// `env:NAME`, `file:PATH`, `enc:v1:…` (sealed with the registry key) or the value itself
+        /// (not in the registry).
+        func resolveSecret(_ text: String, endpointID: String, field: (String) -> ConfigurationError) throws(ConfigurationError) -> String {
+            if SecretKeyring.isSealed(text) {
+                guard let keyring else { throw field("a sealed secret (enc:), but no registry key is given (--registry-key)") }
+                do {
+                    return try keyring.open(text, endpointID: endpointID)
+                } catch {
+                    throw field(error.description)
+                }
+            }
             if text.hasPrefix("env:") {
                 let name = String(text.dropFirst(4))
                 guard let value = environment[name] else { throw field("environment variable '\(EndpointsFile.shown(name))' is not set") }
@@ -168,6 +199,8 @@ extension EndpointsFile {
                 while value.hasSuffix("\n") || value.hasSuffix("\r") { value.removeLast() }
                 return value
             }
+            // Not echoed: it is a secret.
+            if registry { throw field("a plaintext secret; the registry holds secrets sealed (enc:) or as references (env:, file:)") }
             return text
         }
     }

@@ -96,8 +96,8 @@ final class DeliveryExecutor: Sendable {
                 flight = refused
             case .findEndpoint(let id):
                 let found = registry.lookup(id, partition: flight.record.partition)
-                flight.runtime = found?.runtime
-                flight.next = flight.machine.endpointFound(found?.endpoint, now: clock.wallMilliseconds)
+                flight.runtime = found.runtime
+                flight.next = flight.machine.endpointFound(found.answer, now: clock.wallMilliseconds)
             case .enter(let reserved, let waited):
                 // A record coming back from its endpoint's parking finds out whether its partition is going.
                 guard !reserved || flight.ticket.isCurrent, let runtime = flight.runtime else {
@@ -169,6 +169,15 @@ final class DeliveryExecutor: Sendable {
     func dispatch(_ resumed: consuming ParkedRecords) {
         while var flight = resumed.next() {
             flight.next = flight.machine.resumed()
+            writeWorkers.resume(flight)
+        }
+    }
+
+    /// Hands records parked by an endpoint's replaced state back to the workers: each looks its
+    /// endpoint up again (it may be changed, disabled or deleted now).
+    func requeue(_ parked: consuming ParkedRecords) {
+        while var flight = parked.next() {
+            flight.next = flight.machine.endpointChanged()
             writeWorkers.resume(flight)
         }
     }

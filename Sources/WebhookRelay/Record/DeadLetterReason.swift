@@ -10,6 +10,10 @@ public enum DeadLetterReason: String, Sendable, Hashable, CaseIterable, CustomSt
     case payloadTooLarge = "payload_too_large"
     /// The record's key names no configured endpoint.
     case unknownEndpoint = "unknown_endpoint"
+    /// The record's endpoint was deleted from the registry (its tombstone is still known).
+    case endpointDeleted = "endpoint_deleted"
+    /// The record's endpoint is disabled in the registry.
+    case endpointDisabled = "endpoint_disabled"
     /// The record does not follow the contract (no key, no event, bad headers).
     case malformed
     /// The endpoint's circuit stayed open past the maximum age.

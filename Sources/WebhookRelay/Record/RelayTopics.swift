@@ -31,6 +31,9 @@ public struct RelayTopics: Sendable, Hashable {
     /// What each partition's owner finished (compacted; key = consumed topic, same partition
     /// number), read by the next owner so that a hand-over repeats only unfinished records.
     public var progress: String { "\(prefix).progress" }
+    /// The endpoint registry (compacted; key = endpoint id, value = the endpoint's JSON document,
+    /// a tombstone deletes it), read whole by every replica that takes its endpoints from it.
+    public var endpoints: String { "\(prefix).endpoints" }
 
     /// The delay topic of a delay, e.g. `webhooks.retry.30s`.
     public func retry(_ delay: Duration) -> String {
@@ -48,7 +51,7 @@ public struct RelayTopics: Sendable, Hashable {
     public var consumed: [String] { [deliveries] + retryTopics }
 
     /// Every topic the relay needs.
-    public var all: [String] { consumed + [deadLetters, replayed, progress] }
+    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints] }
 
     /// The delay a delay topic stands for, or `nil` for any other topic.
     public func delay(ofRetryTopic topic: String) -> Duration? {

@@ -26,6 +26,9 @@ public struct RelayConfiguration: Sendable {
     /// its last entries to be acknowledged when it lets them go. Beyond it, a hand-over repeats
     /// more finished records (never fewer): entries only save work.
     public var progressTimeout: Duration = .seconds(3)
+    /// How long a replica in registry mode may take to read the endpoint registry at start; it
+    /// stops with an error beyond it (it would dead-letter every record as `unknown_endpoint`).
+    public var registryTimeout: Duration = .seconds(60)
     /// Static group membership (`group.instance.id`): a replica restarted within the session
     /// timeout gets its partitions back without a rebalance (Apache Kafka 2.3+; the embedded
     /// broker ignores it). Unique per replica, e.g. the pod name.

@@ -54,4 +54,29 @@ extension RelayService {
             }
         }
     }
+
+    /// In registry mode, reads the registry topic to its end and keeps following it (the returned
+    /// task); the relay consumes only once its endpoints are loaded, and is not ready before.
+    func readRegistry(_ producer: KafkaProducer) async throws -> Task<Void, Never>? {
+        guard case .registry(let keyring) = source else { return nil }
+        let topic = configuration.topics.endpoints
+        guard let partitions = try await producer.partitionCounts(of: [topic])[topic] else {
+            throw ConfigurationError("the endpoint registry topic \(topic) is missing (create it with `webhook-relay topics create`)")
+        }
+        let reader = try EndpointCatalog(
+            topic: topic, partitions: partitions, consumerConfiguration: configuration.consumerConfiguration, registry: registry,
+            keyring: keyring, logger: logger
+        ) { [weak self] parked in self?.requeue(parked) }
+        catalog.value = reader
+        let task = Task { await reader.run() }
+        do {
+            try await reader.catchUp(timeout: configuration.registryTimeout)
+        } catch {
+            catalog.value = nil
+            await reader.close()
+            await task.value
+            throw error
+        }
+        return task
+    }
 }

@@ -25,14 +25,39 @@ public final class RelayService: Service, Sendable {
     let shuttingDown = LockedValue(false)
     /// Whether the consumer took part in a completed rebalance and has not lost it since.
     private let groupMember = LockedValue(false)
+    /// The executor while the relay consumes.
+    let executor = LockedValue<DeliveryExecutor?>(nil)
     /// What happened to deliveries since start, per endpoint.
     public let statistics = DeliveryStatistics()
 
+    /// Where a replica's endpoints come from: one source per deployment.
+    public enum EndpointSource: Sendable {
+        /// A fixed list (the endpoints file; SIGHUP reloads it with ``reload(endpoints:)``).
+        case list([Endpoint])
+        /// The registry topic (`<prefix>.endpoints`), read whole at start and followed live;
+        /// `keyring` opens sealed secrets.
+        case registry(keyring: SecretKeyring?)
+    }
+
+    let source: EndpointSource
+    /// The registry topic's reader while the relay runs in registry mode.
+    let catalog = LockedValue<EndpointCatalog?>(nil)
+
     /// Creates a replica for the given endpoints, reporting to `metrics`.
-    public init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
+    public convenience init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
+        self.init(configuration: configuration, source: .list(endpoints), logger: logger, metrics: metrics)
+    }
+
+    /// Creates a replica whose endpoints come from `source`, reporting to `metrics`.
+    public init(configuration: RelayConfiguration, source: EndpointSource, logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
         self.configuration = configuration
         self.metrics = metrics
-        self.registry = EndpointRegistry(endpoints)
+        self.source = source
+        if case .list(let endpoints) = source {
+            self.registry = EndpointRegistry(endpoints)
+        } else {
+            self.registry = EndpointRegistry([])
+        }
         self.logger = logger
     }
 
@@ -40,8 +65,15 @@ public final class RelayService: Service, Sendable {
     /// finish with the settings they started with; every endpoint's circuit, rate limit and
     /// `410` disabling start afresh.
     public func reload(endpoints: [Endpoint]) {
-        registry.reload(endpoints)
+        let parked = registry.reload(endpoints)
+        requeue(parked)
         logger.notice("Endpoints reloaded", metadata: ["relay.endpoints": "\(endpoints.count)"])
+    }
+
+    /// Records parked by replaced endpoint states look their endpoint up again.
+    func requeue(_ parked: consuming ParkedRecords) {
+        guard let executor = executor.value else { return }
+        executor.requeue(parked)
     }
 
     /// The health of each endpoint this replica owns: circuit state and health score.
@@ -71,14 +103,18 @@ public final class RelayService: Service, Sendable {
         let sizeCheck = Task { await self.checkTopicSizeLimits(producer) }
         do {
             let partitions = try await checkTopics(producer)
+            let catalogTask = try await readRegistry(producer)
             let progress = try ProgressLog(
                 topic: configuration.topics.progress, partitions: partitions,
                 consumerConfiguration: configuration.consumerConfiguration, producer: producer, logger: logger
             )
             try await consume(producer: producer, http: http, progress: progress)
             await progress.close()
+            await catalog.value?.close()
+            await catalogTask?.value
             await sizeCheck.value
         } catch {
+            await catalog.value?.close()
             await sizeCheck.value
             await producer.close(timeout: .seconds(5))
             await http.shutdown()
@@ -103,7 +139,7 @@ public final class RelayService: Service, Sendable {
                 }
             }
         }
-        let executorReference = LockedValue<DeliveryExecutor?>(nil)
+        let executorReference = self.executor
         let groupMember = self.groupMember
         let consumer = try KafkaConsumer(
             configuration: configuration.consumerConfiguration,

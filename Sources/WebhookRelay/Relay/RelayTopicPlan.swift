@@ -8,7 +8,9 @@ extension RelayTopics {
     /// - dead letters: 90 days (operators replay them with `republish`);
     /// - replay marks: compacted (one mark per dead letter, kept as long as needed);
     /// - progress: compacted (one entry per consumed partition), with 10-minute segments so that
-    ///   superseded entries are compacted away soon and a starting replica reads little.
+    ///   superseded entries are compacted away soon and a starting replica reads little;
+    /// - endpoints (the registry): compacted the same way; a deletion's tombstone is kept 7 days
+    ///   (records of a deleted endpoint are dead-lettered `endpoint_deleted` while it is known).
     ///
     /// The deliveries, delay and dead-letter topics accept records of `sizes.recordLimit`
     /// (`max.message.bytes`), what the relay's producer writes: a body within the body limit
@@ -30,6 +32,9 @@ extension RelayTopics {
         topics.append(KafkaNewTopic(name: progress, partitions: partitions, replicationFactor: replicationFactor,
                                     config: ["cleanup.policy": "compact", "segment.ms": String(600_000),
                                              "min.cleanable.dirty.ratio": "0.1"]))
+        topics.append(KafkaNewTopic(name: endpoints, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["cleanup.policy": "compact", "segment.ms": String(600_000),
+                                             "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": String(week)]))
         return topics
     }
 }

@@ -21,7 +21,7 @@ struct AttemptDecisionTests {
             : CoreTest.record(topic: "t.retry.1s", relay: [("relay-attempts", String(attempts)), ("relay-first-attempt-at", "1600000000000")])
         var machine = CoreTest.machine(record)
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint(policy: policy))), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         let report = machine.attempted(outcome, startedAt: now - 100, now: now, random: random)
         guard case .report = report else { return (machine, report) }
@@ -36,7 +36,7 @@ struct AttemptDecisionTests {
     @Test func aTwoHundredFinishesTheDeliveryAndTheEndpointHearsASuccess() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         let report = machine.attempted(answered(204), startedAt: now, now: now, random: 0)
         guard case .report(_, .result(true, 204, _)) = report else {
@@ -91,7 +91,7 @@ struct AttemptDecisionTests {
     @Test func aGoneAnswerTellsTheEndpointToDisableItself() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         guard case .report(_, .result(false, 410, let reason)) = machine.attempted(answered(410), startedAt: now, now: now, random: 0) else {
             Issue.record("a 410 is reported as a result")
@@ -107,7 +107,7 @@ struct AttemptDecisionTests {
     @Test func anAttemptCutShortIsNoResultAndIsLeftToTheNextOwner() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         #expect(machine.attempted(.cutShort, startedAt: now, now: now, random: 0) == .report(admission, .notMade))
         #expect(machine.reported(now: now) == .abandon(.cutShort))
@@ -116,7 +116,7 @@ struct AttemptDecisionTests {
     @Test func noDescriptorMeansAttemptingAgainKeepingTheSlotUnlessThePartitionGoes() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         #expect(machine.attempted(.localShortage("EMFILE"), startedAt: now, now: now, random: 0) == .wait(.milliseconds(250)))
         #expect(machine.timerFired(now: now + 250) == .attempt(admission, number: 1), "the same attempt, not a new one")

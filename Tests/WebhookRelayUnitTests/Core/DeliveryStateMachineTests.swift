@@ -19,7 +19,7 @@ struct DeliveryStateMachineTests {
     func admitted(_ record: KafkaConsumerRecord, policy: EndpointPolicy = EndpointPolicy()) -> DeliveryStateMachine {
         var machine = CoreTest.machine(record)
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint(policy: policy))), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         return machine
     }
@@ -69,16 +69,43 @@ struct DeliveryStateMachineTests {
     @Test func anUnknownEndpointDeadLettersAndAnUnsubscribedEventIsSkipped() throws {
         var unknown = CoreTest.machine(retry(attempts: 2))
         _ = unknown.start(now: now)
-        let dead = try write(unknown.endpointFound(nil, now: now))
+        let dead = try write(unknown.endpointFound(.unknown, now: now))
         #expect(dead.purpose == .deadLetter(.unknownEndpoint) && dead.cause == .unknownEndpoint)
         #expect(dead.state.lastError == "no endpoint 'orders' is configured" && dead.state.attempts == 2 && dead.state.lastStatus == nil)
 
         var skipped = CoreTest.machine(CoreTest.record(event: "invoice.paid"))
         _ = skipped.start(now: now)
-        #expect(skipped.endpointFound(SharedEndpoint(CoreTest.endpoint(events: ["order.*"])), now: now) == .finish(.skipped))
+        #expect(skipped.endpointFound(.found(SharedEndpoint(CoreTest.endpoint(events: ["order.*"]))), now: now) == .finish(.skipped))
         var taken = CoreTest.machine(CoreTest.record(event: "order.paid"))
         _ = taken.start(now: now)
-        #expect(taken.endpointFound(SharedEndpoint(CoreTest.endpoint(events: ["order.*"])), now: now) == .enter(reserved: false, waited: false))
+        #expect(taken.endpointFound(.found(SharedEndpoint(CoreTest.endpoint(events: ["order.*"]))), now: now) == .enter(reserved: false, waited: false))
+    }
+
+    @Test func aDeletedOrDisabledRegistryEndpointsRecordsAreDeadLetteredWithTheirOwnReasons() throws {
+        var deleted = CoreTest.machine(retry(attempts: 1))
+        _ = deleted.start(now: now)
+        let gone = try write(deleted.endpointFound(.deleted, now: now))
+        #expect(gone.purpose == .deadLetter(.endpointDeleted) && gone.state.lastError == "endpoint 'orders' was deleted from the registry")
+        #expect(gone.state.attempts == 1)
+
+        let endpoint = SharedEndpoint(CoreTest.endpoint(events: ["order.*"]))
+        var disabled = CoreTest.machine(CoreTest.record())
+        _ = disabled.start(now: now)
+        let off = try write(disabled.endpointFound(.disabled(endpoint, reason: "paused by ops"), now: now))
+        #expect(off.purpose == .deadLetter(.endpointDisabled) && off.state.lastError == "paused by ops")
+        // An event it does not subscribe to is skipped, disabled or not: it would never be delivered.
+        var unsubscribed = CoreTest.machine(CoreTest.record(event: "invoice.paid"))
+        _ = unsubscribed.start(now: now)
+        #expect(unsubscribed.endpointFound(.disabled(endpoint, reason: "paused"), now: now) == .finish(.skipped))
+    }
+
+    @Test func aParkedRecordWhoseEndpointChangedLooksItUpAgain() {
+        var machine = CoreTest.machine(CoreTest.record())
+        _ = machine.start(now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
+        machine.parked()
+        #expect(machine.endpointChanged() == .findEndpoint("orders"))
+        #expect(machine.endpoint == nil)
     }
 
     // MARK: endpoint admitted, parked or sent elsewhere
@@ -86,14 +113,14 @@ struct DeliveryStateMachineTests {
     @Test func anAdmittedRecordIsAttemptedWithTheNextAttemptNumber() {
         var machine = CoreTest.machine(retry(attempts: 2))
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         #expect(machine.admitted(.attempt(admission), now: now) == .attempt(admission, number: 3))
     }
 
     @Test func aParkedRecordEntersAgainWithItsReservedSlot() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         machine.parked()
         #expect(machine.state == .parked)
         #expect(machine.resumed() == .enter(reserved: true, waited: false))
@@ -102,7 +129,7 @@ struct DeliveryStateMachineTests {
     @Test func theRateLimitIsWaitedForInMemoryThenTheRecordEntersAgainAsWaiting() {
         var machine = CoreTest.machine(CoreTest.record())
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         #expect(machine.admitted(.rateLimited(.milliseconds(40)), now: now) == .wait(.milliseconds(40)))
         #expect(machine.timerFired(now: now + 40) == .enter(reserved: false, waited: true))
     }
@@ -110,7 +137,7 @@ struct DeliveryStateMachineTests {
     @Test func aDisabledEndpointDeadLettersAsGone() throws {
         var machine = CoreTest.machine(retry(attempts: 1))
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         let dead = try write(machine.admitted(.disabled(reason: "410 Gone at then"), now: now))
         #expect(dead.purpose == .deadLetter(.gone) && dead.state.lastError == "410 Gone at then" && dead.state.attempts == 1)
     }
@@ -121,7 +148,7 @@ struct DeliveryStateMachineTests {
         // First attempted 30 s ago: postponed, without using an attempt.
         var young = CoreTest.machine(retry(attempts: 1, firstAt: now - 30_000))
         _ = young.start(now: now)
-        _ = young.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
+        _ = young.endpointFound(.found(SharedEndpoint(CoreTest.endpoint(policy: policy))), now: now)
         let hop = try write(young.admitted(.circuitOpen(.seconds(3)), now: now))
         #expect(hop.purpose == .hop(tier: .seconds(5), afterFailure: false) && hop.topic == "t.retry.5s")
         #expect(hop.state.attempts == 1 && hop.state.dueAt == now + 3_000 && hop.state.firstAttemptAt == now - 30_000)
@@ -130,14 +157,14 @@ struct DeliveryStateMachineTests {
         // First attempted 61 s ago: it dies as circuit_open, keeping its last status.
         var old = CoreTest.machine(retry(attempts: 1, firstAt: now - 61_000))
         _ = old.start(now: now)
-        _ = old.endpointFound(SharedEndpoint(CoreTest.endpoint(policy: policy)), now: now)
+        _ = old.endpointFound(.found(SharedEndpoint(CoreTest.endpoint(policy: policy))), now: now)
         let dead = try write(old.admitted(.circuitOpen(.seconds(3)), now: now))
         #expect(dead.purpose == .deadLetter(.circuitOpen) && dead.state.lastError == "circuit open")
 
         // Longer than the longest delay topic: that topic (it comes back and asks again).
         var long = CoreTest.machine(CoreTest.record())
         _ = long.start(now: now)
-        _ = long.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = long.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         let longest = try write(long.admitted(.deferred(.seconds(600)), now: now))
         #expect(longest.topic == "t.retry.30s" && longest.state.dueAt == now + 30_000 && longest.state.firstAttemptAt == now)
     }
@@ -150,7 +177,7 @@ struct DeliveryStateMachineTests {
             configuration: .init(planner: RetryPlanner(topics: topics, jitter: 0))
         )
         _ = machine.start(now: now)
-        _ = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         #expect(machine.admitted(.deferred(.seconds(2)), now: now) == .wait(.seconds(2)))
         #expect(machine.timerFired(now: now + 2_000) == .findEndpoint("orders"))
     }
@@ -164,7 +191,7 @@ struct DeliveryStateMachineTests {
 
         var parked = CoreTest.machine(CoreTest.record())
         _ = parked.start(now: now)
-        _ = parked.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: now)
+        _ = parked.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         parked.parked()
         #expect(parked.revoked() == .abandon(.none))
 

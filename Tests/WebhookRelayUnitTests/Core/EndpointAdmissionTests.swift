@@ -129,7 +129,7 @@ struct EndpointRuntimeTests {
         let record = CoreTest.record(offset: offset)
         var machine = CoreTest.machine(record)
         _ = machine.start(now: 0)
-        let next = machine.endpointFound(SharedEndpoint(CoreTest.endpoint()), now: 0)
+        let next = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: 0)
         let started = ledger.start(record)
         switch consume started {
         case .work(let ticket): return RecordFlight(record: record, machine: machine, next: next, ticket: ticket)

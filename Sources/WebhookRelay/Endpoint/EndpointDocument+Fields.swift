@@ -1,0 +1,83 @@
+import Foundation
+import WebhookSignature
+import Yams
+
+/// Documents as JSON objects, for the commands that write them: built from fields, shown with
+/// sealed secrets masked, and converted from an endpoints file (`endpoints import`).
+extension EndpointDocument {
+    /// Fields whose values are whole numbers, and those that are true or false.
+    static let numberFields: Set<String> = ["max_in_flight", "circuit_failure_threshold", "circuit_successes_to_close"]
+    static let flagFields: Set<String> = ["permanent_4xx", "https_only", "disabled"]
+
+    /// The JSON object of a document; `nil` when it is not one.
+    public static func fields(_ document: [UInt8]) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(document)) as? [String: Any]
+    }
+
+    /// A document's bytes: compact JSON with sorted keys.
+    public static func encode(_ fields: [String: Any]) throws -> [UInt8] {
+        Array(try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+
+    /// The fields as shown to people: sealed secrets as `enc:v1:<key id>:****`; references as they are.
+    public static func masked(_ fields: [String: Any]) -> [String: Any] {
+        var shown = fields
+        if let secrets = fields["secrets"] as? [String] {
+            shown["secrets"] = secrets.map { secret -> String in
+                guard SecretKeyring.isSealed(secret) else { return secret }
+                let key = secret.dropFirst(SecretKeyring.prefix.count).prefix { $0 != ":" }
+                return "\(SecretKeyring.prefix)\(key):****"
+            }
+        }
+        return shown
+    }
+
+    /// The documents of an endpoints file's endpoints (`defaults` applied), each checked; plaintext
+    /// secrets are passed to `seal` (with the endpoint id), `env:`/`file:` references kept.
+    public static func importing(
+        _ text: String, source: String, seal: (_ secret: String, _ endpointID: String) throws -> String, keyring: SecretKeyring?
+    ) throws -> [(id: String, document: [UInt8])] {
+        guard let root = try YAMLText.compose(text, source: source, limit: EndpointsFile.fileLimit), let top = root.mapping else {
+            throw ConfigurationError("\(source): the top level must be a mapping with 'endpoints'")
+        }
+        for key in top.keys where !["defaults", "endpoints"].contains(key.string ?? "") {
+            throw ConfigurationError("\(source): unknown top-level field '\(EndpointsFile.shown(key.string ?? "?"))' (expected 'defaults' and 'endpoints')")
+        }
+        let defaults = top["defaults"]?.mapping
+        var documents: [(id: String, document: [UInt8])] = []
+        for (index, node) in (top["endpoints"]?.sequence ?? []).enumerated() {
+            guard let mapping = node.mapping, let id = mapping["id"]?.string, !id.isEmpty else {
+                throw ConfigurationError("\(source): endpoint #\(index + 1) must be a mapping with an 'id'")
+            }
+            guard !documents.contains(where: { $0.id == id }) else {
+                throw ConfigurationError("\(source): endpoint '\(EndpointsFile.shown(id))': the id is used twice")
+            }
+            var fields: [String: Any] = [:]
+            for (key, value) in defaults ?? [:] { if let name = key.string { fields[name] = json(value, field: name) } }
+            for (key, value) in mapping { if let name = key.string { fields[name] = json(value, field: name) } }
+            if let secrets = fields["secrets"] as? [String] {
+                fields["secrets"] = try secrets.map { secret in
+                    secret.hasPrefix("env:") || secret.hasPrefix("file:") || SecretKeyring.isSealed(secret) ? secret : try seal(secret, id)
+                }
+            }
+            let document = try encode(fields)
+            _ = try check(document, key: id, keyring: keyring)
+            documents.append((id, document))
+        }
+        return documents
+    }
+
+    /// A YAML value as JSON: numbers and flags typed, lists and mappings kept, the rest strings.
+    private static func json(_ node: Node, field: String) -> Any {
+        if let sequence = node.sequence { return sequence.map { $0.string ?? "" } }
+        if let mapping = node.mapping {
+            var object: [String: String] = [:]
+            for (key, value) in mapping { object[key.string ?? ""] = value.string ?? "" }
+            return object
+        }
+        let text = node.string ?? ""
+        if numberFields.contains(field), let number = Int(text) { return number }
+        if flagFields.contains(field), let flag = ["true": true, "false": false][text] { return flag }
+        return text
+    }
+}

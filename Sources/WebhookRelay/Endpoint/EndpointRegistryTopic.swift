@@ -1,0 +1,51 @@
+import Foundation
+import Kafka
+import Logging
+
+/// The endpoint registry topic as the `webhook-relay endpoints` commands use it: read whole, and
+/// written one document or tombstone at a time. Replicas follow it with ``EndpointCatalog``.
+public struct EndpointRegistryTopic: Sendable {
+    public let bootstrapServers: String
+    public let topics: RelayTopics
+    public let properties: [String: String]
+    public let logger: Logger
+
+    public init(bootstrapServers: String, topics: RelayTopics, properties: [String: String] = [:], logger: Logger) {
+        self.bootstrapServers = bootstrapServers
+        self.topics = topics
+        self.properties = properties
+        self.logger = logger
+    }
+
+    /// Every endpoint's current document (its latest record, unless that is a tombstone), by id.
+    public func documents() async throws -> [String: [UInt8]] {
+        let records = try await DeadLetterArchive.readAll(
+            topic: topics.endpoints, bootstrapServers: bootstrapServers, properties: properties, logger: logger
+        )
+        var documents: [String: [UInt8]] = [:]
+        // Each key lives in one partition, in order: the last record of a key is its state.
+        for record in records {
+            guard let key = record.key.flatMap({ String(validating: $0, as: UTF8.self) }) else { continue }
+            documents[key] = record.isTombstone ? nil : record.value
+        }
+        return documents
+    }
+
+    /// Writes an endpoint's document (checked by the caller) and waits for the broker's acknowledgement.
+    public func put(id: String, document: [UInt8]) async throws {
+        try await write(KafkaProducerRecord(topic: topics.endpoints, key: Array(id.utf8), value: document))
+    }
+
+    /// Deletes an endpoint: writes its tombstone.
+    public func delete(id: String) async throws {
+        try await write(.tombstone(topic: topics.endpoints, key: Array(id.utf8)))
+    }
+
+    private func write(_ record: KafkaProducerRecord) async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
+        configuration.properties = properties
+        try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
+            _ = try await producer.send(record)
+        }
+    }
+}

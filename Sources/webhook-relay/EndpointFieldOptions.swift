@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import WebhookRelay
+import WebhookSignature
+
+/// The fields of an endpoint as flags (`endpoints add` and `update`): the endpoints file's fields,
+/// with the same names in kebab case. Each flag given sets its field; `update` keeps the others.
+struct EndpointFieldOptions: ParsableArguments {
+    @Option(help: "The URL deliveries are POSTed to (http or https).") var url: String?
+    @Option(help: "The signature scheme: standard, nself or ed25519.") var scheme: String?
+    @Option(name: .customLong("secret"), help: ArgumentHelp(
+        "A signing secret: env:NAME or file:PATH (resolved on each replica), `generate` (a new one, printed once), or the secret itself (sealed with the registry key before it is written). Repeatable; replaces the secrets.",
+        valueName: "secret"))
+    var secrets: [String] = []
+    @Option(name: .customLong("event"), help: ArgumentHelp("An event pattern (`*` and `?` globs); repeatable; replaces the patterns.", valueName: "pattern"))
+    var events: [String] = []
+    @Option(help: "Time limit of one POST, like 10s.") var timeout: String?
+    @Option(help: "Deliveries in flight to the endpoint at once.") var maxInFlight: Int?
+    @Option(name: .customLong("header"), help: ArgumentHelp("A static header NAME=VALUE; repeatable; replaces the headers.", valueName: "name=value"))
+    var headers: [String] = []
+    @Option(help: "Requests per period at most, like 50/s.") var rateLimit: String?
+    @Option(name: .customLong("permanent-4xx"), help: "true: a 4xx but 408/429 is final.") var permanent4xx: Bool?
+    @Option(help: "true: refuse an http:// URL.") var httpsOnly: Bool?
+    @Option(help: "Consecutive failures that open the circuit.") var circuitFailureThreshold: Int?
+    @Option(help: "Open time before one probe, like 10m.") var circuitOpenDuration: String?
+    @Option(help: "Successful probes that close the circuit.") var circuitSuccessesToClose: Int?
+    @Option(help: "Held back by an open circuit longer than this: dead-lettered, like 3d.") var circuitMaxAge: String?
+
+    /// Sets the given fields on `fields`; secrets are sealed (plaintext, generated) or kept (references).
+    /// - Returns: what to show once of the secrets generated (for ed25519, the key receivers verify with too).
+    func apply(to fields: inout [String: Any], id: String, keyring: SecretKeyring?) throws -> [String] {
+        let scalars: [(String, Any?)] = [
+            ("url", url), ("scheme", scheme), ("timeout", timeout), ("max_in_flight", maxInFlight), ("rate_limit", rateLimit),
+            ("permanent_4xx", permanent4xx), ("https_only", httpsOnly), ("circuit_failure_threshold", circuitFailureThreshold),
+            ("circuit_open_duration", circuitOpenDuration), ("circuit_successes_to_close", circuitSuccessesToClose),
+            ("circuit_max_age", circuitMaxAge),
+        ]
+        for (name, value) in scalars { if let value { fields[name] = value } }
+        if !events.isEmpty { fields["events"] = events }
+        if !headers.isEmpty {
+            var object: [String: String] = [:]
+            for header in headers {
+                guard let equals = header.firstIndex(of: "="), equals != header.startIndex else {
+                    throw ValidationError("--header expects NAME=VALUE, got '\(EndpointsFile.shown(header, limit: 40))'")
+                }
+                object[String(header[..<equals])] = String(header[header.index(after: equals)...])
+            }
+            fields["headers"] = object
+        }
+        guard !secrets.isEmpty else { return [] }
+        var generated: [String] = []
+        let signatureScheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
+        fields["secrets"] = try secrets.map { secret -> String in
+            if secret.hasPrefix("env:") || secret.hasPrefix("file:") { return secret }
+            let plain: String
+            if secret == "generate" {
+                let new = Self.generate(for: signatureScheme)
+                plain = new.secret
+                generated.append(new.shown)
+            } else {
+                plain = secret
+            }
+            return try Self.seal(plain, id: id, keyring: keyring)
+        }
+        return generated
+    }
+
+    /// A new secret of the scheme, and what to show of it (for ed25519: the signing key, which the
+    /// relay keeps, and the verifying key for receivers).
+    static func generate(for scheme: SignatureScheme) -> (secret: String, shown: String) {
+        switch scheme {
+        case .standard:
+            let secret = SecretGenerator.standardSecret().exposeSecret()
+            return (secret, secret)
+        case .nself:
+            let secret = SecretGenerator.nselfSecret().exposeSecret()
+            return (secret, secret)
+        case .ed25519:
+            let pair = SecretGenerator.ed25519KeyPair()
+            return (pair.signingKey.exposeSecret(), "\(pair.signingKey.exposeSecret()) (receivers verify with \(pair.verifyingKey.serialized))")
+        }
+    }
+
+    /// Seals a plaintext secret for the registry.
+    static func seal(_ secret: String, id: String, keyring: SecretKeyring?) throws -> String {
+        guard let keyring else {
+            throw ValidationError("a secret value is sealed before it is written to the registry: give --registry-key (or pass env:NAME / file:PATH references)")
+        }
+        do {
+            return try keyring.seal(secret, endpointID: id)
+        } catch {
+            throw ValidationError("registry_key: \(error.description)")
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import ArgumentParser
+import Foundation
+import WebhookRelay
+import WebhookSignature
+
+/// `webhook-relay endpoints …`: the endpoint registry (`<prefix>.endpoints`), written and read
+/// directly on Kafka like `dlq`. Replicas started with `--endpoint-registry` apply each change live.
+struct EndpointsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "endpoints",
+        abstract: "Manage the endpoint registry: list, show, add, update, rm, disable, enable, import; generate-key.",
+        discussion: """
+            Secrets are never written in plaintext: a value given with --secret is sealed with the \
+            registry key (--registry-key env:NAME|file:PATH, AES-256-GCM); env:NAME and file:PATH \
+            references are kept and resolved on each replica. A generated secret is printed once.
+            """,
+        subcommands: [List.self, Show.self, Add.self, Update.self, Remove.self, Disable.self, Enable.self, Import.self, GenerateKey.self]
+    )
+
+    /// What every subcommand that talks to Kafka takes.
+    struct Connection: ParsableArguments {
+        @OptionGroup var relay: RelayOptions
+        @Option(name: .customLong("registry-key"), help: ArgumentHelp(
+            "Where the registry key is: env:NAME or file:PATH (repeatable; the first seals; env: WEBHOOK_RELAY_REGISTRY_KEY).",
+            valueName: "env:NAME|file:PATH"))
+        var registryKeys: [String] = []
+        @OptionGroup var logging: LoggingOptions
+
+        func open() throws -> (EndpointRegistryTopic, SecretKeyring?) {
+            let resolved = try relay.resolve()
+            let topic = EndpointRegistryTopic(
+                bootstrapServers: resolved.brokers, topics: resolved.topics, properties: resolved.kafkaProperties,
+                logger: logging.makeLogger(label: "webhook-relay.endpoints", layers: resolved.layers)
+            )
+            return (topic, try RegistryKeys.load(resolved.layers, flag: registryKeys))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the registry's endpoints, by id.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Only ids starting with this.") var prefix: String?
+        @Flag(help: "Print JSON (an array of documents, secrets masked).") var json = false
+
+        func run() async throws {
+            let (topic, _) = try connection.open()
+            let documents = try await topic.documents().filter { prefix.map($0.key.hasPrefix) ?? true }.sorted { $0.key < $1.key }
+            let fields = documents.map { EndpointDocument.masked(EndpointDocument.fields($0.value) ?? ["id": $0.key]) }
+            if json {
+                Console.line(String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+                return
+            }
+            let rows = fields.map { field in
+                [
+                    field["id"] as? String ?? "?", field["url"] as? String ?? "?", field["scheme"] as? String ?? "standard",
+                    (field["events"] as? [String])?.joined(separator: ",") ?? "*", field["disabled"] as? Bool == true ? "disabled" : "enabled",
+                ]
+            }
+            Console.line(Table.render([["ID", "URL", "SCHEME", "EVENTS", "STATE"]] + rows))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one endpoint's document (sealed secrets masked).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoint id.") var id: String
+
+        func run() async throws {
+            let (topic, _) = try connection.open()
+            let fields = try await EndpointsCommand.current(id, in: topic)
+            Console.line(try EndpointsCommand.pretty(EndpointDocument.masked(fields)))
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add an endpoint (a new secret is generated and printed once when none is given)."
+        )
+        @OptionGroup var connection: Connection
+        @Option(help: "The endpoint id (producers use it as the record key).") var id: String
+        @OptionGroup var endpoint: EndpointFieldOptions
+
+        func run() async throws {
+            let (topic, keyring) = try connection.open()
+            guard try await topic.documents()[id] == nil else {
+                throw CommandFailure.usage("endpoint '\(EndpointsFile.shown(id))' exists already (use `endpoints update`)")
+            }
+            var options = endpoint
+            if options.secrets.isEmpty { options.secrets = ["generate"] }
+            var fields: [String: Any] = ["id": id]
+            let generated = try options.apply(to: &fields, id: id, keyring: keyring)
+            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            for secret in generated { Console.line("secret (shown once): \(secret)") }
+            Console.line("added \(id)")
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change an endpoint's fields (those given; --secret replaces its secrets).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoint id.") var id: String
+        @OptionGroup var endpoint: EndpointFieldOptions
+
+        func run() async throws {
+            let (topic, keyring) = try connection.open()
+            var fields = try await EndpointsCommand.current(id, in: topic)
+            let generated = try endpoint.apply(to: &fields, id: id, keyring: keyring)
+            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            for secret in generated { Console.line("secret (shown once): \(secret)") }
+            Console.line("updated \(id)")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Delete an endpoint (its records are dead-lettered endpoint_deleted while replicas know it)."
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoint id.") var id: String
+
+        func run() async throws {
+            let (topic, _) = try connection.open()
+            _ = try await EndpointsCommand.current(id, in: topic)
+            try await topic.delete(id: id)
+            Console.line("deleted \(id)")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable an endpoint: its records are dead-lettered endpoint_disabled (republish them once it is enabled)."
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoint id.") var id: String
+        @Option(help: "Why (shown in dead letters and logs).") var reason: String = "disabled by an operator"
+
+        func run() async throws {
+            let (topic, keyring) = try connection.open()
+            var fields = try await EndpointsCommand.current(id, in: topic)
+            fields["disabled"] = true
+            fields["disabled_reason"] = reason
+            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            Console.line("disabled \(id)")
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled endpoint.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoint id.") var id: String
+
+        func run() async throws {
+            let (topic, keyring) = try connection.open()
+            var fields = try await EndpointsCommand.current(id, in: topic)
+            fields["disabled"] = nil
+            fields["disabled_reason"] = nil
+            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            Console.line("enabled \(id)")
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load an endpoints file into the registry (the move from --endpoints to --endpoint-registry).",
+            discussion: "Inline secrets are sealed with the registry key; env: and file: references are kept. Every endpoint is checked before any is written."
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoints file.") var file: String
+        @Flag(help: "Replace endpoints that exist already (they are skipped otherwise).") var replace = false
+
+        func run() async throws {
+            let (topic, keyring) = try connection.open()
+            let text: String
+            let documents: [(id: String, document: [UInt8])]
+            do {
+                text = try YAMLText.read(file, limit: EndpointsFile.fileLimit, what: "the endpoints file")
+                documents = try EndpointDocument.importing(text, source: file, seal: { secret, id in
+                    try EndpointFieldOptions.seal(secret, id: id, keyring: keyring)
+                }, keyring: keyring)
+            } catch let error as ConfigurationError {
+                throw CommandFailure.usage(error.message)
+            }
+            let existing = try await topic.documents()
+            var written = 0, skipped = 0
+            for (id, document) in documents {
+                if existing[id] != nil && !replace {
+                    skipped += 1
+                    continue
+                }
+                try await topic.put(id: id, document: document)
+                written += 1
+            }
+            Console.line("imported \(written), skipped \(skipped) existing")
+        }
+    }
+
+    struct GenerateKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "generate-key", abstract: "Print a new registry key line, <id>:<base64 of 32 bytes>, for --registry-key."
+        )
+        @Option(help: "The key's id (1-32 letters, digits, '.', '_', '-').") var id: String = "k1"
+
+        func run() throws {
+            do {
+                Console.line(try SecretKeyring.generateKeyLine(id: id))
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+
+    /// The endpoint's current document fields; an error naming it when it is not in the registry.
+    static func current(_ id: String, in topic: EndpointRegistryTopic) async throws -> [String: Any] {
+        guard let document = try await topic.documents()[id] else {
+            throw CommandFailure.usage("no endpoint '\(EndpointsFile.shown(id))' in the registry \(topic.topics.endpoints)")
+        }
+        guard let fields = EndpointDocument.fields(document) else {
+            throw CommandFailure.usage("endpoint '\(EndpointsFile.shown(id))': its document is not a JSON object")
+        }
+        return fields
+    }
+
+    /// Checks the document as a replica would read it, then writes it.
+    static func write(_ fields: [String: Any], id: String, to topic: EndpointRegistryTopic, keyring: SecretKeyring?) async throws {
+        let document = try EndpointDocument.encode(fields)
+        do {
+            _ = try EndpointDocument.check(document, key: id, keyring: keyring)
+        } catch {
+            throw CommandFailure.usage(error.message)
+        }
+        try await topic.put(id: id, document: document)
+    }
+
+    static func pretty(_ fields: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+}

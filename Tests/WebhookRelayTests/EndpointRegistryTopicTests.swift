@@ -1,0 +1,137 @@
+import Foundation
+import Kafka
+import Testing
+import WebhookReceiver
+@testable import WebhookRelay
+import WebhookSignature
+
+/// The endpoint registry topic against the embedded broker: replicas load it at start, follow it
+/// live, and dead-letter the records of deleted and disabled endpoints with their own reasons.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct EndpointRegistryTopicTests {
+    static let keyring: SecretKeyring = {
+        do { return try SecretKeyring(parsing: SecretKeyring.generateKeyLine(id: "k1")) } catch { fatalError("\(error)") }
+    }()
+
+    /// The document of an endpoint on the test receiver, its secret sealed.
+    static func document(_ id: String, path: String? = nil, disabled: String? = nil, env: RelayTestEnvironment) throws -> [UInt8] {
+        var fields: [String: Any] = [
+            "id": id, "url": "\(env.receiverURL)/\(path ?? id)", "secrets": [try keyring.seal(TestSecrets.standard, endpointID: id)],
+        ]
+        if let disabled {
+            fields["disabled"] = true
+            fields["disabled_reason"] = disabled
+        }
+        return try EndpointDocument.encode(fields)
+    }
+
+    static func put(_ id: String, _ document: [UInt8], env: RelayTestEnvironment) -> KafkaProducerRecord {
+        KafkaProducerRecord(topic: env.topics.endpoints, key: Array(id.utf8), value: document)
+    }
+
+    @Test func aReplicaStartedAfterTenThousandChangesIsReadyWithTheRightFiveThousandEndpoints() async throws {
+        let receiverEndpoints = try ["e4000", "e1500"].map { WebhookReceiver.Endpoint(id: $0, verifier: try TestSecrets.verifier(.standard)) }
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            // 6,000 created, 2,000 updated, 1,000 deleted, 1,000 disabled: 10,000 changes, 5,000 endpoints.
+            var changes: [KafkaProducerRecord] = []
+            for index in 0..<6_000 { changes.append(Self.put("e\(index)", try Self.document("e\(index)", path: "old", env: env), env: env)) }
+            for index in 0..<2_000 { changes.append(Self.put("e\(index)", try Self.document("e\(index)", env: env), env: env)) }
+            for index in 5_000..<6_000 { changes.append(.tombstone(topic: env.topics.endpoints, key: Array("e\(index)".utf8))) }
+            for index in 0..<1_000 { changes.append(Self.put("e\(index)", try Self.document("e\(index)", disabled: "paused", env: env), env: env)) }
+            #expect(changes.count == 10_000)
+            try await env.produce(changes)
+
+            let clock = ContinuousClock()
+            let started = clock.now
+            let replica = env.startRegistryReplica(keyring: Self.keyring)
+            let ready = await RelayTestEnvironment.eventually(timeout: .seconds(60)) { replica.relay.isReady }
+            let took = clock.now - started
+            print("registry: ready after \(took) with \(replica.relay.registry.count) endpoints from 10,000 changes")
+            #expect(ready)
+            #expect(replica.relay.registry.count == 5_000)
+            guard case .found(let updated, _) = replica.relay.registry.lookup("e1500", partition: 0) else {
+                Issue.record("e1500 not found")
+                return
+            }
+            #expect(updated.endpoint.url.hasSuffix("/e1500"), "the last version wins: \(updated.endpoint.url)")
+            guard case .disabled(_, let reason) = replica.relay.registry.lookup("e500", partition: 0) else {
+                Issue.record("e500 not disabled")
+                return
+            }
+            #expect(reason == "paused")
+            guard case .deleted = replica.relay.registry.lookup("e5500", partition: 0) else {
+                Issue.record("e5500 not deleted")
+                return
+            }
+            guard case .found(let untouched, _) = replica.relay.registry.lookup("e4000", partition: 0) else { return }
+            #expect(untouched.endpoint.url.hasSuffix("/old"))
+
+            // And records follow it: delivered, disabled, deleted, unknown.
+            try await env.produce([
+                env.delivery(endpoint: "e1500", id: "msg_updated", body: [1]), env.delivery(endpoint: "e500", id: "msg_disabled", body: [2]),
+                env.delivery(endpoint: "e5500", id: "msg_deleted", body: [3]), env.delivery(endpoint: "e9999", id: "msg_unknown", body: [4]),
+            ])
+            let dead = try await env.read(topic: env.topics.deadLetters, count: 3)
+            let reached = await env.waitForRequests { $0.contains { $0.webhookID == "msg_updated" && $0.status == 204 } }
+            try await replica.stop()
+            #expect(reached)
+            let reasons = Dictionary(dead.map { ($0.headers.first(named: "webhook-id")?.stringValue ?? "?", $0.headers.first(named: RelayHeader.deadLetterReason)?.stringValue ?? "?") }) { first, _ in first }
+            #expect(reasons == ["msg_disabled": "endpoint_disabled", "msg_deleted": "endpoint_deleted", "msg_unknown": "unknown_endpoint"])
+        }
+    }
+
+    @Test func threeReplicasApplyEachChangeWithinASecondWithoutARestart() async throws {
+        let receiverEndpoints = try [WebhookReceiver.Endpoint(id: "live", verifier: TestSecrets.verifier(.standard))]
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            try await env.produce([Self.put("live", try Self.document("live", path: "first", env: env), env: env)])
+            let replicas = (0..<3).map { _ in env.startRegistryReplica(keyring: Self.keyring) }
+            let allReady = await RelayTestEnvironment.eventually(timeout: .seconds(60)) { replicas.allSatisfy(\.relay.isReady) }
+            #expect(allReady)
+            func url(_ replica: RelayTestEnvironment.Replica) -> String? {
+                if case .found(let endpoint, _) = replica.relay.registry.lookup("live", partition: 0) { endpoint.endpoint.url } else { nil }
+            }
+            func disabled(_ replica: RelayTestEnvironment.Replica) -> Bool {
+                if case .disabled = replica.relay.registry.lookup("live", partition: 0) { true } else { false }
+            }
+            func deleted(_ replica: RelayTestEnvironment.Replica) -> Bool {
+                if case .deleted = replica.relay.registry.lookup("live", partition: 0) { true } else { false }
+            }
+            let clock = ContinuousClock()
+            var slowest: [Duration] = []
+            // Each change, acknowledged by the broker, is in effect on every replica within a second.
+            let steps: [(KafkaProducerRecord, (RelayTestEnvironment.Replica) -> Bool)] = [
+                (Self.put("live", try Self.document("live", env: env), env: env), { url($0)?.hasSuffix("/live") == true }),
+                (Self.put("live", try Self.document("live", disabled: "maintenance", env: env), env: env), disabled),
+                (Self.put("live", try Self.document("live", env: env), env: env), { url($0) != nil }),
+                (.tombstone(topic: env.topics.endpoints, key: Array("live".utf8)), deleted),
+            ]
+            for (change, inEffect) in steps {
+                // From before the write: the producer's start and acknowledgement count too.
+                let written = clock.now
+                try await env.produce([change])
+                let applied = await RelayTestEnvironment.eventually(timeout: .seconds(5), interval: .milliseconds(5)) {
+                    replicas.allSatisfy(inEffect)
+                }
+                slowest.append(clock.now - written)
+                #expect(applied)
+            }
+            print("registry: changes in effect on 3 replicas after \(slowest)")
+            #expect(slowest.allSatisfy { $0 < .seconds(1) }, "\(slowest)")
+            for replica in replicas { try await replica.stop() }
+        }
+    }
+
+    @Test func aReplicaWithoutTheKeyOfASealedSecretRefusesToStart() async throws {
+        try await RelayTestEnvironment.with(receiverEndpoints: []) { env in
+            try await env.produce([Self.put("sealed", try Self.document("sealed", env: env), env: env)])
+            let other = try SecretKeyring(parsing: SecretKeyring.generateKeyLine(id: "k2"))
+            for keyring in [nil, other] {
+                let relay = RelayService(configuration: env.configuration(), source: .registry(keyring: keyring), logger: RelayTestEnvironment.logger)
+                let error = await #expect(throws: ConfigurationError.self) { try await relay.run() }
+                #expect(error?.message.contains("endpoint 'sealed' in the registry has a secret sealed with") == true, "\(String(describing: error))")
+                #expect(error?.message.contains(keyring == nil ? "a registry key" : "key 'k1'") == true)
+                #expect(error.map { !$0.message.contains(TestSecrets.standard) } == true)
+            }
+        }
+    }
+}
