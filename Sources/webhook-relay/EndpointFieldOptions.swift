@@ -48,13 +48,23 @@ struct EndpointFieldOptions: ParsableArguments {
             fields["headers"] = object
         }
         guard !secrets.isEmpty else { return [] }
-        var generated: [String] = []
         let signatureScheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
-        fields["secrets"] = try secrets.map { secret -> String in
+        let (sealed, generated) = try Self.secrets(secrets, scheme: signatureScheme, id: id, keyring: keyring)
+        fields["secrets"] = sealed
+        return generated
+    }
+
+    /// Secrets as the registry holds them: references kept, values sealed, `generate` made new.
+    /// - Returns: the secrets to write, and what to show once of those generated.
+    static func secrets(
+        _ given: [String], scheme: SignatureScheme, id: String, keyring: SecretKeyring?
+    ) throws -> (sealed: [String], generated: [String]) {
+        var generated: [String] = []
+        let sealed = try given.map { secret -> String in
             if secret.hasPrefix("env:") || secret.hasPrefix("file:") { return secret }
             let plain: String
             if secret == "generate" {
-                let new = Self.generate(for: signatureScheme)
+                let new = Self.generate(for: scheme)
                 plain = new.secret
                 generated.append(new.shown)
             } else {
@@ -62,7 +72,7 @@ struct EndpointFieldOptions: ParsableArguments {
             }
             return try Self.seal(plain, id: id, keyring: keyring)
         }
-        return generated
+        return (sealed, generated)
     }
 
     /// A new secret of the scheme, and what to show of it (for ed25519: the signing key, which the

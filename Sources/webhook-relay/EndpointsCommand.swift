@@ -14,7 +14,9 @@ struct EndpointsCommand: AsyncParsableCommand {
             registry key (--registry-key env:NAME|file:PATH, AES-256-GCM); env:NAME and file:PATH \
             references are kept and resolved on each replica. A generated secret is printed once.
             """,
-        subcommands: [List.self, Show.self, Add.self, Update.self, Remove.self, Disable.self, Enable.self, Import.self, GenerateKey.self]
+        subcommands: [
+            List.self, Show.self, Add.self, Update.self, Remove.self, Disable.self, Enable.self, RotateSecret.self, Import.self, GenerateKey.self,
+        ]
     )
 
     /// What every subcommand that talks to Kafka takes.
@@ -156,6 +158,37 @@ struct EndpointsCommand: AsyncParsableCommand {
             fields["disabled_reason"] = nil
             try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
             Console.line("enabled \(id)")
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-secret",
+            abstract: "Give an endpoint a new secret; the old ones keep signing for the grace period, so receivers can accept either.",
+            discussion: """
+                Standard Webhooks and Ed25519 deliveries carry a signature of each secret meanwhile; \
+                nSelf deliveries (one signature) keep the old secret until the deadline and then \
+                switch to the new one.
+                """
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "The endpoint id.") var id: String
+        @Option(help: "The new secret: env:NAME, file:PATH, the secret itself, or `generate` (printed once).") var secret: String = "generate"
+        @Option(help: "How long the old secrets keep signing, like 24h (0s drops them at once).") var grace: String = "24h"
+
+        func run() async throws {
+            guard let grace = DurationText.parse(grace) ?? (grace == "0s" || grace == "0" ? .zero : nil) else {
+                throw ValidationError("--grace: expected a duration like 24h, got '\(EndpointsFile.shown(grace, limit: 40))'")
+            }
+            let (topic, keyring) = try connection.open()
+            let fields = try await EndpointsCommand.current(id, in: topic)
+            let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
+            let (sealed, generated) = try EndpointFieldOptions.secrets([secret], scheme: scheme, id: id, keyring: keyring)
+            let now = Int64(Date().timeIntervalSince1970 * 1_000)
+            let rotated = EndpointDocument.rotated(fields, to: sealed, grace: grace, now: now)
+            try await EndpointsCommand.write(rotated, id: id, to: topic, keyring: keyring)
+            for secret in generated { Console.line("secret (shown once): \(secret)") }
+            Console.line("rotated \(id); the old secrets sign until \(TimeText.format(now + grace.components.seconds * 1_000))")
         }
     }
 

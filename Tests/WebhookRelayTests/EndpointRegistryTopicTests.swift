@@ -134,4 +134,50 @@ struct EndpointRegistryTopicTests {
             }
         }
     }
+
+    /// A rotation with a grace period: receivers verifying with the old secret or the new one keep
+    /// working until the deadline; after it, only the new one signs (Standard Webhooks: one
+    /// signature per secret; nSelf: the old signs until the deadline, then the new).
+    @Test(arguments: [SignatureScheme.standard, .nself])
+    func aRotatedSecretKeepsTheOldOneSigningUntilItsDeadline(scheme: SignatureScheme) async throws {
+        let old = scheme == .standard ? TestSecrets.standard : TestSecrets.nself
+        let new = scheme == .standard ? SecretGenerator.standardSecret().exposeSecret() : "nself-new-secret-9876543210"
+        // The receiver accepts either; each request is checked below against each secret alone.
+        let either = try WebhookVerifier(scheme: scheme, secrets: [old, new])
+        let receiverEndpoints = [WebhookReceiver.Endpoint(id: "rotating", verifier: either)]
+        try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
+            func document(_ fields: [String: Any]) throws -> KafkaProducerRecord {
+                var fields = fields
+                fields["id"] = "rotating"
+                fields["url"] = "\(env.receiverURL)/rotating"
+                fields["scheme"] = scheme.rawValue
+                return Self.put("rotating", try EndpointDocument.encode(fields), env: env)
+            }
+            let sealedOld = try Self.keyring.seal(old, endpointID: "rotating"), sealedNew = try Self.keyring.seal(new, endpointID: "rotating")
+            try await env.produce([try document(["secrets": [sealedOld]])])
+            let replica = env.startRegistryReplica(keyring: Self.keyring)
+            #expect(await RelayTestEnvironment.eventually(timeout: .seconds(60)) { replica.relay.isReady })
+            let now = Int64(Date().timeIntervalSince1970 * 1_000)
+            let rotated = EndpointDocument.rotated(["secrets": [sealedOld]], to: [sealedNew], grace: .seconds(3), now: now)
+            try await env.produce([try document(rotated)])
+            try await env.produce([env.delivery(endpoint: "rotating", id: "msg_during", body: Array("{}".utf8))])
+            #expect(await env.waitForRequests { $0.contains { $0.webhookID == "msg_during" } })
+            try await Task.sleep(for: .milliseconds(max(0, now + 3_200 - Int64(Date().timeIntervalSince1970 * 1_000))))
+            try await env.produce([env.delivery(endpoint: "rotating", id: "msg_after", body: Array("{}".utf8))])
+            #expect(await env.waitForRequests { $0.contains { $0.webhookID == "msg_after" } })
+            try await replica.stop()
+
+            func verifies(_ request: WebhookReceiver.Request, with secret: String) -> Bool {
+                guard let verifier = try? WebhookVerifier(scheme: scheme, secrets: [secret]) else { return false }
+                let at = Date(timeIntervalSince1970: Double(request.receivedAtMilliseconds) / 1_000)
+                return (try? verifier.verify(headers: WebhookHeaders(request.headers), body: request.body, now: at)) != nil
+            }
+            let requests = Dictionary(env.receiver.requests.map { ($0.webhookID, $0) }) { first, _ in first }
+            let during = try #require(requests["msg_during"]), after = try #require(requests["msg_after"])
+            #expect(during.verified && after.verified)
+            #expect(verifies(during, with: old), "the old secret still signs during the grace period")
+            #expect(verifies(during, with: new) == (scheme == .standard), "standard: both sign; nSelf: the old one only")
+            #expect(!verifies(after, with: old) && verifies(after, with: new), "after the deadline only the new one signs")
+        }
+    }
 }

@@ -28,15 +28,19 @@ final class EndpointCatalog: Sendable {
         var fatal: String?
         var endpoints = 0
         var rejected = 0
+        /// The current document of each endpoint (for answers, and to read again at a deadline).
+        var documents: [String: [UInt8]] = [:]
+        /// When each endpoint's document must be read again (a retiring secret's deadline).
+        var deadlines: [String: Int64] = [:]
     }
 
     private enum Change {
-        case put(EndpointDocument.Entry)
+        case put(EndpointDocument.Entry, document: [UInt8])
         case delete
 
         var name: String {
             switch self {
-            case .put(let entry): entry.disabledReason == nil ? "put" : "disabled"
+            case .put(let entry, _): entry.disabledReason == nil ? "put" : "disabled"
             case .delete: "deleted"
             }
         }
@@ -51,6 +55,8 @@ final class EndpointCatalog: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
     private let readProgress = WakeSignal()
+    /// Woken when a deadline may have moved earlier.
+    private let deadlineChanged = WakeSignal()
 
     /// Starts reading `partitions` of `topic` from the beginning; call ``run()`` to consume them.
     init(
@@ -75,8 +81,17 @@ final class EndpointCatalog: Sendable {
         reader = try KafkaConsumer(configuration: configuration, assignment: assignment, logger: logger)
     }
 
-    /// Reads changes until ``close()``.
+    /// Reads changes until ``close()``; documents are read again when a retiring secret's
+    /// deadline passes, so that it stops signing.
     func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.followDeadlines() }
+            await readRecords()
+            group.cancelAll()
+        }
+    }
+
+    private func readRecords() async {
         for await record in reader.records {
             let change = decode(record)
             let applyNow = state.withLock { state -> Bool in
@@ -139,14 +154,46 @@ final class EndpointCatalog: Sendable {
     private func apply(_ change: Change, to id: String) {
         let parked: ParkedRecords
         switch change {
-        case .put(let entry):
+        case .put(let entry, let document):
             parked = registry.put(entry.endpoint, disabledReason: entry.disabledReason)
+            state.withLock { state in
+                state.documents[id] = document
+                state.deadlines[id] = entry.changesAt
+            }
         case .delete:
             parked = registry.delete(id)
+            state.withLock { state in
+                state.documents[id] = nil
+                state.deadlines[id] = nil
+            }
         }
         state.withLock { $0.endpoints = registry.count }
+        deadlineChanged.wakeAll()
         handBack(parked)
     }
+
+    /// Reads documents again as their retiring secrets' deadlines pass.
+    private func followDeadlines() async {
+        while !Task.isCancelled {
+            let seen = deadlineChanged.generation
+            let now = WallClock.nowMilliseconds
+            let (due, next) = state.withLock { state -> ([(String, [UInt8])], Int64?) in
+                let due = state.deadlines.filter { $0.value <= now }.keys.compactMap { id in state.documents[id].map { (id, $0) } }
+                for (id, _) in due { state.deadlines[id] = nil }
+                return (due, state.deadlines.values.min())
+            }
+            for (id, document) in due {
+                guard let entry = try? EndpointDocument.decode(document, key: id, keyring: keyring, environment: environment, now: now) else { continue }
+                apply(.put(entry, document: document), to: id)
+                logger.info("A retiring secret's grace period ended: it signs no more", metadata: ["endpoint.id": "\(EndpointsFile.shown(id))"])
+            }
+            let wait = next.map { Duration.milliseconds(max(1, $0 - WallClock.nowMilliseconds)) } ?? .seconds(3_600)
+            await deadlineChanged.wait(after: seen, until: .now.advanced(by: wait))
+        }
+    }
+
+    /// The current document of each endpoint (sealed secrets stay sealed).
+    var documents: [String: [UInt8]] { state.withLock { $0.documents } }
 
     /// The change a record makes, or `nil` for one that cannot be used (logged).
     private func decode(_ record: KafkaConsumerRecord) -> Change? {
@@ -168,7 +215,8 @@ final class EndpointCatalog: Sendable {
             return nil
         }
         do {
-            return .put(try EndpointDocument.decode(record.value, key: id, keyring: keyring, environment: environment))
+            let entry = try EndpointDocument.decode(record.value, key: id, keyring: keyring, environment: environment, now: WallClock.nowMilliseconds)
+            return .put(entry, document: record.value)
         } catch {
             reject(record, id: id, error.message)
             return nil

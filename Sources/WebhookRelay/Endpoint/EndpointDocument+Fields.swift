@@ -67,6 +67,28 @@ extension EndpointDocument {
         return documents
     }
 
+    /// The default grace period of a secret rotation: the old secrets keep signing this long.
+    public static let defaultGrace: Duration = .seconds(86_400)
+
+    /// The fields after a secret rotation: the current secrets keep signing until `now + grace`
+    /// (`retiring_secrets`), `new` (sealed or references) become the secrets; retiring secrets
+    /// past their deadline are dropped.
+    public static func rotated(_ fields: [String: Any], to new: [String], grace: Duration, now: Int64) -> [String: Any] {
+        var rotated = fields
+        let until = now + grace.wholeMilliseconds
+        var retiring = (fields["retiring_secrets"] as? [[String: Any]] ?? []).filter { entry in
+            ((entry["until"] as? NSNumber)?.int64Value ?? 0) > now
+        }
+        if grace > .zero {
+            for secret in fields["secrets"] as? [String] ?? [] where !new.contains(secret) {
+                retiring.append(["secret": secret, "until": until])
+            }
+        }
+        rotated["secrets"] = new
+        rotated["retiring_secrets"] = retiring.isEmpty ? nil : retiring
+        return rotated
+    }
+
     /// A YAML value as JSON: numbers and flags typed, lists and mappings kept, the rest strings.
     private static func json(_ node: Node, field: String) -> Any {
         if let sequence = node.sequence { return sequence.map { $0.string ?? "" } }

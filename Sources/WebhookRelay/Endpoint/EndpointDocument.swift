@@ -5,7 +5,8 @@ import Yams
 /// An endpoint as the registry topic (`<prefix>.endpoints`) holds it: a JSON object with the
 /// endpoints file's fields — the same names, the same validation, the same error messages —
 /// plus ``registryFields``: `disabled` (records for a disabled endpoint are dead-lettered
-/// `endpoint_disabled`) and `disabled_reason`. Secrets are never plaintext there: each is sealed
+/// `endpoint_disabled`), `disabled_reason`, and `retiring_secrets` — secrets rotated out that keep
+/// signing until their deadline, `[{"secret": "enc:v1:…", "until": <epoch ms>}]`. Secrets are never plaintext there: each is sealed
 /// (`enc:v1:…`, ``SecretKeyring``) or a reference (`env:NAME`, `file:PATH`) resolved on each replica.
 ///
 /// ```json
@@ -13,7 +14,7 @@ import Yams
 /// ```
 public enum EndpointDocument {
     /// Fields the registry's documents have besides the endpoints file's.
-    public static let registryFields: Set<String> = ["disabled", "disabled_reason"]
+    public static let registryFields: Set<String> = ["disabled", "disabled_reason", "retiring_secrets"]
     /// The largest document.
     public static let sizeLimit = 65_536
 
@@ -22,26 +23,30 @@ public enum EndpointDocument {
         public var endpoint: Endpoint
         /// Why it is disabled, when it is (`disabled: true`).
         public var disabledReason: String?
+        /// When the earliest retiring secret stops signing (epoch ms): the document is read again then.
+        public var changesAt: Int64?
     }
 
     /// Reads the document stored under `key` (the endpoint id).
     /// - Parameters:
     ///   - keyring: opens sealed secrets; `nil` when the replica has no registry key.
     ///   - environment: resolves `env:` secrets; `file:` secrets are read from absolute paths.
+    /// - Parameter now: wall-clock epoch milliseconds: retiring secrets past their deadline are left out.
     public static func decode(
-        _ value: [UInt8], key: String, keyring: SecretKeyring?, environment: [String: String] = ProcessInfo.processInfo.environment
+        _ value: [UInt8], key: String, keyring: SecretKeyring?, environment: [String: String] = ProcessInfo.processInfo.environment,
+        now: Int64
     ) throws(ConfigurationError) -> Entry {
-        try decode(value, key: key, keyring: keyring, environment: environment, referencesElsewhere: false)
+        try decode(value, key: key, keyring: keyring, environment: environment, referencesElsewhere: false, now: now)
     }
 
     /// Checks a document before it is written (`webhook-relay endpoints`): as a replica would read
     /// it, except that `env:` and `file:` secrets are the replicas' to resolve.
     public static func check(_ value: [UInt8], key: String, keyring: SecretKeyring?) throws(ConfigurationError) -> Entry {
-        try decode(value, key: key, keyring: keyring, environment: [:], referencesElsewhere: true)
+        try decode(value, key: key, keyring: keyring, environment: [:], referencesElsewhere: true, now: 0)
     }
 
     private static func decode(
-        _ value: [UInt8], key: String, keyring: SecretKeyring?, environment: [String: String], referencesElsewhere: Bool
+        _ value: [UInt8], key: String, keyring: SecretKeyring?, environment: [String: String], referencesElsewhere: Bool, now: Int64
     ) throws(ConfigurationError) -> Entry {
         let source = "endpoint '\(EndpointsFile.shown(key))' in the registry"
         guard value.count <= sizeLimit else { throw ConfigurationError("\(source): the document is larger than \(sizeLimit) bytes") }
@@ -58,10 +63,12 @@ public enum EndpointDocument {
         context.keyring = keyring
         context.registry = true
         context.referencesElsewhere = referencesElsewhere
-        let endpoint = try context.endpoint(root, index: 0, defaults: nil)
-        guard endpoint.id == key else {
-            throw ConfigurationError("\(source): its id is '\(EndpointsFile.shown(endpoint.id))', not the record's key")
+        if let id = mapping["id"]?.string, id != key {
+            throw ConfigurationError("\(source): its id is '\(EndpointsFile.shown(id))', not the record's key")
         }
+        let retiring = try retiringSecrets(mapping["retiring_secrets"], key: key, context: context, now: now, source: source)
+        context.retiringSecrets = retiring.secrets
+        let endpoint = try context.endpoint(root, index: 0, defaults: nil)
         var disabled = false
         if let node = mapping["disabled"] {
             guard let flag = node.bool else { throw ConfigurationError("\(source): field 'disabled': expected true or false") }
@@ -74,7 +81,30 @@ public enum EndpointDocument {
                 throw ConfigurationError("\(source): field 'disabled_reason': at most 512 printable characters")
             }
         }
-        return Entry(endpoint: endpoint, disabledReason: reason)
+        return Entry(endpoint: endpoint, disabledReason: reason, changesAt: retiring.until.min())
+    }
+
+    /// The retiring secrets still signing at `now`, resolved, and their deadlines.
+    private static func retiringSecrets(
+        _ node: Node?, key: String, context: EndpointsFile.Context, now: Int64, source: String
+    ) throws(ConfigurationError) -> (secrets: [String], until: [Int64]) {
+        guard let node else { return ([], []) }
+        func fail(_ message: String) -> ConfigurationError { ConfigurationError("\(source): field 'retiring_secrets': \(message)") }
+        guard let sequence = node.sequence, sequence.count <= 16 else { throw fail("must be a list of at most 16 {secret, until}") }
+        var secrets: [String] = [], until: [Int64] = []
+        for item in sequence {
+            guard let entry = item.mapping, let text = entry["secret"]?.string, let deadline = entry["until"]?.string.flatMap({ Int64($0) }),
+                entry.count == 2
+            else { throw fail("each item is {\"secret\": …, \"until\": <epoch milliseconds>}") }
+            // Past its deadline a retiring secret signs no more; it is dropped at the next write.
+            guard deadline > now else { continue }
+            if context.referencesElsewhere && (text.hasPrefix("env:") || text.hasPrefix("file:")) { continue }
+            if !context.referencesElsewhere || SecretKeyring.isSealed(text) {
+                secrets.append(try context.resolveSecret(text, endpointID: key) { fail($0) })
+            }
+            until.append(deadline)
+        }
+        return (secrets, until)
     }
 
     /// The key a sealed secret of the document needs and `keyring` lacks, as "key 'k2'" (or "a

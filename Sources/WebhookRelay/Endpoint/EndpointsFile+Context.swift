@@ -19,6 +19,10 @@ extension EndpointsFile {
         /// Checks a document away from the replicas (`webhook-relay endpoints`): `env:` and `file:`
         /// references, which name what the replicas have, stand for a new secret of the scheme.
         var referencesElsewhere = false
+        /// Secrets being rotated out that still sign (registry documents, ``EndpointDocument``):
+        /// alongside the others for the schemes that send several signatures, instead of them for
+        /// nSelf, which sends one (receivers accept either during the grace period).
+        var retiringSecrets: [String] = []
 
         func error(at node: Node?, _ message: String) -> ConfigurationError {
             if let mark = node?.mark { return ConfigurationError("\(source):\(mark.line): \(message)") }
@@ -74,7 +78,8 @@ extension EndpointsFile {
             }
             let signer: WebhookSigner
             do {
-                signer = try WebhookSigner(scheme: signatureScheme, secrets: secretValues)
+                let signing = signatureScheme == .nself ? retiringSecrets + secretValues : secretValues + retiringSecrets
+                signer = try WebhookSigner(scheme: signatureScheme, secrets: signing)
             } catch {
                 throw fail("secrets", "\(error)")
             }

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import WebhookRelay
+import WebhookSignature
+
+/// Registry documents: the endpoints file's checks, sealed secrets only, rotation deadlines.
+struct EndpointDocumentTests {
+    let keyring: SecretKeyring = {
+        do { return try SecretKeyring(parsing: SecretKeyring.generateKeyLine(id: "k1")) } catch { fatalError("\(error)") }
+    }()
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    func json(_ fields: [String: Any]) throws -> [UInt8] { try EndpointDocument.encode(fields) }
+
+    @Test func aDocumentIsCheckedLikeTheEndpointsFileAndHoldsNoPlaintextSecret() throws {
+        let sealed = try keyring.seal(secret, endpointID: "a")
+        let entry = try EndpointDocument.decode(
+            try json(["id": "a", "url": "https://example.com/a", "secrets": [sealed], "max_in_flight": 4, "rate_limit": "5/s"]),
+            key: "a", keyring: keyring, now: 0
+        )
+        #expect(entry.endpoint.maxInFlight == 4 && entry.endpoint.policy.rateLimit == RateLimit.Rate(count: 5, period: .seconds(1)))
+        #expect(entry.disabledReason == nil && entry.changesAt == nil)
+        for (fields, expected) in [
+            (["id": "a", "url": "https://example.com/a", "secrets": [secret]], "a plaintext secret"),
+            (["id": "a", "url": "https://example.com/a", "secrets": [sealed], "retries": 3], "unknown field 'retries'"),
+            (["id": "b", "url": "https://example.com/a", "secrets": [sealed]], "its id is 'b', not the record's key"),
+            (["id": "a", "url": "gopher://x", "secrets": [sealed]], "field 'url'"),
+            (["id": "a", "url": "https://example.com/a", "secrets": [try keyring.seal(secret, endpointID: "other")]], "does not open"),
+        ] as [([String: Any], String)] {
+            let document = try json(fields)
+            do {
+                _ = try EndpointDocument.decode(document, key: "a", keyring: keyring, now: 0)
+                Issue.record("accepted \(fields)")
+            } catch {
+                #expect(error.message.contains(expected), "\(error.message)")
+                #expect(!error.message.contains(secret))
+            }
+        }
+        #expect(throws: ConfigurationError.self) { try EndpointDocument.decode(Array("[1]".utf8), key: "a", keyring: keyring, now: 0) }
+        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: nil) == "a registry key")
+        let other = try SecretKeyring(parsing: SecretKeyring.generateKeyLine(id: "k2"))
+        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: other) == "key 'k1'")
+        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: keyring) == nil)
+    }
+
+    @Test func aRotationKeepsTheOldSecretsSigningUntilTheirDeadlineThenDropsThem() throws {
+        let old = try keyring.seal(secret, endpointID: "a")
+        let new = try keyring.seal(SecretGenerator.standardSecret().exposeSecret(), endpointID: "a")
+        let fields = EndpointDocument.rotated(["id": "a", "url": "https://example.com/a", "secrets": [old]], to: [new], grace: .seconds(60), now: 1_000)
+        #expect(fields["secrets"] as? [String] == [new])
+        let retiring = try #require(fields["retiring_secrets"] as? [[String: Any]])
+        #expect(retiring.count == 1 && retiring[0]["secret"] as? String == old && (retiring[0]["until"] as? Int64) == 61_000)
+        let document = try json(fields)
+        let during = try EndpointDocument.decode(document, key: "a", keyring: keyring, now: 30_000)
+        let after = try EndpointDocument.decode(document, key: "a", keyring: keyring, now: 61_000)
+        #expect(during.changesAt == 61_000 && after.changesAt == nil)
+        let signatures = { (entry: EndpointDocument.Entry) in
+            try entry.endpoint.signer.headers(id: "msg_1", timestamp: 1, body: [1]).first { $0.name == "webhook-signature" }?.value
+                .split(separator: " ").count
+        }
+        #expect(try signatures(during) == 2 && signatures(after) == 1)
+        // A later rotation drops what is past its deadline and does not retire the same secret twice.
+        let again = EndpointDocument.rotated(fields, to: [new], grace: .seconds(60), now: 70_000)
+        #expect(again["retiring_secrets"] == nil)
+    }
+}
