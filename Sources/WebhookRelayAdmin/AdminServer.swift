@@ -38,6 +38,8 @@ public enum AdminServer {
         public var backlog = 128
         /// The largest request head (the admin API's requests are small).
         public var maxRequestHeadBytes = 8_192
+        /// The management API (`/v1/`): who may call it and what a request may hold.
+        public var api = ManagementAPI.Configuration(tokens: nil)
 
         public init(host: String = "127.0.0.1", port: Int = 9090) {
             self.host = host
@@ -69,6 +71,7 @@ public enum AdminServer {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready: no group assignment yet\n"))
             )
         }
+        ManagementAPI.register(on: router, relay: relay, configuration: configuration.api)
         router.get("/endpoints") { _, _ -> Response in
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -54,52 +54,19 @@ struct EndpointFieldOptions: ParsableArguments {
         return generated
     }
 
-    /// Secrets as the registry holds them: references kept, values sealed, `generate` made new.
-    /// - Returns: the secrets to write, and what to show once of those generated.
+    /// Secrets as the registry holds them (``EndpointSecrets/prepare(_:scheme:endpointID:keyring:)``).
     static func secrets(
         _ given: [String], scheme: SignatureScheme, id: String, keyring: SecretKeyring?
     ) throws -> (sealed: [String], generated: [String]) {
-        var generated: [String] = []
-        let sealed = try given.map { secret -> String in
-            if secret.hasPrefix("env:") || secret.hasPrefix("file:") { return secret }
-            let plain: String
-            if secret == "generate" {
-                let new = Self.generate(for: scheme)
-                plain = new.secret
-                generated.append(new.shown)
-            } else {
-                plain = secret
-            }
-            return try Self.seal(plain, id: id, keyring: keyring)
-        }
-        return (sealed, generated)
-    }
-
-    /// A new secret of the scheme, and what to show of it (for ed25519: the signing key, which the
-    /// relay keeps, and the verifying key for receivers).
-    static func generate(for scheme: SignatureScheme) -> (secret: String, shown: String) {
-        switch scheme {
-        case .standard:
-            let secret = SecretGenerator.standardSecret().exposeSecret()
-            return (secret, secret)
-        case .nself:
-            let secret = SecretGenerator.nselfSecret().exposeSecret()
-            return (secret, secret)
-        case .ed25519:
-            let pair = SecretGenerator.ed25519KeyPair()
-            return (pair.signingKey.exposeSecret(), "\(pair.signingKey.exposeSecret()) (receivers verify with \(pair.verifyingKey.serialized))")
-        }
-    }
-
-    /// Seals a plaintext secret for the registry.
-    static func seal(_ secret: String, id: String, keyring: SecretKeyring?) throws -> String {
-        guard let keyring else {
-            throw ValidationError("a secret value is sealed before it is written to the registry: give --registry-key (or pass env:NAME / file:PATH references)")
-        }
         do {
-            return try keyring.seal(secret, endpointID: id)
+            return try EndpointSecrets.prepare(given, scheme: scheme, endpointID: id, keyring: keyring)
         } catch {
-            throw ValidationError("registry_key: \(error.description)")
+            throw ValidationError(error.description)
         }
+    }
+
+    /// Seals one secret value (`endpoints import`).
+    static func seal(_ secret: String, id: String, keyring: SecretKeyring?) throws -> String {
+        try secrets([secret], scheme: .standard, id: id, keyring: keyring).sealed[0]
     }
 }

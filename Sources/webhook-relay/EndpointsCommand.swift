@@ -34,7 +34,7 @@ struct EndpointsCommand: AsyncParsableCommand {
                 bootstrapServers: resolved.brokers, topics: resolved.topics, properties: resolved.kafkaProperties,
                 logger: logging.makeLogger(label: "webhook-relay.endpoints", layers: resolved.layers)
             )
-            return (topic, try RegistryKeys.load(resolved.layers, flag: registryKeys))
+            return (topic, try SecretSources.registryKeys(resolved.layers, flag: registryKeys))
         }
     }
 

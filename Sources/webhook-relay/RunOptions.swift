@@ -57,6 +57,11 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Address the admin server binds (env: WEBHOOK_RELAY_ADMIN_BIND; default 127.0.0.1).", valueName: "address"))
     var adminBind: String?
 
+    @Option(name: .customLong("api-token"), help: ArgumentHelp(
+        "Where the management API's bearer tokens are: env:NAME or file:PATH, one token per line (repeatable; env: WEBHOOK_RELAY_API_TOKEN). Without one the API's write routes are off.",
+        valueName: "env:NAME|file:PATH"))
+    var apiTokens: [String] = []
+
     /// Every setting resolved (flag, environment, config file, default) and checked.
     func resolve(brokersRequired: Bool = true) throws -> RunSettings {
         let resolved = try relay.resolve(brokersRequired: brokersRequired)
@@ -70,7 +75,7 @@ struct RunOptions: ParsableArguments {
         if endpointsPath == nil && !registry {
             throw ValidationError("--endpoints is required (or set WEBHOOK_RELAY_ENDPOINTS, or endpoints in the config file), unless --endpoint-registry takes them from the registry topic")
         }
-        let keyring = try RegistryKeys.load(layers, flag: registryKeys)
+        let keyring = try SecretSources.registryKeys(layers, flag: registryKeys)
         var configuration = RelayConfiguration(bootstrapServers: resolved.brokers, topics: resolved.topics)
         configuration.groupID = layers.string(group, .group)?.value ?? "webhook-relay"
         if let (id, source) = layers.string(groupInstanceId, .groupInstanceID) {
@@ -140,6 +145,7 @@ struct RunOptions: ParsableArguments {
         } ?? 9090
         if port != 0 {
             admin = AdminServer.Configuration(host: layers.string(adminBind, .adminBind)?.value ?? "127.0.0.1", port: port)
+            admin?.api.tokens = try SecretSources.apiTokens(layers, flag: apiTokens)
         }
         return RunSettings(relay: configuration, endpointsPath: endpointsPath, keyring: keyring, admin: admin, layers: layers)
     }

@@ -20,6 +20,7 @@ enum Setting: String, CaseIterable, Sendable {
     case caFile = "ca_file"
     case adminPort = "admin_port"
     case adminBind = "admin_bind"
+    case apiToken = "api_token"
     case logLevel = "log_level"
     case logFormat = "log_format"
 

@@ -195,6 +195,11 @@ final class EndpointCatalog: Sendable {
     /// The current document of each endpoint (sealed secrets stay sealed).
     var documents: [String: [UInt8]] { state.withLock { $0.documents } }
 
+    /// Waits until `condition` holds for the documents read, at most `timeout`; returns whether it did.
+    func waitUntil(timeout: Duration, _ condition: @escaping ([String: [UInt8]]) -> Bool) async -> Bool {
+        await readProgress.wait(until: .now.advanced(by: timeout)) { !state.withLock { condition($0.documents) } }
+    }
+
     /// The change a record makes, or `nil` for one that cannot be used (logged).
     private func decode(_ record: KafkaConsumerRecord) -> Change? {
         guard let keyBytes = record.key, let id = String(validating: keyBytes, as: UTF8.self), !id.isEmpty else {

@@ -21,12 +21,18 @@ extension EndpointDocument {
 
     /// The fields as shown to people: sealed secrets as `enc:v1:<key id>:****`; references as they are.
     public static func masked(_ fields: [String: Any]) -> [String: Any] {
+        func mask(_ secret: String) -> String {
+            guard SecretKeyring.isSealed(secret) else { return secret }
+            let key = secret.dropFirst(SecretKeyring.prefix.count).prefix { $0 != ":" }
+            return "\(SecretKeyring.prefix)\(key):****"
+        }
         var shown = fields
-        if let secrets = fields["secrets"] as? [String] {
-            shown["secrets"] = secrets.map { secret -> String in
-                guard SecretKeyring.isSealed(secret) else { return secret }
-                let key = secret.dropFirst(SecretKeyring.prefix.count).prefix { $0 != ":" }
-                return "\(SecretKeyring.prefix)\(key):****"
+        if let secrets = fields["secrets"] as? [String] { shown["secrets"] = secrets.map(mask) }
+        if let retiring = fields["retiring_secrets"] as? [[String: Any]] {
+            shown["retiring_secrets"] = retiring.map { entry in
+                var entry = entry
+                if let secret = entry["secret"] as? String { entry["secret"] = mask(secret) }
+                return entry
             }
         }
         return shown

@@ -71,6 +71,7 @@ extension RelayService {
         let task = Task { await reader.run() }
         do {
             try await reader.catchUp(timeout: configuration.registryTimeout)
+            setManager(EndpointManager(catalog: reader, producer: producer, topics: configuration.topics, keyring: keyring, logger: logger))
         } catch {
             catalog.value = nil
             await reader.close()

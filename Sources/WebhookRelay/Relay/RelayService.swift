@@ -42,6 +42,20 @@ public final class RelayService: Service, Sendable {
     let source: EndpointSource
     /// The registry topic's reader while the relay runs in registry mode.
     let catalog = LockedValue<EndpointCatalog?>(nil)
+    private let manager = LockedValue<EndpointManager?>(nil)
+
+    /// What the management API changes the registry through: in registry mode, once the registry
+    /// was read; `nil` before, and with an endpoints file.
+    public var endpointManager: EndpointManager? { manager.value }
+
+    /// Whether the endpoints come from the registry topic.
+    public var isRegistryMode: Bool {
+        if case .registry = source { true } else { false }
+    }
+
+    func setManager(_ manager: EndpointManager?) {
+        self.manager.value = manager
+    }
 
     /// Creates a replica for the given endpoints, reporting to `metrics`.
     public convenience init(configuration: RelayConfiguration, endpoints: [Endpoint], logger: Logger, metrics: RelayMetrics = RelayMetrics()) {
@@ -109,6 +123,7 @@ public final class RelayService: Service, Sendable {
                 consumerConfiguration: configuration.consumerConfiguration, producer: producer, logger: logger
             )
             try await consume(producer: producer, http: http, progress: progress)
+            setManager(nil)
             await progress.close()
             await catalog.value?.close()
             await catalogTask?.value

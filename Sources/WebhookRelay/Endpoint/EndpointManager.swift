@@ -1,0 +1,204 @@
+import Foundation
+import Kafka
+import Logging
+import WebhookSignature
+
+/// The endpoint registry as the management API changes it: documents read from this replica's
+/// ``EndpointCatalog`` and written to the registry topic, each change checked as replicas read it
+/// and answered once it is in effect here (read your writes). Secrets are sealed before they are
+/// written and masked in every answer but the one that generated them.
+///
+/// Bodies and answers are JSON documents (``EndpointDocument``); the HTTP layer is the admin server's.
+public final class EndpointManager: Sendable {
+    /// What an API request could not do.
+    public enum Failure: Error, Sendable {
+        case notFound(String)
+        case conflict(String)
+        case invalid(String)
+        case unavailable(String)
+
+        public var message: String {
+            switch self {
+            case .notFound(let message), .conflict(let message), .invalid(let message), .unavailable(let message): message
+            }
+        }
+    }
+
+    /// A document written: as it is now (secrets masked), and the secrets generated for it, shown this once.
+    public struct Written: Sendable {
+        public var document: [UInt8]
+        public var generatedSecrets: [String]
+    }
+
+    let catalog: EndpointCatalog
+    let producer: KafkaProducer
+    let topics: RelayTopics
+    let keyring: SecretKeyring?
+    let logger: Logger
+    /// How long an answer waits for its change to be in effect on this replica.
+    static let applyTimeout: Duration = .seconds(5)
+
+    init(catalog: EndpointCatalog, producer: KafkaProducer, topics: RelayTopics, keyring: SecretKeyring?, logger: Logger) {
+        self.catalog = catalog
+        self.producer = producer
+        self.topics = topics
+        self.keyring = keyring
+        self.logger = logger
+    }
+
+    /// Documents by id (masked), `limit` at most, after the id `after`, those starting with `prefix`;
+    /// and the id to continue after, when there are more.
+    public func list(prefix: String?, limit: Int, after: String?) -> (documents: [[UInt8]], next: String?) {
+        let ids = catalog.documents.keys.filter { id in (prefix.map(id.hasPrefix) ?? true) && (after.map { id > $0 } ?? true) }.sorted()
+        let page = ids.prefix(max(0, limit))
+        let documents = catalog.documents
+        let masked = page.compactMap { id in documents[id].flatMap(Self.masked) }
+        return (masked, ids.count > page.count ? page.last : nil)
+    }
+
+    /// One endpoint's document (masked).
+    public func document(_ id: String) throws(Failure) -> [UInt8] {
+        guard let document = catalog.documents[id], let masked = Self.masked(document) else { throw .notFound(Self.noEndpoint(id)) }
+        return masked
+    }
+
+    /// Creates an endpoint from a document; a secret is generated when none is given.
+    public func create(_ body: [UInt8]) async throws(Failure) -> Written {
+        var fields = try Self.object(body)
+        guard let id = fields["id"] as? String, !id.isEmpty else { throw .invalid("the document needs an 'id'") }
+        guard catalog.documents[id] == nil else { throw .conflict("endpoint '\(EndpointsFile.shown(id))' exists already") }
+        if fields["secrets"] == nil { fields["secrets"] = ["generate"] }
+        return try await write(fields, id: id)
+    }
+
+    /// Replaces an endpoint's document (all of it; `secrets` kept when the body has none).
+    public func replace(_ id: String, _ body: [UInt8]) async throws(Failure) -> Written {
+        let current = try current(id)
+        var fields = try Self.object(body)
+        if let given = fields["id"] as? String, given != id { throw .invalid("the document's id '\(EndpointsFile.shown(given))' is not the one in the path") }
+        fields["id"] = id
+        if fields["secrets"] == nil { fields["secrets"] = current["secrets"] }
+        if fields["retiring_secrets"] == nil { fields["retiring_secrets"] = current["retiring_secrets"] }
+        return try await write(fields, id: id)
+    }
+
+    /// Changes some fields (a JSON merge patch, RFC 7396: `null` removes a field).
+    public func patch(_ id: String, _ body: [UInt8]) async throws(Failure) -> Written {
+        var fields = try current(id)
+        for (name, value) in try Self.object(body) {
+            if name == "id" { throw .invalid("'id' cannot be changed") }
+            fields[name] = value is NSNull ? nil : value
+        }
+        return try await write(fields, id: id)
+    }
+
+    /// Deletes an endpoint.
+    public func delete(_ id: String) async throws(Failure) {
+        _ = try current(id)
+        do {
+            _ = try await producer.send(.tombstone(topic: topics.endpoints, key: Array(id.utf8)))
+        } catch {
+            throw .unavailable("the registry topic refused the deletion (\(error.name))")
+        }
+        await awaitInEffect(id, document: nil)
+    }
+
+    /// Disables (with a reason) or enables an endpoint.
+    public func setDisabled(_ id: String, reason: String?) async throws(Failure) -> Written {
+        var fields = try current(id)
+        fields["disabled"] = reason == nil ? nil : true
+        fields["disabled_reason"] = reason
+        return try await write(fields, id: id)
+    }
+
+    /// Gives an endpoint a new secret (`generate` by default); the old ones sign for `grace`.
+    public func rotate(_ id: String, secret: String?, grace: Duration) async throws(Failure) -> Written {
+        let fields = try current(id)
+        let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
+        let prepared: (sealed: [String], generated: [String])
+        do {
+            prepared = try EndpointSecrets.prepare([secret ?? "generate"], scheme: scheme, endpointID: id, keyring: keyring)
+        } catch {
+            throw .invalid(error.description)
+        }
+        let rotated = EndpointDocument.rotated(fields, to: prepared.sealed, grace: grace, now: WallClock.nowMilliseconds)
+        var written = try await write(rotated, id: id)
+        written.generatedSecrets += prepared.generated
+        return written
+    }
+
+    /// Produces a test delivery (`webhook.test`) for the endpoint; returns its `webhook-id`.
+    public func sendTest(_ id: String) async throws(Failure) -> String {
+        _ = try current(id)
+        let webhookID = SecretGenerator.messageID()
+        let payload: [String: Any] = ["type": "webhook.test", "data": ["endpoint": id, "webhook_id": webhookID]]
+        let body = (try? EndpointDocument.encode(payload)) ?? Array(#"{"type":"webhook.test"}"#.utf8)
+        let record = KafkaProducerRecord(
+            topic: topics.deliveries, key: Array(id.utf8), value: body,
+            headers: [KafkaHeader(key: RelayHeader.event, value: "webhook.test"), KafkaHeader(key: RelayHeader.id, value: webhookID)]
+        )
+        do {
+            _ = try await producer.send(record)
+        } catch {
+            throw .unavailable("the deliveries topic refused the test event (\(error.name))")
+        }
+        return webhookID
+    }
+
+    private func current(_ id: String) throws(Failure) -> [String: Any] {
+        guard let document = catalog.documents[id], let fields = EndpointDocument.fields(document) else { throw .notFound(Self.noEndpoint(id)) }
+        return fields
+    }
+
+    /// Seals given secrets, checks the document as replicas read it, writes it, and waits for it here.
+    private func write(_ fields: [String: Any], id: String) async throws(Failure) -> Written {
+        var fields = fields
+        let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
+        var generated: [String] = []
+        if let given = fields["secrets"] {
+            guard let secrets = given as? [String] else { throw .invalid("field 'secrets' must be a list of strings") }
+            do {
+                let prepared = try EndpointSecrets.prepare(secrets, scheme: scheme, endpointID: id, keyring: keyring)
+                fields["secrets"] = prepared.sealed
+                generated = prepared.generated
+            } catch {
+                throw .invalid(error.description)
+            }
+        }
+        let document: [UInt8]
+        do {
+            document = try EndpointDocument.encode(fields)
+            _ = try EndpointDocument.check(document, key: id, keyring: keyring)
+        } catch let error as ConfigurationError {
+            throw .invalid(error.message)
+        } catch {
+            throw .invalid("the document cannot be written as JSON")
+        }
+        do {
+            _ = try await producer.send(KafkaProducerRecord(topic: topics.endpoints, key: Array(id.utf8), value: document))
+        } catch {
+            throw .unavailable("the registry topic refused the document (\(error.name))")
+        }
+        await awaitInEffect(id, document: document)
+        return Written(document: Self.masked(document) ?? [], generatedSecrets: generated)
+    }
+
+    /// Waits (briefly) until this replica's catalog holds the document (`nil`: the deletion).
+    private func awaitInEffect(_ id: String, document: [UInt8]?) async {
+        let applied = await catalog.waitUntil(timeout: Self.applyTimeout) { $0[id] == document }
+        if !applied {
+            logger.warning("A registry change was written but not read back in time", metadata: ["endpoint.id": "\(EndpointsFile.shown(id))"])
+        }
+    }
+
+    private static func object(_ body: [UInt8]) throws(Failure) -> [String: Any] {
+        guard let fields = EndpointDocument.fields(body) else { throw .invalid("the body must be a JSON object") }
+        return fields
+    }
+
+    private static func masked(_ document: [UInt8]) -> [UInt8]? {
+        EndpointDocument.fields(document).flatMap { try? EndpointDocument.encode(EndpointDocument.masked($0)) }
+    }
+
+    private static func noEndpoint(_ id: String) -> String { "no endpoint '\(EndpointsFile.shown(id))'" }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import WebhookRelay
+import WebhookSignature
+
+/// The management API on the admin server, under `/v1/` (docs/api.md, docs/openapi.yaml):
+///
+/// - `GET /v1/endpoints?prefix=&limit=&after=`, `POST /v1/endpoints`
+/// - `GET`, `PUT`, `PATCH` (JSON merge patch), `DELETE /v1/endpoints/{id}`
+/// - `POST /v1/endpoints/{id}/disable` (`{"reason": …}`), `…/enable`, `…/rotate-secret`
+///   (`{"secret": …, "grace": "24h"}`, both optional), `…/test` (a `webhook.test` delivery)
+/// - `GET /v1/endpoints/{id}/status`: what this replica knows of the endpoint's circuit and health
+///
+/// Every request needs `Authorization: Bearer <token>` when tokens are configured; without them the
+/// read routes are open (as `/endpoints` is) and the write routes are off. Bodies are JSON, at most
+/// ``Configuration/bodyLimit`` bytes, sent within ``Configuration/bodyTimeout``; every error is a
+/// problem document (RFC 9457). Secrets are masked in every answer but the one that generated them.
+public enum ManagementAPI {
+    /// Who may call the API, and what a request may hold.
+    public struct Configuration: Sendable {
+        /// Bearer tokens; `nil` turns the write routes off.
+        public var tokens: AccessTokens?
+        /// The largest request body.
+        public var bodyLimit = 65_536
+        /// How long a request body may take to arrive.
+        public var bodyTimeout: Duration = .seconds(5)
+
+        public init(tokens: AccessTokens?) {
+            self.tokens = tokens
+        }
+    }
+
+    static func register(on router: Router<BasicRequestContext>, relay: RelayService, configuration: Configuration) {
+        let api = Handler(relay: relay, configuration: configuration)
+        router.get("/v1/endpoints") { request, _ in await api.answer(request, write: false) { manager, _ in try api.list(manager, request) } }
+        router.post("/v1/endpoints") { request, _ in
+            await api.answer(request, write: true) { manager, body in try await api.written(manager.create(body), status: .created) }
+        }
+        router.get("/v1/endpoints/{id}") { request, context in
+            await api.answer(request, write: false) { manager, _ in try api.json(manager.document(context.id)) }
+        }
+        router.put("/v1/endpoints/{id}") { request, context in
+            await api.answer(request, write: true) { manager, body in try await api.written(manager.replace(context.id, body)) }
+        }
+        router.patch("/v1/endpoints/{id}") { request, context in
+            await api.answer(request, write: true) { manager, body in try await api.written(manager.patch(context.id, body)) }
+        }
+        router.delete("/v1/endpoints/{id}") { request, context in
+            await api.answer(request, write: true) { manager, _ in
+                try await manager.delete(context.id)
+                return Response(status: .noContent)
+            }
+        }
+        router.post("/v1/endpoints/{id}/disable") { request, context in
+            await api.answer(request, write: true) { manager, body in
+                let reason = try api.field("reason", in: body) ?? "disabled through the management API"
+                return try await api.written(manager.setDisabled(context.id, reason: reason))
+            }
+        }
+        router.post("/v1/endpoints/{id}/enable") { request, context in
+            await api.answer(request, write: true) { manager, _ in try await api.written(manager.setDisabled(context.id, reason: nil)) }
+        }
+        router.post("/v1/endpoints/{id}/rotate-secret") { request, context in
+            await api.answer(request, write: true) { manager, body in
+                let graceText = try api.field("grace", in: body)
+                guard let grace = graceText.map({ $0 == "0s" ? .zero : DurationText.parse($0) }) ?? EndpointDocument.defaultGrace else {
+                    throw ProblemDocument(.badRequest, "field 'grace': expected a duration like 24h")
+                }
+                return try await api.written(manager.rotate(context.id, secret: api.field("secret", in: body), grace: grace))
+            }
+        }
+        router.post("/v1/endpoints/{id}/test") { request, context in
+            await api.answer(request, write: true) { manager, _ in
+                let id = try await manager.sendTest(context.id)
+                return try api.json(try EndpointDocument.encode(["webhook_id": id]), status: .accepted)
+            }
+        }
+        router.get("/v1/endpoints/{id}/status") { request, context in
+            await api.answer(request, write: false) { manager, _ in
+                _ = try manager.document(context.id)
+                let status = relay.endpointStatus.first { $0.id == context.id }
+                var object: [String: Any] = ["id": context.id, "owned_here": status != nil]
+                if let status {
+                    object["circuit"] = status.circuit
+                    object["health_score"] = status.healthScore
+                    object["in_flight"] = status.inFlight
+                    object["waiting"] = status.waiting
+                    object["last_status"] = status.lastStatus ?? NSNull()
+                    object["disabled_reason"] = status.disabledReason ?? NSNull()
+                }
+                return try api.json(EndpointDocument.encode(object))
+            }
+        }
+    }
+}
+
+extension BasicRequestContext {
+    /// The `{id}` path parameter.
+    var id: String { parameters.get("id") ?? "" }
+}
