@@ -2,7 +2,7 @@
 # Installs the system packages webhook-relay builds and tests against, when they are missing:
 # librdkafka (headers and library) and pkg-config to build; Python 3 with aiohttp for the tests
 # that run a receiver the project did not write; kcat for those that read topics with a Kafka client
-# the project did not write. Debian/Ubuntu: apt-get (with sudo when not root).
+# the project did not write; python3-venv for the test that installs schemathesis from PyPI. Debian/Ubuntu: apt-get (with sudo when not root).
 # macOS: prints the Homebrew and pip commands. Anything else: says what is needed.
 set -euo pipefail
 
@@ -21,7 +21,11 @@ have_kcat() {
   command -v kcat >/dev/null 2>&1
 }
 
-if have_librdkafka && have_aiohttp && have_kcat; then
+have_venv() {
+  /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null
+}
+
+if have_librdkafka && have_aiohttp && have_kcat && have_venv; then
   exit 0
 fi
 
@@ -39,6 +43,7 @@ case "$(uname -s)" in
       have_librdkafka || packages+=(librdkafka-dev pkg-config)
       have_aiohttp || packages+=(python3-aiohttp)
       have_kcat || packages+=(kcat)
+      have_venv || packages+=(python3-venv)
       echo "Installing ${packages[*]} with apt-get..." >&2
       export DEBIAN_FRONTEND=noninteractive
       $sudo apt-get update -qq
@@ -46,6 +51,7 @@ case "$(uname -s)" in
       have_librdkafka || { echo "error: librdkafka still not found by pkg-config after installing" >&2; exit 1; }
       have_aiohttp || { echo "error: aiohttp still not importable by python3 after installing python3-aiohttp" >&2; exit 1; }
       have_kcat || { echo "error: kcat still not found after installing it" >&2; exit 1; }
+      have_venv || { echo "error: python3 still cannot make a virtualenv after installing python3-venv" >&2; exit 1; }
     else
       echo "error: install librdkafka (>= 2.0, with headers), pkg-config and Python 3 with aiohttp with your package manager." >&2
       exit 1

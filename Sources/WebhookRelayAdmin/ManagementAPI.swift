@@ -33,6 +33,7 @@ public enum ManagementAPI {
 
     static func register(on router: Router<BasicRequestContext>, relay: RelayService, configuration: Configuration) {
         let api = Handler(relay: relay, configuration: configuration)
+        router.add(middleware: MethodGuard())
         router.get("/v1/endpoints") { request, _ in await api.answer(request, write: false) { manager, _ in try api.list(manager, request) } }
         router.post("/v1/endpoints") { request, _ in
             await api.answer(request, write: true) { manager, body in try await api.written(manager.create(body), status: .created) }
@@ -98,4 +99,36 @@ public enum ManagementAPI {
 extension BasicRequestContext {
     /// The `{id}` path parameter.
     var id: String { parameters.get("id") ?? "" }
+}
+
+/// Answers 405 (with `Allow`) for a method an API path does not answer, whatever the method.
+struct MethodGuard: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    /// The methods each API path answers, by the path's segments after `/v1/endpoints/{id}`.
+    static func allowed(_ path: String) -> [HTTPRequest.Method]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard segments.count >= 2, segments.prefix(2).elementsEqual(["v1", "endpoints"]) else { return nil }
+        switch segments.count {
+        case 2: return [.get, .post]
+        case 3: return [.get, .put, .patch, .delete]
+        case 4:
+            switch segments.last {
+            case "disable", "enable", "rotate-secret", "test": return [.post]
+            case "status": return [.get]
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let allowed = Self.allowed(request.uri.path), !allowed.contains(request.method), request.method != .head else {
+            return try await next(request, context)
+        }
+        let names = allowed.map(\.rawValue).joined(separator: ", ")
+        var problem = ProblemDocument(.methodNotAllowed, "\(request.method.rawValue) is not answered here (allowed: \(names))")
+        problem.headers[.allow] = names
+        return problem.response
+    }
 }

@@ -88,6 +88,16 @@ extension WebhookRelayBinary {
 extension ProcessRunner {
     /// Reads bytes up to the first newline of a process's output that stays open (e.g. the
     /// bootstrap line `webhook-relay broker` prints before it serves).
+    /// Waits until `condition` holds, checking it every 100 ms; returns whether it did.
+    static func eventually(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition()
+    }
+
     static func firstLine(of handle: FileHandle) throws -> String {
         var bytes: [UInt8] = []
         while true {
