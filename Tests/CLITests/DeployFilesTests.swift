@@ -70,6 +70,30 @@ struct DeployFilesTests {
         let endpointsFile: String = try #require(data["endpoints.yaml"])
         try expectConfigCheckPasses(relay: relaySettings, endpoints: endpointsFile,
                                     environment: ["ORDERS_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+
+        // Registry mode: the registry key and the API's tokens come from the Secret, mounted where
+        // the Deployment mounts it; the settings pass `config check` with such files.
+        let registrySettings = try #require(data["relay-registry.yaml"])
+        let mounts = container["volumeMounts"] as? [[String: Any]] ?? []
+        let mount = try #require(mounts.first { $0["name"] as? String == "registry" }?["mountPath"] as? String)
+        let volumes = template["volumes"] as? [[String: Any]] ?? []
+        let secretName = (volumes.first { $0["name"] as? String == "registry" }?["secret"] as? [String: Any])?["secretName"] as? String
+        let secret = try yaml("deploy/kubernetes/secret-registry.yaml")
+        #expect(secretName == (secret["metadata"] as? [String: Any])?["name"] as? String)
+        let secretFiles = try #require(secret["stringData"] as? [String: String])
+        #expect(Set(secretFiles.keys) == ["registry.key", "api.tokens"])
+        #expect(registrySettings.contains("file:\(mount)/registry.key") && registrySettings.contains("file:\(mount)/api.tokens"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-registry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = try ProcessRunner.run(["endpoints", "generate-key"]).stdout
+        try key.write(to: directory.appendingPathComponent("registry.key"), atomically: true, encoding: .utf8)
+        try "a-long-random-token-0123456789\n".write(to: directory.appendingPathComponent("api.tokens"), atomically: true, encoding: .utf8)
+        let settings = directory.appendingPathComponent("relay.yaml")
+        try registrySettings.replacingOccurrences(of: mount, with: directory.path).write(to: settings, atomically: true, encoding: .utf8)
+        let check = try ProcessRunner.run(["config", "check", "--config", settings.path], environment: ["WEBHOOK_RELAY_CONFIG": nil])
+        #expect(check.status == 0 && check.stdout.contains("endpoints: registry webhooks.endpoints"), "\(check.stderr)")
+        #expect(!check.stdout.contains("a-long-random-token"))
     }
 
     @Test func composeFileParsesAndAgreesWithTheCode() throws {
