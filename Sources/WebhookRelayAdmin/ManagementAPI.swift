@@ -78,20 +78,7 @@ public enum ManagementAPI {
             }
         }
         router.get("/v1/endpoints/{id}/status") { request, context in
-            await api.answer(request, write: false) { manager, _ in
-                _ = try manager.document(context.id)
-                let status = relay.endpointStatus.first { $0.id == context.id }
-                var object: [String: Any] = ["id": context.id, "owned_here": status != nil]
-                if let status {
-                    object["circuit"] = status.circuit
-                    object["health_score"] = status.healthScore
-                    object["in_flight"] = status.inFlight
-                    object["waiting"] = status.waiting
-                    object["last_status"] = status.lastStatus ?? NSNull()
-                    object["disabled_reason"] = status.disabledReason ?? NSNull()
-                }
-                return try api.json(EndpointDocument.encode(object))
-            }
+            await api.answer(request, write: false) { manager, _ in try api.json(manager.status(context.id)) }
         }
     }
 }

@@ -99,6 +99,16 @@ struct ManagementAPITests {
             try await change("create", { try await cluster.call(.POST, "/v1/endpoints", created).0 }, expect: 201, isFound)
             let first = try await send("first", 10)
             #expect(await delivered(first))
+            // Any replica answers for the endpoint's status, from its owner's snapshot.
+            let reported = await RelayTestEnvironment.eventually(timeout: .seconds(10), interval: .milliseconds(100)) {
+                guard let status = try? cluster.replicas[0].endpointManager?.status("api"),
+                    let fields = EndpointDocument.fields(status)
+                else { return false }
+                return fields["last_status"] as? Int == 204 && fields["last_success_at"] is Int && fields["circuit"] as? String == "closed"
+            }
+            #expect(reported)
+            let (statusCode, status) = try await cluster.call(.GET, "/v1/endpoints/api/status")
+            #expect(statusCode == 200 && status["health_score"] as? Int == 100 && status["owned_here"] is Bool, "\(status)")
 
             try await change("rotate", {
                 try await cluster.call(.POST, "/v1/endpoints/api/rotate-secret", "{\"secret\":\"\(new)\",\"grace\":\"3s\"}").0

@@ -326,7 +326,7 @@ struct RelayServicePolicyTests {
         let topics = try RelayTopics(prefix: "p", schedule: RetrySchedule(parsing: "30s,5m,8d"))
         let plan = topics.plan(partitions: 12, replicationFactor: 3)
         #expect(plan.map(\.name) == [
-            "p.deliveries", "p.retry.30s", "p.retry.5m", "p.retry.8d", "p.dlq", "p.dlq.replayed", "p.progress", "p.endpoints",
+            "p.deliveries", "p.retry.30s", "p.retry.5m", "p.retry.8d", "p.dlq", "p.dlq.replayed", "p.progress", "p.endpoint-status", "p.endpoints",
         ])
         #expect(plan.allSatisfy { $0.partitions == 12 && $0.replicationFactor == 3 })
         #expect(plan[1].config["retention.ms"] == String(7 * 86_400_000))
@@ -334,7 +334,8 @@ struct RelayServicePolicyTests {
         #expect(plan[4].config["retention.ms"] == String(90 * 86_400_000))
         #expect(plan[5].config["cleanup.policy"] == "compact")
         #expect(plan[6].config["cleanup.policy"] == "compact")
-        #expect(plan[7].config["cleanup.policy"] == "compact" && plan[7].config["delete.retention.ms"] == String(7 * 86_400_000))
+        #expect(plan[7].config["cleanup.policy"] == "compact")
+        #expect(plan[8].config["cleanup.policy"] == "compact" && plan[8].config["delete.retention.ms"] == String(7 * 86_400_000))
         // Records of a 1 MiB body and the relay's headers fit every topic a record hops through.
         #expect(plan.prefix(5).allSatisfy { $0.config["max.message.bytes"] == String(1_048_576 + 65_536) })
         let large = topics.plan(partitions: 12, replicationFactor: 3, sizes: RecordSizeLimits(bodyLimit: 4_000_000))

@@ -26,8 +26,9 @@ enum DeliveryAction: Sendable, Equatable {
     /// What an endpoint hears about an attempt it admitted.
     enum AttemptReport: Sendable, Equatable {
         /// The endpoint's result: its circuit, health and pace learn from it. A `410` disables
-        /// the endpoint with `goneReason`.
-        case result(success: Bool, status: Int?, goneReason: String)
+        /// the endpoint with `goneReason`. `error` is the attempt's error text, `at` its end
+        /// (wall-clock epoch milliseconds), for the endpoint's status.
+        case result(success: Bool, status: Int?, error: String?, at: Int64, goneReason: String)
         /// The attempt was not made, or the relay cut it short: not a result.
         case notMade
     }

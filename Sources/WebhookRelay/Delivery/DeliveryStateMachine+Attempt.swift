@@ -24,7 +24,9 @@ extension DeliveryStateMachine {
         case .delivered, .retry, .deadLetter:
             state = .reporting(.verdict(verdict, outcome, startedAt: startedAt))
             let goneReason = "410 Gone at \(Date(timeIntervalSince1970: Double(now) / 1_000))"
-            return .report(admission, .result(success: outcome.succeeded, status: outcome.status, goneReason: goneReason))
+            return .report(admission, .result(
+                success: outcome.succeeded, status: outcome.status, error: outcome.errorText, at: now, goneReason: goneReason
+            ))
         }
     }
 

@@ -45,6 +45,9 @@ struct EndpointAdmission: Sendable {
         var now: Int64
         /// When a `410` disables the endpoint, the reason given for it (logs, dead letters).
         var goneReason: String = "410 Gone"
+        /// The attempt's error text (failures), and its end, wall-clock epoch milliseconds.
+        var error: String?
+        var at: Int64?
     }
 
     /// Which parked deliveries to resume.
@@ -68,7 +71,11 @@ struct EndpointAdmission: Sendable {
     private(set) var reserved = 0
     private(set) var disabledReason: String?
     private(set) var lastStatus: Int?
-    private(set) var lastErrorAt: Int64?
+    /// The last failure's error text (at most 256 characters), and when the last attempts succeeded and
+    /// failed (wall-clock epoch milliseconds), for the endpoint's status.
+    private(set) var lastError: String?
+    private(set) var lastSuccessAt: Int64?
+    private(set) var lastFailureAt: Int64?
     /// Average time from admission to result of recent attempts (milliseconds), once known.
     private var attemptTime: Double?
     /// The last time an attempt finished, or the first one started after none was in flight.
@@ -139,7 +146,12 @@ struct EndpointAdmission: Sendable {
         circuit.record(success: result.success, probe: admission.probe, now: result.now)
         if let slot = admission.rateSlot { rateLimit?.complete(slot: slot, now: result.now) }
         lastStatus = result.status
-        if !result.success { lastErrorAt = result.now }
+        if result.success {
+            lastSuccessAt = result.at ?? lastSuccessAt
+        } else {
+            lastFailureAt = result.at ?? lastFailureAt
+            lastError = result.error.map { String($0.prefix(256)) } ?? lastError
+        }
         var disabledNow = false
         if result.status == 410 && disabledReason == nil {
             disabledReason = result.goneReason

@@ -70,15 +70,10 @@ final class EndpointCatalog: Sendable {
         self.environment = environment
         self.handBack = handBack
         self.logger = logger
-        var configuration = consumerConfiguration
-        configuration.groupInstanceID = nil
-        configuration.groupID += ".endpoints-reader"
-        configuration.prefetchKilobytes = 1_024
-        configuration.maxFetchBytes = 4 * 1_048_576
-        let assignment = Dictionary(uniqueKeysWithValues: (0..<partitions).map {
-            (KafkaTopicPartition(topic: topic, partition: Int32($0)), KafkaConsumer.beginning)
-        })
-        reader = try KafkaConsumer(configuration: configuration, assignment: assignment, logger: logger)
+        reader = try KafkaConsumer.wholeTopicReader(
+            topic, partitions: partitions, consumerConfiguration: consumerConfiguration, role: "endpoints-reader", fetchBytes: 4 * 1_048_576,
+            logger: logger
+        )
     }
 
     /// Reads changes until ``close()``; documents are read again when a retiring secret's

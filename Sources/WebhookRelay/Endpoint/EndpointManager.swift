@@ -34,16 +34,39 @@ public final class EndpointManager: Sendable {
     let producer: KafkaProducer
     let topics: RelayTopics
     let keyring: SecretKeyring?
+    let registry: EndpointRegistry
+    let status: EndpointStatusBoard
     let logger: Logger
     /// How long an answer waits for its change to be in effect on this replica.
     static let applyTimeout: Duration = .seconds(5)
 
-    init(catalog: EndpointCatalog, producer: KafkaProducer, topics: RelayTopics, keyring: SecretKeyring?, logger: Logger) {
+    init(
+        catalog: EndpointCatalog, producer: KafkaProducer, topics: RelayTopics, keyring: SecretKeyring?, registry: EndpointRegistry,
+        status: EndpointStatusBoard, logger: Logger
+    ) {
         self.catalog = catalog
         self.producer = producer
         self.topics = topics
         self.keyring = keyring
+        self.registry = registry
+        self.status = status
         self.logger = logger
+    }
+
+    /// An endpoint's status: this replica's own when it owns the endpoint's partition, the owner's
+    /// latest snapshot otherwise (`owned_here` says which); `{id, owned_here: false}` before any.
+    public func status(_ id: String) throws(Failure) -> [UInt8] {
+        _ = try current(id)
+        var fields: [String: Any]
+        if let local = registry.snapshots[id] {
+            fields = EndpointStatusBoard.fields(local)
+            fields["owned_here"] = true
+        } else {
+            fields = status.snapshot(id).flatMap(EndpointDocument.fields) ?? [:]
+            fields["owned_here"] = false
+        }
+        fields["id"] = id
+        return (try? EndpointDocument.encode(fields)) ?? Array("{}".utf8)
     }
 
     /// Documents by id (masked), `limit` at most, after the id `after`, those starting with `prefix`;

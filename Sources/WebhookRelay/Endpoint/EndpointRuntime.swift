@@ -68,8 +68,8 @@ final class EndpointRuntime: Sendable {
     func report(_ admission: EndpointAdmission.Admission, _ report: DeliveryAction.AttemptReport, now: Int64) -> Reported {
         state.withLock { state in
             switch report {
-            case .result(let success, let status, let goneReason):
-                let result = EndpointAdmission.Result(success: success, status: status, now: now, goneReason: goneReason)
+            case .result(let success, let status, let error, let at, let goneReason):
+                let result = EndpointAdmission.Result(success: success, status: status, now: now, goneReason: goneReason, error: error, at: at)
                 let (resumption, disabled) = state.admission.leave(admission, result)
                 return Reported(resumed: Self.take(resumption, from: &state), disabled: disabled)
             case .notMade:
@@ -109,7 +109,8 @@ final class EndpointRuntime: Sendable {
             let admission = state.admission
             return Snapshot(
                 circuit: admission.circuit.state, healthScore: admission.circuit.healthScore, inFlight: admission.inFlight,
-                waiting: admission.waiting, lastStatus: admission.lastStatus, lastErrorAt: admission.lastErrorAt,
+                waiting: admission.waiting, lastStatus: admission.lastStatus, lastError: admission.lastError,
+                lastSuccessAt: admission.lastSuccessAt, lastFailureAt: admission.lastFailureAt,
                 disabledReason: admission.disabledReason
             )
         }
@@ -122,7 +123,11 @@ final class EndpointRuntime: Sendable {
         var inFlight: Int
         var waiting: Int
         var lastStatus: Int?
-        var lastErrorAt: Int64?
+        /// The last failed attempt's error text, and when the last attempt succeeded and failed
+        /// (wall-clock epoch milliseconds).
+        var lastError: String?
+        var lastSuccessAt: Int64?
+        var lastFailureAt: Int64?
         var disabledReason: String?
     }
 }

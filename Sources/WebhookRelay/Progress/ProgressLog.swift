@@ -37,17 +37,9 @@ final class ProgressLog: Sendable {
         self.topic = topic
         self.producer = producer
         self.logger = logger
-        var configuration = consumerConfiguration
-        configuration.groupInstanceID = nil
-        configuration.groupID += ".progress-reader"
-        // Entries are small and few: a small fetch buffer (the deliveries' 16 MiB would double
-        // the relay's memory for nothing).
-        configuration.prefetchKilobytes = 1_024
-        configuration.maxFetchBytes = 1_048_576
-        let assignment = Dictionary(uniqueKeysWithValues: (0..<partitions).map {
-            (KafkaTopicPartition(topic: topic, partition: Int32($0)), KafkaConsumer.beginning)
-        })
-        reader = try KafkaConsumer(configuration: configuration, assignment: assignment, logger: logger)
+        reader = try KafkaConsumer.wholeTopicReader(
+            topic, partitions: partitions, consumerConfiguration: consumerConfiguration, role: "progress-reader", logger: logger
+        )
     }
 
     /// Reads entries until ``close()``.

@@ -34,6 +34,9 @@ public struct RelayTopics: Sendable, Hashable {
     /// The endpoint registry (compacted; key = endpoint id, value = the endpoint's JSON document,
     /// a tombstone deletes it), read whole by every replica that takes its endpoints from it.
     public var endpoints: String { "\(prefix).endpoints" }
+    /// What each endpoint's owner last knew of its circuit and health (compacted; key = endpoint
+    /// id), so that any replica's management API can answer for any endpoint.
+    public var endpointStatus: String { "\(prefix).endpoint-status" }
 
     /// The delay topic of a delay, e.g. `webhooks.retry.30s`.
     public func retry(_ delay: Duration) -> String {
@@ -51,7 +54,7 @@ public struct RelayTopics: Sendable, Hashable {
     public var consumed: [String] { [deliveries] + retryTopics }
 
     /// Every topic the relay needs.
-    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints] }
+    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints, endpointStatus] }
 
     /// The delay a delay topic stands for, or `nil` for any other topic.
     public func delay(ofRetryTopic topic: String) -> Duration? {

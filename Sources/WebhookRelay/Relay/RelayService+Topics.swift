@@ -1,3 +1,4 @@
+import Foundation
 import Kafka
 import Logging
 
@@ -60,20 +61,36 @@ extension RelayService {
     func readRegistry(_ producer: KafkaProducer) async throws -> Task<Void, Never>? {
         guard case .registry(let keyring) = source else { return nil }
         let topic = configuration.topics.endpoints
-        guard let partitions = try await producer.partitionCounts(of: [topic])[topic] else {
-            throw ConfigurationError("the endpoint registry topic \(topic) is missing (create it with `webhook-relay topics create`)")
+        let statusTopic = configuration.topics.endpointStatus
+        let counts = try await producer.partitionCounts(of: [topic, statusTopic])
+        guard let partitions = counts[topic], let statusPartitions = counts[statusTopic] else {
+            throw ConfigurationError("the endpoint registry topics \(topic) and \(statusTopic) are needed (create them with `webhook-relay topics create`)")
         }
+        let board = try EndpointStatusBoard(
+            topic: statusTopic, partitions: statusPartitions, consumerConfiguration: configuration.consumerConfiguration,
+            reporter: configuration.groupInstanceID ?? ProcessInfo.processInfo.hostName, logger: logger
+        )
+        statusBoard.value = board
         let reader = try EndpointCatalog(
             topic: topic, partitions: partitions, consumerConfiguration: configuration.consumerConfiguration, registry: registry,
             keyring: keyring, logger: logger
         ) { [weak self] parked in self?.requeue(parked) }
         catalog.value = reader
-        let task = Task { await reader.run() }
+        let task = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await board.run() }
+                await reader.run()
+                await board.close()
+            }
+        }
         do {
             try await reader.catchUp(timeout: configuration.registryTimeout)
-            setManager(EndpointManager(catalog: reader, producer: producer, topics: configuration.topics, keyring: keyring, logger: logger))
+            setManager(EndpointManager(
+                catalog: reader, producer: producer, topics: configuration.topics, keyring: keyring, registry: registry, status: board, logger: logger
+            ))
         } catch {
             catalog.value = nil
+            statusBoard.value = nil
             await reader.close()
             await task.value
             throw error

@@ -42,6 +42,8 @@ public final class RelayService: Service, Sendable {
     let source: EndpointSource
     /// The registry topic's reader while the relay runs in registry mode.
     let catalog = LockedValue<EndpointCatalog?>(nil)
+    /// Endpoint status shared between replicas (registry mode).
+    let statusBoard = LockedValue<EndpointStatusBoard?>(nil)
     private let manager = LockedValue<EndpointManager?>(nil)
 
     /// What the management API changes the registry through: in registry mode, once the registry
@@ -189,6 +191,7 @@ public final class RelayService: Service, Sendable {
                     // Gauges: sampled every second while consuming; freed heap memory returned too.
                     while !Task.isCancelled {
                         self.sampleGauges(consumer: consumer, producer: producer, ledger: ledger, executor: executor)
+                        await self.statusBoard.value?.publish(self.registry.snapshots, producer: producer, now: WallClock.nowMilliseconds)
                         HeapTrim.run()
                         try? await Task.sleep(for: .seconds(1))
                     }

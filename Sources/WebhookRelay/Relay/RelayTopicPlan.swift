@@ -9,6 +9,7 @@ extension RelayTopics {
     /// - replay marks: compacted (one mark per dead letter, kept as long as needed);
     /// - progress: compacted (one entry per consumed partition), with 10-minute segments so that
     ///   superseded entries are compacted away soon and a starting replica reads little;
+    /// - endpoint status: compacted the same way (one snapshot per endpoint, from its owner);
     /// - endpoints (the registry): compacted the same way; a deletion's tombstone is kept 7 days
     ///   (records of a deleted endpoint are dead-lettered `endpoint_deleted` while it is known).
     ///
@@ -30,6 +31,9 @@ extension RelayTopics {
         topics.append(KafkaNewTopic(name: replayed, partitions: partitions, replicationFactor: replicationFactor,
                                     config: ["cleanup.policy": "compact"]))
         topics.append(KafkaNewTopic(name: progress, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["cleanup.policy": "compact", "segment.ms": String(600_000),
+                                             "min.cleanable.dirty.ratio": "0.1"]))
+        topics.append(KafkaNewTopic(name: endpointStatus, partitions: partitions, replicationFactor: replicationFactor,
                                     config: ["cleanup.policy": "compact", "segment.ms": String(600_000),
                                              "min.cleanable.dirty.ratio": "0.1"]))
         topics.append(KafkaNewTopic(name: endpoints, partitions: partitions, replicationFactor: replicationFactor,

@@ -39,7 +39,7 @@ struct AttemptDecisionTests {
         _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         let report = machine.attempted(answered(204), startedAt: now, now: now, random: 0)
-        guard case .report(_, .result(true, 204, _)) = report else {
+        guard case .report(_, .result(true, 204, nil, _, _)) = report else {
             Issue.record("\(report)")
             return
         }
@@ -93,7 +93,7 @@ struct AttemptDecisionTests {
         _ = machine.start(now: now)
         _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
-        guard case .report(_, .result(false, 410, let reason)) = machine.attempted(answered(410), startedAt: now, now: now, random: 0) else {
+        guard case .report(_, .result(false, 410, "HTTP 410", now, let reason)) = machine.attempted(answered(410), startedAt: now, now: now, random: 0) else {
             Issue.record("a 410 is reported as a result")
             return
         }

@@ -178,7 +178,7 @@ struct EndpointRuntimeTests {
         }
         for offset: Int64 in 1...3 { #expect(enter(runtime, offset).decision == nil, "parked") }
         #expect(runtime.snapshot.waiting == 3)
-        let reported = runtime.report(admission, .result(success: true, status: 204, goneReason: ""), now: 5)
+        let reported = runtime.report(admission, .result(success: true, status: 204, error: nil, at: 1, goneReason: ""), now: 5)
         #expect(offsets(reported.resumedRecords()) == [1], "one slot, the longest parked")
         #expect(offsets(runtime.resumeAll()) == [2, 3], "letting the partition go hands back the rest, in order")
         #expect(runtime.snapshot.waiting == 0)
@@ -190,7 +190,7 @@ struct EndpointRuntimeTests {
         guard case .attempt(let admission)? = enter(runtime, 0).decision else { return }
         _ = enter(runtime, 1)
         _ = enter(runtime, 2)
-        let reported = runtime.report(admission, .result(success: false, status: 410, goneReason: "410 Gone at noon"), now: 5)
+        let reported = runtime.report(admission, .result(success: false, status: 410, error: "HTTP 410", at: 1, goneReason: "410 Gone at noon"), now: 5)
         let disabled = reported.disabled
         #expect(disabled)
         #expect(offsets(reported.resumedRecords()) == [1, 2])
