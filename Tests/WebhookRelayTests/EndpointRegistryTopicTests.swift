@@ -138,12 +138,22 @@ struct EndpointRegistryTopicTests {
     /// A rotation with a grace period: receivers verifying with the old secret or the new one keep
     /// working until the deadline; after it, only the new one signs (Standard Webhooks: one
     /// signature per secret; nSelf: the old signs until the deadline, then the new).
-    @Test(arguments: [SignatureScheme.standard, .nself])
+    @Test(arguments: [SignatureScheme.standard, .nself, .ed25519])
     func aRotatedSecretKeepsTheOldOneSigningUntilItsDeadline(scheme: SignatureScheme) async throws {
-        let old = scheme == .standard ? TestSecrets.standard : TestSecrets.nself
-        let new = scheme == .standard ? SecretGenerator.standardSecret().exposeSecret() : "nself-new-secret-9876543210"
+        let newPair = SecretGenerator.ed25519KeyPair()
+        let (old, new): (String, String) = switch scheme {
+        case .standard: (TestSecrets.standard, SecretGenerator.standardSecret().exposeSecret())
+        case .nself: (TestSecrets.nself, "nself-new-secret-9876543210")
+        case .ed25519: (TestSecrets.ed25519.exposeSecret(), newPair.signingKey.exposeSecret())
+        }
+        // What receivers verify with: the secret itself, or for Ed25519 the public key.
+        let oldPublic = TestSecrets.ed25519.verifyingKey.serialized, newPublic = newPair.verifyingKey.serialized
+        let verifying: @Sendable (String) -> String = { secret in
+            guard scheme == .ed25519 else { return secret }
+            return secret == old ? oldPublic : newPublic
+        }
         // The receiver accepts either; each request is checked below against each secret alone.
-        let either = try WebhookVerifier(scheme: scheme, secrets: [old, new])
+        let either = try WebhookVerifier(scheme: scheme, secrets: [verifying(old), verifying(new)])
         let receiverEndpoints = [WebhookReceiver.Endpoint(id: "rotating", verifier: either)]
         try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
             func document(_ fields: [String: Any]) throws -> KafkaProducerRecord {
@@ -168,7 +178,7 @@ struct EndpointRegistryTopicTests {
             try await replica.stop()
 
             func verifies(_ request: WebhookReceiver.Request, with secret: String) -> Bool {
-                guard let verifier = try? WebhookVerifier(scheme: scheme, secrets: [secret]) else { return false }
+                guard let verifier = try? WebhookVerifier(scheme: scheme, secrets: [verifying(secret)]) else { return false }
                 let at = Date(timeIntervalSince1970: Double(request.receivedAtMilliseconds) / 1_000)
                 return (try? verifier.verify(headers: WebhookHeaders(request.headers), body: request.body, now: at)) != nil
             }
@@ -176,7 +186,7 @@ struct EndpointRegistryTopicTests {
             let during = try #require(requests["msg_during"]), after = try #require(requests["msg_after"])
             #expect(during.verified && after.verified)
             #expect(verifies(during, with: old), "the old secret still signs during the grace period")
-            #expect(verifies(during, with: new) == (scheme == .standard), "standard: both sign; nSelf: the old one only")
+            #expect(verifies(during, with: new) == (scheme != .nself), "Standard Webhooks, Ed25519: both sign; nSelf: the old one only")
             #expect(!verifies(after, with: old) && verifies(after, with: new), "after the deadline only the new one signs")
         }
     }
