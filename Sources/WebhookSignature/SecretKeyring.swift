@@ -62,6 +62,15 @@ public struct SecretKeyring: Sendable, CustomStringConvertible, CustomReflectabl
     /// Whether `text` is a sealed secret (whatever its key).
     public static func isSealed(_ text: String) -> Bool { text.hasPrefix(prefix) }
 
+    /// Whether `sealed` is sealed with the sealing (first) key.
+    public func isSealedWithSealingKey(_ sealed: String) -> Bool { sealed.hasPrefix("\(Self.prefix)\(keys[0].id):") }
+
+    /// The secret sealed again with the sealing key; `nil` when it is sealed with it already.
+    public func reseal(_ sealed: String, endpointID: String) throws(Problem) -> String? {
+        guard !isSealedWithSealingKey(sealed) else { return nil }
+        return try seal(try open(sealed, endpointID: endpointID), endpointID: endpointID)
+    }
+
     /// Seals `secret` for the endpoint with the first key.
     public func seal(_ secret: String, endpointID: String) throws(Problem) -> String {
         let sealingKey = keys[0]

@@ -8,14 +8,14 @@ import WebhookSignature
 struct EndpointsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "endpoints",
-        abstract: "Manage the endpoint registry: list, show, add, update, rm, disable, enable, import; generate-key.",
+        abstract: "Manage the endpoint registry: list, show, add, update, rm, disable, enable, rotate-secret, import; registry keys.",
         discussion: """
             Secrets are never written in plaintext: a value given with --secret is sealed with the \
             registry key (--registry-key env:NAME|file:PATH, AES-256-GCM); env:NAME and file:PATH \
             references are kept and resolved on each replica. A generated secret is printed once.
             """,
         subcommands: [
-            List.self, Show.self, Add.self, Update.self, Remove.self, Disable.self, Enable.self, RotateSecret.self, Import.self, GenerateKey.self,
+            List.self, Show.self, Add.self, Update.self, Remove.self, Disable.self, Enable.self, RotateSecret.self, Import.self, Reseal.self, GenerateKey.self,
         ]
     )
 
@@ -137,11 +137,10 @@ struct EndpointsCommand: AsyncParsableCommand {
         @Option(help: "Why (shown in dead letters and logs).") var reason: String = "disabled by an operator"
 
         func run() async throws {
-            let (topic, keyring) = try connection.open()
-            var fields = try await EndpointsCommand.current(id, in: topic)
-            fields["disabled"] = true
-            fields["disabled_reason"] = reason
-            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            try await EndpointsCommand.change(id, connection) { fields in
+                fields["disabled"] = true
+                fields["disabled_reason"] = reason
+            }
             Console.line("disabled \(id)")
         }
     }
@@ -152,11 +151,10 @@ struct EndpointsCommand: AsyncParsableCommand {
         @Argument(help: "The endpoint id.") var id: String
 
         func run() async throws {
-            let (topic, keyring) = try connection.open()
-            var fields = try await EndpointsCommand.current(id, in: topic)
-            fields["disabled"] = nil
-            fields["disabled_reason"] = nil
-            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            try await EndpointsCommand.change(id, connection) { fields in
+                fields["disabled"] = nil
+                fields["disabled_reason"] = nil
+            }
             Console.line("enabled \(id)")
         }
     }
@@ -227,21 +225,6 @@ struct EndpointsCommand: AsyncParsableCommand {
         }
     }
 
-    struct GenerateKey: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "generate-key", abstract: "Print a new registry key line, <id>:<base64 of 32 bytes>, for --registry-key."
-        )
-        @Option(help: "The key's id (1-32 letters, digits, '.', '_', '-').") var id: String = "k1"
-
-        func run() throws {
-            do {
-                Console.line(try SecretKeyring.generateKeyLine(id: id))
-            } catch {
-                throw ValidationError(error.description)
-            }
-        }
-    }
-
     /// The endpoint's current document fields; an error naming it when it is not in the registry.
     static func current(_ id: String, in topic: EndpointRegistryTopic) async throws -> [String: Any] {
         guard let document = try await topic.documents()[id] else {
@@ -251,6 +234,14 @@ struct EndpointsCommand: AsyncParsableCommand {
             throw CommandFailure.usage("endpoint '\(EndpointsFile.shown(id))': its document is not a JSON object")
         }
         return fields
+    }
+
+    /// Reads the endpoint's fields, lets `change` edit them, checks and writes them.
+    static func change(_ id: String, _ connection: Connection, _ change: (inout [String: Any]) -> Void) async throws {
+        let (topic, keyring) = try connection.open()
+        var fields = try await current(id, in: topic)
+        change(&fields)
+        try await write(fields, id: id, to: topic, keyring: keyring)
     }
 
     /// Checks the document as a replica would read it, then writes it.

@@ -9,21 +9,24 @@ import WebhookSignature
 enum SecretSources {
     /// The registry keyring, or `nil` when no key source is given.
     static func registryKeys(_ layers: ConfigLayers, flag: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SecretKeyring? {
-        guard let text = try text(of: try layers.list(flag, .registryKey), setting: .registryKey, environment: environment) else { return nil }
-        do {
-            return try SecretKeyring(parsing: text)
-        } catch {
-            throw ValidationError("registry_key: \(error.description)")
-        }
+        try parsed(layers, flag: flag, .registryKey, environment: environment) { try SecretKeyring(parsing: $0) }
     }
 
     /// The management API's tokens, or `nil` when no token source is given.
     static func apiTokens(_ layers: ConfigLayers, flag: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AccessTokens? {
-        guard let text = try text(of: try layers.list(flag, .apiToken), setting: .apiToken, environment: environment) else { return nil }
+        try parsed(layers, flag: flag, .apiToken, environment: environment) { try AccessTokens(parsing: $0) }
+    }
+
+    /// What `parse` makes of the setting's sources' text; `nil` without sources. A parse error is
+    /// reported under the setting's name (parse errors never quote what they read).
+    private static func parsed<Value>(
+        _ layers: ConfigLayers, flag: [String], _ setting: Setting, environment: [String: String], parse: (String) throws -> Value
+    ) throws -> Value? {
+        guard let text = try text(of: try layers.list(flag, setting), setting: setting, environment: environment) else { return nil }
         do {
-            return try AccessTokens(parsing: text)
+            return try parse(text)
         } catch {
-            throw ValidationError("api_token: \(error.description)")
+            throw ValidationError("\(setting.key): \(error)")
         }
     }
 

@@ -103,6 +103,28 @@ struct EndpointsCommandTests {
         let importedShow = try run(["show", "e"])
         #expect(importedShow.stdout.contains("\"max_in_flight\" : 8") && importedShow.stdout.contains("\"timeout\" : \"5s\""), "\(importedShow.stdout)")
         #expect(!(try Self.rawRegistry(broker.bootstrap).joined().contains(Self.inline)))
+
+        // Registry key rotation: reseal with the new key first, then the new key alone opens every secret.
+        #expect(try run(["rotate-secret", "b", "--grace", "1h"]).status == 0)
+        let newKey = try ProcessRunner.run(["endpoints", "generate-key", "--id", "k2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let newOnly = ["--brokers", broker.bootstrap, "--registry-key", "env:NEW_KEY", "--log-level", "error"]
+        let refusedUpdate = try ProcessRunner.run(["endpoints", "update", "a", "--timeout", "6s"] + newOnly, environment: ["NEW_KEY": newKey])
+        #expect(refusedUpdate.status != 0 && refusedUpdate.stderr.contains("key 'k1'"), "\(refusedUpdate.stderr)")
+        let resealed = try ProcessRunner.run(
+            ["endpoints", "reseal", "--registry-key", "env:NEW_KEY", "--registry-key", "env:OLD_KEY", "--brokers", broker.bootstrap],
+            environment: ["NEW_KEY": newKey, "OLD_KEY": keyLine]
+        )
+        // a (1 secret), b (its new secret and the retiring one), e (a reference): 3 secrets of 2 endpoints.
+        #expect(resealed.status == 0 && resealed.stdout.contains("resealed 3 secrets of 2 endpoints with key 'k2'"), "\(resealed.stdout)\(resealed.stderr)")
+        // The latest record of each key (each key keeps to one partition, in order).
+        var latest: [String: String] = [:]
+        for line in try Self.rawRegistry(broker.bootstrap) { latest[String(line.prefix { $0 != "\t" })] = line }
+        let afterReseal = [latest["a"], latest["b"]].compactMap { $0 }.joined()
+        #expect(afterReseal.contains("enc:v1:k2:") && !afterReseal.contains("enc:v1:k1:"), "\(afterReseal)")
+        let updated = try ProcessRunner.run(["endpoints", "update", "a", "--timeout", "6s"] + newOnly, environment: ["NEW_KEY": newKey])
+        #expect(updated.status == 0, "the new key alone opens the resealed secrets: \(updated.stderr)")
+        let withoutKeys = try ProcessRunner.run(["endpoints", "reseal", "--brokers", broker.bootstrap])
+        #expect(withoutKeys.status != 0 && withoutKeys.stderr.contains("reseal needs --registry-key"), "\(withoutKeys.stderr)")
     }
 
     @Test func oneSourceOfEndpointsPerDeployment() throws {

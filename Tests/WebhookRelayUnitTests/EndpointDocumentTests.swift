@@ -63,4 +63,30 @@ struct EndpointDocumentTests {
         let again = EndpointDocument.rotated(fields, to: [new], grace: .seconds(60), now: 70_000)
         #expect(again["retiring_secrets"] == nil)
     }
+
+    @Test func resealingMovesEverySealedSecretToTheSealingKeyAndKeepsReferences() throws {
+        let oldKeyLine = try SecretKeyring.generateKeyLine(id: "k1"), newKeyLine = try SecretKeyring.generateKeyLine(id: "k2")
+        let oldOnly = try SecretKeyring(parsing: oldKeyLine), newOnly = try SecretKeyring(parsing: newKeyLine)
+        let rotating = try SecretKeyring(parsing: newKeyLine + "\n" + oldKeyLine)
+        let old = try oldOnly.seal(secret, endpointID: "a")
+        let current = try newOnly.seal(secret, endpointID: "a")
+        let fields: [String: Any] = [
+            "id": "a", "url": "https://example.com/a", "secrets": [old, "env:A_SECRET", current],
+            "retiring_secrets": [["secret": old, "until": 5_000]],
+        ]
+        #expect(throws: SecretKeyring.Problem.self, "the old key is needed to open") {
+            try EndpointDocument.resealed(fields, id: "a", keyring: newOnly)
+        }
+        let (resealed, count) = try EndpointDocument.resealed(fields, id: "a", keyring: rotating)
+        #expect(count == 2)
+        let secrets = try #require(resealed["secrets"] as? [String])
+        #expect(secrets[1] == "env:A_SECRET" && secrets[2] == current && secrets[0].hasPrefix("enc:v1:k2:"))
+        #expect(try newOnly.open(secrets[0], endpointID: "a") == secret)
+        let retiring = try #require((resealed["retiring_secrets"] as? [[String: Any]])?.first)
+        #expect(try newOnly.open(try #require(retiring["secret"] as? String), endpointID: "a") == secret && retiring["until"] as? Int == 5_000)
+        #expect(try EndpointDocument.resealed(resealed, id: "a", keyring: rotating).count == 0, "resealing again changes nothing")
+        var sealedOnly = resealed
+        sealedOnly["secrets"] = secrets.filter(SecretKeyring.isSealed)
+        _ = try EndpointDocument.decode(try json(sealedOnly), key: "a", keyring: newOnly, now: 0)
+    }
 }

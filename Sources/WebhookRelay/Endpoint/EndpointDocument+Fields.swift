@@ -73,6 +73,31 @@ extension EndpointDocument {
         return documents
     }
 
+    /// The fields with every sealed secret (current and retiring) sealed with the keyring's sealing
+    /// key — the middle step of a registry key rotation — and how many were sealed again.
+    public static func resealed(_ fields: [String: Any], id: String, keyring: SecretKeyring) throws(SecretKeyring.Problem) -> (fields: [String: Any], count: Int) {
+        var resealed = fields, count = 0
+        func reseal(_ secret: String) throws(SecretKeyring.Problem) -> String {
+            guard SecretKeyring.isSealed(secret), let again = try keyring.reseal(secret, endpointID: id) else { return secret }
+            count += 1
+            return again
+        }
+        if let secrets = fields["secrets"] as? [String] {
+            var sealed: [String] = []
+            for secret in secrets { sealed.append(try reseal(secret)) }
+            resealed["secrets"] = sealed
+        }
+        if let retiring = fields["retiring_secrets"] as? [[String: Any]] {
+            var entries: [[String: Any]] = []
+            for var entry in retiring {
+                if let secret = entry["secret"] as? String { entry["secret"] = try reseal(secret) }
+                entries.append(entry)
+            }
+            resealed["retiring_secrets"] = entries
+        }
+        return (resealed, count)
+    }
+
     /// The default grace period of a secret rotation: the old secrets keep signing this long.
     public static let defaultGrace: Duration = .seconds(86_400)
 
