@@ -11,9 +11,10 @@ extension ManagementAPI {
         let relay: RelayService
         let configuration: Configuration
 
-        /// Runs `work` with the relay's endpoint manager and the request body (empty for reads).
+        /// Runs `work` with the relay's endpoint manager and the request body (read for the write
+        /// routes that take one; empty otherwise).
         func answer(
-            _ request: Request, write: Bool, _ work: (EndpointManager, [UInt8]) async throws -> Response
+            _ request: Request, write: Bool, body takesBody: Bool = true, _ work: (EndpointManager, [UInt8]) async throws -> Response
         ) async -> Response {
             do {
                 try authorize(request, write: write)
@@ -22,7 +23,7 @@ extension ManagementAPI {
                         ? ProblemDocument(.serviceUnavailable, "the endpoint registry is not read yet; try again shortly")
                         : ProblemDocument(.notFound, "this relay takes its endpoints from a file (--endpoints); the management API needs --endpoint-registry")
                 }
-                let body = write ? try await collect(request) : []
+                let body = write && takesBody ? try await collect(request) : []
                 return try await work(manager, body)
             } catch let problem as ProblemDocument {
                 return problem.response
@@ -56,8 +57,10 @@ extension ManagementAPI {
                 group.addTask {
                     do {
                         return .success(try await request.body.collect(upTo: limit))
-                    } catch {
+                    } catch is NIOTooManyBytesError {
                         return .failure(ProblemDocument(.contentTooLarge, "the body is larger than \(limit) bytes"))
+                    } catch {
+                        return .failure(ProblemDocument(.badRequest, "the body could not be read"))
                     }
                 }
                 group.addTask {

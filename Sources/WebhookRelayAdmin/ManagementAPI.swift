@@ -26,6 +26,7 @@ public enum ManagementAPI {
         /// How long a request body may take to arrive.
         public var bodyTimeout: Duration = .seconds(5)
 
+        /// Tokens as given; the body limits at their defaults.
         public init(tokens: AccessTokens?) {
             self.tokens = tokens
         }
@@ -48,7 +49,7 @@ public enum ManagementAPI {
             await api.answer(request, write: true) { manager, body in try await api.written(manager.patch(context.id, body)) }
         }
         router.delete("/v1/endpoints/{id}") { request, context in
-            await api.answer(request, write: true) { manager, _ in
+            await api.answer(request, write: true, body: false) { manager, _ in
                 try await manager.delete(context.id)
                 return Response(status: .noContent)
             }
@@ -60,7 +61,7 @@ public enum ManagementAPI {
             }
         }
         router.post("/v1/endpoints/{id}/enable") { request, context in
-            await api.answer(request, write: true) { manager, _ in try await api.written(manager.setDisabled(context.id, reason: nil)) }
+            await api.answer(request, write: true, body: false) { manager, _ in try await api.written(manager.setDisabled(context.id, reason: nil)) }
         }
         router.post("/v1/endpoints/{id}/rotate-secret") { request, context in
             await api.answer(request, write: true) { manager, body in
@@ -68,11 +69,12 @@ public enum ManagementAPI {
                 guard let grace = graceText.map({ $0 == "0s" ? .zero : DurationText.parse($0) }) ?? EndpointDocument.defaultGrace else {
                     throw ProblemDocument(.badRequest, "field 'grace': expected a duration like 24h")
                 }
+                guard grace <= EndpointDocument.maximumGrace else { throw ProblemDocument(.badRequest, "field 'grace': \(EndpointDocument.graceProblem)") }
                 return try await api.written(manager.rotate(context.id, secret: api.field("secret", in: body), grace: grace))
             }
         }
         router.post("/v1/endpoints/{id}/test") { request, context in
-            await api.answer(request, write: true) { manager, _ in
+            await api.answer(request, write: true, body: false) { manager, _ in
                 let id = try await manager.sendTest(context.id)
                 return try api.json(try EndpointDocument.encode(["webhook_id": id]), status: .accepted)
             }

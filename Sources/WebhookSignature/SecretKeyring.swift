@@ -14,6 +14,7 @@ import Foundation
 public struct SecretKeyring: Sendable, CustomStringConvertible, CustomReflectable {
     /// A key and its id.
     public struct Key: Sendable, CustomStringConvertible, CustomReflectable {
+        /// The key's id, written into what it seals.
         public let id: String
         let key: SymmetricKey
 

@@ -22,20 +22,24 @@ extension EndpointsCommand {
             guard let keyring else {
                 throw CommandFailure.usage("reseal needs --registry-key: the new key first, then the old ones")
             }
-            var changed: [(id: String, fields: [String: Any])] = [], secrets = 0
+            var changed: [(id: String, document: [UInt8])] = [], secrets = 0
             for (id, document) in try await topic.documents().sorted(by: { $0.key < $1.key }) {
                 guard let fields = EndpointDocument.fields(document) else {
-                    throw CommandFailure.usage("endpoint '\(EndpointsFile.shown(id))': its document is not a JSON object (fix or remove it first)")
+                    throw CommandFailure.usage(
+                        "endpoint '\(EndpointsFile.shown(id))': its document is not a JSON object (fix it, or remove it with `endpoints rm`)"
+                    )
                 }
+                let resealed: (fields: [String: Any], count: Int)
                 do {
-                    let resealed = try EndpointDocument.resealed(fields, id: id, keyring: keyring)
-                    if resealed.count > 0 { changed.append((id, resealed.fields)) }
-                    secrets += resealed.count
+                    resealed = try EndpointDocument.resealed(fields, id: id, keyring: keyring)
                 } catch {
                     throw CommandFailure.usage("endpoint '\(EndpointsFile.shown(id))': \(error.description)")
                 }
+                guard resealed.count > 0 else { continue }
+                changed.append((id, try EndpointsCommand.checked(resealed.fields, id: id, keyring: keyring)))
+                secrets += resealed.count
             }
-            for (id, fields) in changed { try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring) }
+            for (id, document) in changed { try await topic.put(id: id, document: document) }
             Console.line("resealed \(secrets) secrets of \(changed.count) endpoints with key '\(keyring.keys[0].id)'")
         }
     }

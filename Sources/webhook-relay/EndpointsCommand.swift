@@ -122,7 +122,10 @@ struct EndpointsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (topic, _) = try connection.open()
-            _ = try await EndpointsCommand.current(id, in: topic)
+            // Whatever its document holds: one that cannot be read can be removed too.
+            guard try await topic.documents()[id] != nil else {
+                throw CommandFailure.usage("no endpoint '\(EndpointsFile.shown(id))' in the registry \(topic.topics.endpoints)")
+            }
             try await topic.delete(id: id)
             Console.line("deleted \(id)")
         }
@@ -178,6 +181,7 @@ struct EndpointsCommand: AsyncParsableCommand {
             guard let grace = DurationText.parse(grace) ?? (grace == "0s" || grace == "0" ? .zero : nil) else {
                 throw ValidationError("--grace: expected a duration like 24h, got '\(EndpointsFile.shown(grace, limit: 40))'")
             }
+            guard grace <= EndpointDocument.maximumGrace else { throw ValidationError("--grace: \(EndpointDocument.graceProblem)") }
             let (topic, keyring) = try connection.open()
             let fields = try await EndpointsCommand.current(id, in: topic)
             let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
@@ -246,13 +250,18 @@ struct EndpointsCommand: AsyncParsableCommand {
 
     /// Checks the document as a replica would read it, then writes it.
     static func write(_ fields: [String: Any], id: String, to topic: EndpointRegistryTopic, keyring: SecretKeyring?) async throws {
+        try await topic.put(id: id, document: checked(fields, id: id, keyring: keyring))
+    }
+
+    /// The document of `fields`, checked as a replica would read it.
+    static func checked(_ fields: [String: Any], id: String, keyring: SecretKeyring?) throws -> [UInt8] {
         let document = try EndpointDocument.encode(fields)
         do {
             _ = try EndpointDocument.check(document, key: id, keyring: keyring)
         } catch {
             throw CommandFailure.usage(error.message)
         }
-        try await topic.put(id: id, document: document)
+        return document
     }
 
     static func pretty(_ fields: [String: Any]) throws -> String {

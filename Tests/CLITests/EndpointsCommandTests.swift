@@ -125,6 +125,22 @@ struct EndpointsCommandTests {
         #expect(updated.status == 0, "the new key alone opens the resealed secrets: \(updated.stderr)")
         let withoutKeys = try ProcessRunner.run(["endpoints", "reseal", "--brokers", broker.bootstrap])
         #expect(withoutKeys.status != 0 && withoutKeys.stderr.contains("reseal needs --registry-key"), "\(withoutKeys.stderr)")
+
+        // A document another tool wrote badly (kcat): reseal refuses before writing anything, rm removes it.
+        let bad = try ProcessRunner.run(
+            ["-b", broker.bootstrap, "-P", "-t", "webhooks.endpoints", "-K", "\t"], stdin: Data("x\tnot json\n".utf8),
+            executable: URL(fileURLWithPath: "/usr/bin/kcat"), timeout: 30
+        )
+        #expect(bad.status == 0, "\(bad.stderr)")
+        let before = try Self.rawRegistry(broker.bootstrap).count
+        let refusedReseal = try ProcessRunner.run(
+            ["endpoints", "reseal", "--registry-key", "env:OLD_KEY", "--registry-key", "env:NEW_KEY", "--brokers", broker.bootstrap],
+            environment: ["NEW_KEY": newKey, "OLD_KEY": keyLine]
+        )
+        #expect(refusedReseal.status != 0 && refusedReseal.stderr.contains("endpoint 'x': its document is not a JSON object"), "\(refusedReseal.stderr)")
+        #expect(try Self.rawRegistry(broker.bootstrap).count == before, "nothing written")
+        #expect(try run(["rm", "x"]).status == 0)
+        #expect(try Self.rawRegistry(broker.bootstrap).last?.hasPrefix("x\t-1\t") == true)
     }
 
     @Test func oneSourceOfEndpointsPerDeployment() throws {

@@ -49,21 +49,21 @@ struct EndpointRegistryTopicTests {
             print("registry: ready after \(took) with \(replica.relay.registry.count) endpoints from 10,000 changes")
             #expect(ready)
             #expect(replica.relay.registry.count == 5_000)
-            guard case .found(let updated, _) = replica.relay.registry.lookup("e1500", partition: 0) else {
+            guard case .found(let updated) = replica.relay.registry.answer("e1500") else {
                 Issue.record("e1500 not found")
                 return
             }
             #expect(updated.endpoint.url.hasSuffix("/e1500"), "the last version wins: \(updated.endpoint.url)")
-            guard case .disabled(_, let reason) = replica.relay.registry.lookup("e500", partition: 0) else {
+            guard case .disabled(_, let reason) = replica.relay.registry.answer("e500") else {
                 Issue.record("e500 not disabled")
                 return
             }
             #expect(reason == "paused")
-            guard case .deleted = replica.relay.registry.lookup("e5500", partition: 0) else {
+            guard case .deleted = replica.relay.registry.answer("e5500") else {
                 Issue.record("e5500 not deleted")
                 return
             }
-            guard case .found(let untouched, _) = replica.relay.registry.lookup("e4000", partition: 0) else { return }
+            guard case .found(let untouched) = replica.relay.registry.answer("e4000") else { return }
             #expect(untouched.endpoint.url.hasSuffix("/old"))
 
             // And records follow it: delivered, disabled, deleted, unknown.
@@ -88,13 +88,13 @@ struct EndpointRegistryTopicTests {
             let allReady = await RelayTestEnvironment.eventually(timeout: .seconds(60)) { replicas.allSatisfy(\.relay.isReady) }
             #expect(allReady)
             func url(_ replica: RelayTestEnvironment.Replica) -> String? {
-                if case .found(let endpoint, _) = replica.relay.registry.lookup("live", partition: 0) { endpoint.endpoint.url } else { nil }
+                if case .found(let endpoint) = replica.relay.registry.answer("live") { endpoint.endpoint.url } else { nil }
             }
             func disabled(_ replica: RelayTestEnvironment.Replica) -> Bool {
-                if case .disabled = replica.relay.registry.lookup("live", partition: 0) { true } else { false }
+                if case .disabled = replica.relay.registry.answer("live") { true } else { false }
             }
             func deleted(_ replica: RelayTestEnvironment.Replica) -> Bool {
-                if case .deleted = replica.relay.registry.lookup("live", partition: 0) { true } else { false }
+                if case .deleted = replica.relay.registry.answer("live") { true } else { false }
             }
             let clock = ContinuousClock()
             var slowest: [Duration] = []
@@ -132,6 +132,16 @@ struct EndpointRegistryTopicTests {
                 #expect(error?.message.contains(keyring == nil ? "a registry key" : "key 'k1'") == true)
                 #expect(error.map { !$0.message.contains(TestSecrets.standard) } == true)
             }
+            // Resealed with the new key (`endpoints reseal`): the old record is still in the log
+            // (nothing compacts it yet), but only an endpoint's latest record counts.
+            let resealed = try EndpointDocument.encode([
+                "id": "sealed", "url": "\(env.receiverURL)/sealed", "secrets": [try other.seal(TestSecrets.standard, endpointID: "sealed")],
+            ])
+            try await env.produce([Self.put("sealed", resealed, env: env)])
+            let replica = env.startRegistryReplica(keyring: other)
+            #expect(await RelayTestEnvironment.eventually(timeout: .seconds(30)) { replica.relay.isReady }, "starts with the new key alone")
+            if case .found = replica.relay.registry.answer("sealed") {} else { Issue.record("the resealed endpoint is not loaded") }
+            try await replica.stop()
         }
     }
 

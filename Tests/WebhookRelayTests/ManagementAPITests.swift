@@ -62,11 +62,11 @@ struct ManagementAPITests {
         }
 
         /// Waits until `inEffect` holds on every replica; returns how long that took.
-        func everywhere(_ inEffect: @escaping (EndpointRegistry.Lookup) -> Bool, id: String) async -> Duration? {
+        func everywhere(_ inEffect: @escaping (EndpointAnswer) -> Bool, id: String) async -> Duration? {
             let clock = ContinuousClock(), started = clock.now
             let replicas = self.replicas
             let done = await RelayTestEnvironment.eventually(timeout: .seconds(5), interval: .milliseconds(5)) {
-                replicas.allSatisfy { inEffect($0.registry.lookup(id, partition: 0)) }
+                replicas.allSatisfy { inEffect($0.registry.answer(id)) }
             }
             return done ? clock.now - started : nil
         }
@@ -78,14 +78,14 @@ struct ManagementAPITests {
         try await RelayTestEnvironment.with(receiverEndpoints: receiverEndpoints) { env in
             let cluster = try await Cluster(env: env, replicas: 3, tokens: try AccessTokens(parsing: Self.token))
             var effective: [String: Duration] = [:]
-            func change(_ name: String, _ request: () async throws -> Int, expect status: Int, _ inEffect: @escaping (EndpointRegistry.Lookup) -> Bool) async throws {
+            func change(_ name: String, _ request: () async throws -> Int, expect status: Int, _ inEffect: @escaping (EndpointAnswer) -> Bool) async throws {
                 let clock = ContinuousClock(), started = clock.now
                 #expect(try await request() == status, "\(name)")
                 let applied = await cluster.everywhere(inEffect, id: "api")
                 #expect(applied != nil, "\(name) not in effect on every replica")
                 effective[name] = clock.now - started
             }
-            func isFound(_ lookup: EndpointRegistry.Lookup) -> Bool { if case .found = lookup { true } else { false } }
+            func isFound(_ lookup: EndpointAnswer) -> Bool { if case .found = lookup { true } else { false } }
             func send(_ prefix: String, _ count: Int) async throws -> [String] {
                 let ids = (0..<count).map { "msg_\(prefix)_\($0)" }
                 try await env.produce(ids.map { env.delivery(endpoint: "api", id: $0, body: Array("{}".utf8), partition: 0) })
@@ -113,7 +113,7 @@ struct ManagementAPITests {
             try await change("rotate", {
                 try await cluster.call(.POST, "/v1/endpoints/api/rotate-secret", "{\"secret\":\"\(new)\",\"grace\":\"3s\"}").0
             }, expect: 200) { lookup in
-                guard case .found(let endpoint, _) = lookup else { return false }
+                guard case .found(let endpoint) = lookup else { return false }
                 return ((try? endpoint.endpoint.signer.headers(id: "m", timestamp: 1, body: [1]).first { $0.name == "webhook-signature" }?.value) ?? nil)?
                     .split(separator: " ").count == 2
             }
@@ -178,6 +178,12 @@ struct ManagementAPITests {
                 (.PATCH, "/v1/endpoints/missing", "{}", Self.token, 404), (.DELETE, "/v1/endpoints/missing", nil, Self.token, 404),
                 (.GET, "/v1/endpoints?limit=0", nil, Self.token, 400),
                 (.POST, "/v1/endpoints/kept/rotate-secret", "{\"grace\":\"soon\"}", Self.token, 400),
+                (.POST, "/v1/endpoints/kept/rotate-secret", "{\"grace\":\"106751991167d\"}", Self.token, 400),
+                // References name what the replicas hold: operators set them, not API callers.
+                (.POST, "/v1/endpoints", "{\"id\":\"x\",\"url\":\"https://h.example.com\",\"secrets\":[\"env:HOME\"]}", Self.token, 422),
+                (.POST, "/v1/endpoints/kept/rotate-secret", "{\"secret\":\"file:/etc/hostname\"}", Self.token, 422),
+                (.PATCH, "/v1/endpoints/kept", "{\"retiring_secrets\":[{\"secret\":\"nope-plaintext\",\"until\":99999999999999}]}", Self.token, 422),
+                (.PATCH, "/v1/endpoints/kept", "{\"headers\":{\"Authorization\":\"****\"}}", Self.token, 422),
             ] as [(HTTPMethod, String, String?, String?, Int)] {
                 let (answered, problem) = try await cluster.call(method, path, body, token: token)
                 #expect(answered == status, "\(method) \(path): \(answered) \(problem)")
@@ -185,6 +191,21 @@ struct ManagementAPITests {
             }
             let after = try await cluster.call(.GET, "/v1/endpoints").1["data"] as? [[String: Any]]
             #expect(after?.count == 1 && before?.count == 1 && (after?.first?["secrets"] as? [String]) == ["enc:v1:k1:****"])
+
+            // Credential headers are masked in answers; a merge patch merges them; a document read
+            // (masked) and written back keeps what its masks stand for.
+            let headers = "{\"headers\":{\"Authorization\":\"Bearer hdr-credential-1\",\"X-Tenant\":\"acme\"}}"
+            let (patched, patchedDocument) = try await cluster.call(.PATCH, "/v1/endpoints/kept", headers)
+            let shown = (patchedDocument["endpoint"] as? [String: Any])?["headers"] as? [String: String]
+            #expect(patched == 200 && shown == ["Authorization": "****", "X-Tenant": "acme"], "\(patchedDocument)")
+            #expect(try await cluster.call(.PATCH, "/v1/endpoints/kept", "{\"headers\":{\"X-Tenant\":\"beta\"}}").0 == 200)
+            let read = try await cluster.call(.GET, "/v1/endpoints/kept").1
+            let written = String(decoding: try JSONSerialization.data(withJSONObject: read), as: UTF8.self)
+            #expect(try await cluster.call(.PUT, "/v1/endpoints/kept", written).0 == 200, "a read document written back")
+            let manager = try #require(cluster.replicas[0].endpointManager)
+            let kept = try #require(manager.catalog.documents["kept"].flatMap(EndpointDocument.fields))
+            #expect(kept["secrets"] as? [String] != ["enc:v1:k1:****"] && (kept["secrets"] as? [String])?.first?.hasPrefix("enc:v1:k1:") == true)
+            #expect(kept["headers"] as? [String: String] == ["Authorization": "Bearer hdr-credential-1", "X-Tenant": "beta"])
             try await cluster.stop()
             // The topic itself holds no plaintext secret.
             let raw = try await env.read(topic: env.topics.endpoints, count: 1)

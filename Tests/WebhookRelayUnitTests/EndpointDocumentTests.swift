@@ -37,10 +37,22 @@ struct EndpointDocumentTests {
             }
         }
         #expect(throws: ConfigurationError.self) { try EndpointDocument.decode(Array("[1]".utf8), key: "a", keyring: keyring, now: 0) }
-        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: nil) == "a registry key")
+        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: nil, now: 0) == "a registry key")
         let other = try SecretKeyring(parsing: SecretKeyring.generateKeyLine(id: "k2"))
-        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: other) == "key 'k1'")
-        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: keyring) == nil)
+        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: other, now: 0) == "key 'k1'")
+        #expect(EndpointDocument.missingKey(try json(["secrets": [sealed]]), keyring: keyring, now: 0) == nil)
+        // A retiring secret needs its key until its deadline.
+        let retiring = try json(["secrets": [try other.seal(secret, endpointID: "a")], "retiring_secrets": [["secret": sealed, "until": 5_000]]])
+        #expect(EndpointDocument.missingKey(retiring, keyring: other, now: 4_999) == "key 'k1'")
+        #expect(EndpointDocument.missingKey(retiring, keyring: other, now: 5_000) == nil)
+        // A retiring secret is never plaintext either, whoever writes the document.
+        let plaintextRetiring = try json(["id": "a", "url": "https://example.com/a", "secrets": [sealed], "retiring_secrets": [["secret": secret, "until": 5_000]]])
+        do {
+            _ = try EndpointDocument.check(plaintextRetiring, key: "a", keyring: keyring)
+            Issue.record("a plaintext retiring secret was accepted")
+        } catch {
+            #expect(error.message.contains("field 'retiring_secrets'") && error.message.contains("a plaintext secret") && !error.message.contains(secret), "\(error.message)")
+        }
     }
 
     @Test func aRotationKeepsTheOldSecretsSigningUntilTheirDeadlineThenDropsThem() throws {

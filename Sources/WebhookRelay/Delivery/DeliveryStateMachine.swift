@@ -164,10 +164,13 @@ struct DeliveryStateMachine: Sendable {
         return .finish(.skipped)
     }
 
-    /// Its endpoint changed (registry, SIGHUP) while the record was parked by the old one: it looks
-    /// the endpoint up again.
+    /// Its endpoint changed (registry, SIGHUP) while the record was parked by the old one, or
+    /// before it entered the old one: it looks the endpoint up again.
     mutating func endpointChanged() -> DeliveryAction {
-        guard case .parked = state else { return unexpected("endpoint changed") }
+        switch state {
+        case .parked, .entering: break
+        default: return unexpected("endpoint changed")
+        }
         endpoint = nil
         return findEndpoint()
     }

@@ -15,21 +15,27 @@ import WebhookSignature
 /// endpoint up again (``handBack``).
 ///
 /// A document that cannot be used is logged and left out (the endpoint keeps its last good
-/// version, if any); one sealed with a key this replica does not have stops the start instead:
-/// every later record of that endpoint would be dead-lettered otherwise.
+/// version, if any); an endpoint whose latest record at start is sealed with a key this replica
+/// does not have stops the start instead: every record of that endpoint would be dead-lettered
+/// otherwise. Older records of it (an uncompacted topic keeps them) do not count.
 final class EndpointCatalog: Sendable {
     private struct State {
         /// The next offset to read of each partition.
         var positions: [Int32: Int64] = [:]
         /// Changes read before the catalog caught up, applied together then.
-        var pending: [String: Change] = [:]
+        var pending: [String: Versioned] = [:]
         var caughtUp = false
-        /// Why the start must stop (a document this replica cannot open).
-        var fatal: String?
+        /// Why the start must stop, by endpoint: its latest record is sealed with a key this
+        /// replica does not have. A later record of the endpoint clears it.
+        var fatal: [String: String] = [:]
         var endpoints = 0
         var rejected = 0
         /// The current document of each endpoint (for answers, and to read again at a deadline).
         var documents: [String: [UInt8]] = [:]
+        /// The offset of the record each endpoint's current state came from (deletions included):
+        /// an endpoint's records are all in one partition, so a change read or decoded late never
+        /// overwrites a newer one.
+        var applied: [String: Int64] = [:]
         /// When each endpoint's document must be read again (a retiring secret's deadline).
         var deadlines: [String: Int64] = [:]
     }
@@ -46,11 +52,27 @@ final class EndpointCatalog: Sendable {
         }
     }
 
+    /// A change and the offset of its record.
+    private struct Versioned {
+        var change: Change
+        var offset: Int64
+    }
+
+    /// What a record says.
+    private enum Read {
+        case change(Change)
+        /// Logged and left out.
+        case rejected(String)
+        /// Sealed with a key this replica lacks: stops the start, rejected later.
+        case missingKey(String)
+    }
+
     let topic: String
     private let reader: KafkaConsumer
     private let registry: EndpointRegistry
     private let keyring: SecretKeyring?
-    private let environment: [String: String]
+    /// Resolves `env:` secrets.
+    let environment: [String: String]
     private let handBack: @Sendable (consuming ParkedRecords) -> Void
     private let logger: Logger
     private let state = Mutex(State())
@@ -88,21 +110,33 @@ final class EndpointCatalog: Sendable {
 
     private func readRecords() async {
         for await record in reader.records {
-            let change = decode(record)
+            let id = record.key.flatMap { String(validating: $0, as: UTF8.self) }.flatMap { $0.isEmpty ? nil : $0 }
+            let read: Read = id.map { decode(record, id: $0) } ?? .rejected("the record has no UTF-8 key (the endpoint id)")
             let applyNow = state.withLock { state -> Bool in
                 state.positions[record.partition] = record.offset + 1
-                guard let change, let id = record.key.flatMap({ String(validating: $0, as: UTF8.self) }) else { return false }
-                guard state.caughtUp else {
-                    state.pending[id] = change
-                    return false
+                guard let id, !state.caughtUp else { return state.caughtUp }
+                // Before the start completes only an endpoint's latest record counts.
+                state.fatal[id] = nil
+                switch read {
+                case .change(let change): state.pending[id] = Versioned(change: change, offset: record.offset)
+                case .missingKey(let problem): state.fatal[id] = problem
+                case .rejected: break
                 }
-                return true
+                return false
             }
-            if applyNow, let change, let id = record.key.flatMap({ String(validating: $0, as: UTF8.self) }) {
-                apply(change, to: id)
-                logger.info("Endpoint changed in the registry", metadata: [
-                    "endpoint.id": "\(EndpointsFile.shown(id))", "relay.change": "\(change.name)",
-                ])
+            switch read {
+            case .change(let change) where applyNow:
+                if let id, apply(change, to: id, offset: record.offset) {
+                    logger.info("Endpoint changed in the registry", metadata: [
+                        "endpoint.id": "\(EndpointsFile.shown(id))", "relay.change": "\(change.name)",
+                    ])
+                }
+            case .missingKey(let problem) where applyNow:
+                reject(record, id: id ?? "?", problem)
+            case .rejected(let reason):
+                reject(record, id: id ?? "?", reason)
+            case .change, .missingKey:
+                break
             }
             readProgress.wakeAll()
         }
@@ -118,19 +152,20 @@ final class EndpointCatalog: Sendable {
         let marks = try await reader.watermarks(Array(partitions), timeout: timeout)
         let reached = await readProgress.wait(until: started.advanced(by: timeout)) {
             !state.withLock { state in
-                state.fatal != nil || marks.allSatisfy { partition, mark in mark.high <= max(mark.low, state.positions[partition.partition] ?? 0) }
+                marks.allSatisfy { partition, mark in mark.high <= max(mark.low, state.positions[partition.partition] ?? 0) }
             }
         }
-        let (pending, fatal) = state.withLock { state -> ([String: Change], String?) in
-            if state.fatal == nil && reached { state.caughtUp = true }
+        let (pending, fatal) = state.withLock { state -> ([String: Versioned], String?) in
+            let fatal = state.fatal.sorted { $0.key < $1.key }.first?.value
+            if fatal == nil && reached { state.caughtUp = true }
             defer { state.pending = [:] }
-            return (state.pending, state.fatal)
+            return (state.pending, fatal)
         }
         if let fatal { throw ConfigurationError(fatal) }
         guard reached else {
             throw ConfigurationError("the endpoint registry \(topic) was not read to its end within \(DurationText.format(timeout))")
         }
-        for (id, change) in pending { apply(change, to: id) }
+        for (id, versioned) in pending { apply(versioned.change, to: id, offset: versioned.offset) }
         let (endpoints, rejected) = state.withLock { ($0.endpoints, $0.rejected) }
         logger.notice("Endpoint registry read", metadata: [
             "relay.endpoints": "\(endpoints)", "relay.rejected": "\(rejected)",
@@ -146,25 +181,35 @@ final class EndpointCatalog: Sendable {
         try? await reader.close(timeout: .seconds(5))
     }
 
-    private func apply(_ change: Change, to id: String) {
-        let parked: ParkedRecords
-        switch change {
-        case .put(let entry, let document):
-            parked = registry.put(entry.endpoint, disabledReason: entry.disabledReason)
-            state.withLock { state in
+    /// Applies a change read at `offset` unless a newer one was applied; `again` applies the
+    /// current document once more (a deadline passed). Returns whether it was applied.
+    @discardableResult
+    private func apply(_ change: Change, to id: String, offset: Int64, again: Bool = false) -> Bool {
+        var applied = false
+        // The registry changes under the catalog's lock, so that changes apply in offset order.
+        let parked = state.withLock { state -> ParkedRecords in
+            let last = state.applied[id] ?? -1
+            guard offset > last || (again && offset == last) else { return ParkedRecords() }
+            applied = true
+            state.applied[id] = offset
+            let parked: ParkedRecords
+            switch change {
+            case .put(let entry, let document):
+                parked = registry.put(entry.endpoint, disabledReason: entry.disabledReason)
                 state.documents[id] = document
                 state.deadlines[id] = entry.changesAt
-            }
-        case .delete:
-            parked = registry.delete(id)
-            state.withLock { state in
+            case .delete:
+                parked = registry.delete(id)
                 state.documents[id] = nil
                 state.deadlines[id] = nil
             }
+            state.endpoints = registry.count
+            return parked
         }
-        state.withLock { $0.endpoints = registry.count }
+        guard applied else { return false }
         deadlineChanged.wakeAll()
         handBack(parked)
+        return true
     }
 
     /// Reads documents again as their retiring secrets' deadlines pass.
@@ -172,15 +217,28 @@ final class EndpointCatalog: Sendable {
         while !Task.isCancelled {
             let seen = deadlineChanged.generation
             let now = WallClock.nowMilliseconds
-            let (due, next) = state.withLock { state -> ([(String, [UInt8])], Int64?) in
-                let due = state.deadlines.filter { $0.value <= now }.keys.compactMap { id in state.documents[id].map { (id, $0) } }
-                for (id, _) in due { state.deadlines[id] = nil }
+            let (due, next) = state.withLock { state -> ([(id: String, document: [UInt8], offset: Int64)], Int64?) in
+                let due = state.deadlines.filter { $0.value <= now }.keys.compactMap { id in
+                    state.documents[id].map { (id, $0, state.applied[id] ?? -1) }
+                }
+                for (id, _, _) in due { state.deadlines[id] = nil }
                 return (due, state.deadlines.values.min())
             }
-            for (id, document) in due {
-                guard let entry = try? EndpointDocument.decode(document, key: id, keyring: keyring, environment: environment, now: now) else { continue }
-                apply(.put(entry, document: document), to: id)
-                logger.info("A retiring secret's grace period ended: it signs no more", metadata: ["endpoint.id": "\(EndpointsFile.shown(id))"])
+            for (id, document, offset) in due {
+                do {
+                    let entry = try EndpointDocument.decode(document, key: id, keyring: keyring, environment: environment, now: now)
+                    if apply(.put(entry, document: document), to: id, offset: offset, again: true) {
+                        logger.info("A retiring secret's grace period ended: it signs no more", metadata: ["endpoint.id": "\(EndpointsFile.shown(id))"])
+                    }
+                } catch {
+                    // Read before, so what fails now is outside (a secret file): try again shortly.
+                    logger.error("An endpoint's document could not be read again at a retiring secret's deadline; retrying in a minute", metadata: [
+                        "endpoint.id": "\(EndpointsFile.shown(id))", "relay.reason": "\(error.message)",
+                    ])
+                    state.withLock { state in
+                        if state.applied[id] == offset, state.deadlines[id] == nil { state.deadlines[id] = now + 60_000 }
+                    }
+                }
             }
             let wait = next.map { Duration.milliseconds(max(1, $0 - WallClock.nowMilliseconds)) } ?? .seconds(3_600)
             await deadlineChanged.wait(after: seen, until: .now.advanced(by: wait))
@@ -195,31 +253,20 @@ final class EndpointCatalog: Sendable {
         await readProgress.wait(until: .now.advanced(by: timeout)) { !state.withLock { condition($0.documents) } }
     }
 
-    /// The change a record makes, or `nil` for one that cannot be used (logged).
-    private func decode(_ record: KafkaConsumerRecord) -> Change? {
-        guard let keyBytes = record.key, let id = String(validating: keyBytes, as: UTF8.self), !id.isEmpty else {
-            reject(record, id: "?", "the record has no UTF-8 key (the endpoint id)")
-            return nil
-        }
-        if record.isTombstone { return .delete }
-        if let missing = EndpointDocument.missingKey(record.value, keyring: keyring) {
-            let problem = "endpoint '\(EndpointsFile.shown(id))' in the registry has a secret sealed with \(missing), "
-                + "so this replica could not sign its deliveries: give it that key (--registry-key)"
-            // Before the start completes, it stops the start; later, the endpoint keeps its last version.
-            let stop = state.withLock { state -> Bool in
-                guard !state.caughtUp else { return false }
-                state.fatal = state.fatal ?? problem
-                return true
-            }
-            if !stop { reject(record, id: id, problem) }
-            return nil
+    /// What a record of the endpoint `id` says.
+    private func decode(_ record: KafkaConsumerRecord, id: String) -> Read {
+        if record.isTombstone { return .change(.delete) }
+        let now = WallClock.nowMilliseconds
+        if let missing = EndpointDocument.missingKey(record.value, keyring: keyring, now: now) {
+            return .missingKey(
+                "endpoint '\(EndpointsFile.shown(id))' in the registry has a secret sealed with \(missing), "
+                    + "so this replica could not sign its deliveries: give it that key (--registry-key)"
+            )
         }
         do {
-            let entry = try EndpointDocument.decode(record.value, key: id, keyring: keyring, environment: environment, now: WallClock.nowMilliseconds)
-            return .put(entry, document: record.value)
+            return .change(.put(try EndpointDocument.decode(record.value, key: id, keyring: keyring, environment: environment, now: now), document: record.value))
         } catch {
-            reject(record, id: id, error.message)
-            return nil
+            return .rejected(error.message)
         }
     }
 

@@ -19,25 +19,6 @@ extension EndpointDocument {
         Array(try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
-    /// The fields as shown to people: sealed secrets as `enc:v1:<key id>:****`; references as they are.
-    public static func masked(_ fields: [String: Any]) -> [String: Any] {
-        func mask(_ secret: String) -> String {
-            guard SecretKeyring.isSealed(secret) else { return secret }
-            let key = secret.dropFirst(SecretKeyring.prefix.count).prefix { $0 != ":" }
-            return "\(SecretKeyring.prefix)\(key):****"
-        }
-        var shown = fields
-        if let secrets = fields["secrets"] as? [String] { shown["secrets"] = secrets.map(mask) }
-        if let retiring = fields["retiring_secrets"] as? [[String: Any]] {
-            shown["retiring_secrets"] = retiring.map { entry in
-                var entry = entry
-                if let secret = entry["secret"] as? String { entry["secret"] = mask(secret) }
-                return entry
-            }
-        }
-        return shown
-    }
-
     /// The documents of an endpoints file's endpoints (`defaults` applied), each checked; plaintext
     /// secrets are passed to `seal` (with the endpoint id), `env:`/`file:` references kept.
     public static func importing(
@@ -100,13 +81,38 @@ extension EndpointDocument {
 
     /// The default grace period of a secret rotation: the old secrets keep signing this long.
     public static let defaultGrace: Duration = .seconds(86_400)
+    /// The longest grace period a rotation takes.
+    public static let maximumGrace: Duration = .seconds(30 * 86_400)
+    /// Why a longer grace period is refused.
+    public static let graceProblem = "the grace period is at most 30 days"
+
+    /// The secret texts of a document's fields: its secrets and its retiring secrets.
+    public static func secretTexts(_ fields: [String: Any]) -> [String] {
+        (fields["secrets"] as? [String] ?? []) + (fields["retiring_secrets"] as? [[String: Any]] ?? []).compactMap { $0["secret"] as? String }
+    }
+
+    /// `current` changed by a JSON merge patch (RFC 7396): `null` removes a field, objects merge
+    /// field by field, anything else replaces.
+    public static func merged(_ current: [String: Any], _ patch: [String: Any]) -> [String: Any] {
+        var fields = current
+        for (name, value) in patch {
+            if value is NSNull {
+                fields[name] = nil
+            } else if let object = value as? [String: Any] {
+                fields[name] = merged(current[name] as? [String: Any] ?? [:], object)
+            } else {
+                fields[name] = value
+            }
+        }
+        return fields
+    }
 
     /// The fields after a secret rotation: the current secrets keep signing until `now + grace`
     /// (`retiring_secrets`), `new` (sealed or references) become the secrets; retiring secrets
     /// past their deadline are dropped.
     public static func rotated(_ fields: [String: Any], to new: [String], grace: Duration, now: Int64) -> [String: Any] {
         var rotated = fields
-        let until = now + grace.wholeMilliseconds
+        let until = now.addingReportingOverflow(min(grace, maximumGrace).wholeMilliseconds).partialValue
         var retiring = (fields["retiring_secrets"] as? [[String: Any]] ?? []).filter { entry in
             ((entry["until"] as? NSNumber)?.int64Value ?? 0) > now
         }

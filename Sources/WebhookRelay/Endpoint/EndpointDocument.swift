@@ -20,6 +20,7 @@ public enum EndpointDocument {
 
     /// A document read and checked.
     public struct Entry: Sendable {
+        /// The endpoint the document describes.
         public var endpoint: Endpoint
         /// Why it is disabled, when it is (`disabled: true`).
         public var disabledReason: String?
@@ -98,8 +99,9 @@ public enum EndpointDocument {
             else { throw fail("each item is {\"secret\": …, \"until\": <epoch milliseconds>}") }
             // Past its deadline a retiring secret signs no more; it is dropped at the next write.
             guard deadline > now else { continue }
-            if context.referencesElsewhere && (text.hasPrefix("env:") || text.hasPrefix("file:")) { continue }
-            if !context.referencesElsewhere || SecretKeyring.isSealed(text) {
+            // Away from the replicas, references are theirs to resolve; anything else (a plaintext
+            // secret included) is checked as they will read it.
+            if !(context.referencesElsewhere && (text.hasPrefix("env:") || text.hasPrefix("file:"))) {
                 secrets.append(try context.resolveSecret(text, endpointID: key) { fail($0) })
             }
             until.append(deadline)
@@ -108,12 +110,15 @@ public enum EndpointDocument {
     }
 
     /// The key a sealed secret of the document needs and `keyring` lacks, as "key 'k2'" (or "a
-    /// registry key" with no keyring); `nil` when every sealed secret can be opened.
-    public static func missingKey(_ value: [UInt8], keyring: SecretKeyring?) -> String? {
-        guard value.count <= sizeLimit, let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
-            let secrets = object["secrets"] as? [String]
-        else { return nil }
-        for secret in secrets where SecretKeyring.isSealed(secret) {
+    /// registry key" with no keyring); `nil` when every sealed secret — retiring ones still signing
+    /// at `now` (epoch ms) included — can be opened.
+    public static func missingKey(_ value: [UInt8], keyring: SecretKeyring?, now: Int64) -> String? {
+        guard value.count <= sizeLimit, let object = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any] else { return nil }
+        let retiring = (object["retiring_secrets"] as? [[String: Any]] ?? []).compactMap { entry -> String? in
+            guard ((entry["until"] as? NSNumber)?.int64Value ?? 0) > now else { return nil }
+            return entry["secret"] as? String
+        }
+        for secret in (object["secrets"] as? [String] ?? []) + retiring where SecretKeyring.isSealed(secret) {
             guard let keyring else { return "a registry key" }
             let id = secret.dropFirst(SecretKeyring.prefix.count).prefix { $0 != ":" }
             if !keyring.keys.contains(where: { $0.id == id }) { return "key '\(EndpointsFile.shown(String(id), limit: 32))'" }

@@ -4,19 +4,31 @@ import Logging
 import WebhookSignature
 
 /// The endpoint registry as the management API changes it: documents read from this replica's
-/// ``EndpointCatalog`` and written to the registry topic, each change checked as replicas read it
-/// and answered once it is in effect here (read your writes). Secrets are sealed before they are
-/// written and masked in every answer but the one that generated them.
+/// ``EndpointCatalog`` and written to the registry topic, each change checked as this replica
+/// reads it (so a written change is one the replicas take) and answered once it is in effect here
+/// (read your writes; at most ``applyTimeout``, then a warning is logged and the answer is given).
+///
+/// Secrets are sealed before they are written and masked in every answer but the one that
+/// generated them; a masked value sent back (`enc:v1:k1:****`, a masked header's `****`) keeps
+/// what it masks, so a document read can be changed and written back. The API does not take new
+/// `env:`/`file:` references: they name what the replicas hold (their environment, their files),
+/// which only operators choose, with `webhook-relay endpoints`; references already in a document
+/// are kept. Concurrent writes to one endpoint: the last one written wins.
 ///
 /// Bodies and answers are JSON documents (``EndpointDocument``); the HTTP layer is the admin server's.
 public final class EndpointManager: Sendable {
-    /// What an API request could not do.
+    /// What an API request could not do; each case carries the message for the caller.
     public enum Failure: Error, Sendable {
+        /// No such endpoint (404).
         case notFound(String)
+        /// The endpoint exists already (409).
         case conflict(String)
+        /// The request is not a valid change (422).
         case invalid(String)
+        /// Kafka refused the write (503).
         case unavailable(String)
 
+        /// The message, naming the problem; never a secret.
         public var message: String {
             switch self {
             case .notFound(let message), .conflict(let message), .invalid(let message), .unavailable(let message): message
@@ -26,7 +38,9 @@ public final class EndpointManager: Sendable {
 
     /// A document written: as it is now (secrets masked), and the secrets generated for it, shown this once.
     public struct Written: Sendable {
+        /// The document written, secrets masked.
         public var document: [UInt8]
+        /// Secrets the change generated, in plaintext: shown in this answer only.
         public var generatedSecrets: [String]
     }
 
@@ -38,7 +52,7 @@ public final class EndpointManager: Sendable {
     let status: EndpointStatusBoard
     let logger: Logger
     /// How long an answer waits for its change to be in effect on this replica.
-    static let applyTimeout: Duration = .seconds(5)
+    public static let applyTimeout: Duration = .seconds(5)
 
     init(
         catalog: EndpointCatalog, producer: KafkaProducer, topics: RelayTopics, keyring: SecretKeyring?, registry: EndpointRegistry,
@@ -91,7 +105,7 @@ public final class EndpointManager: Sendable {
         guard let id = fields["id"] as? String, !id.isEmpty else { throw .invalid("the document needs an 'id'") }
         guard catalog.documents[id] == nil else { throw .conflict("endpoint '\(EndpointsFile.shown(id))' exists already") }
         if fields["secrets"] == nil { fields["secrets"] = ["generate"] }
-        return try await write(fields, id: id)
+        return try await write(fields, id: id, current: [:])
     }
 
     /// Replaces an endpoint's document (all of it; `secrets` kept when the body has none).
@@ -102,17 +116,15 @@ public final class EndpointManager: Sendable {
         fields["id"] = id
         if fields["secrets"] == nil { fields["secrets"] = current["secrets"] }
         if fields["retiring_secrets"] == nil { fields["retiring_secrets"] = current["retiring_secrets"] }
-        return try await write(fields, id: id)
+        return try await write(fields, id: id, current: current)
     }
 
     /// Changes some fields (a JSON merge patch, RFC 7396: `null` removes a field).
     public func patch(_ id: String, _ body: [UInt8]) async throws(Failure) -> Written {
-        var fields = try current(id)
-        for (name, value) in try Self.object(body) {
-            if name == "id" { throw .invalid("'id' cannot be changed") }
-            fields[name] = value is NSNull ? nil : value
-        }
-        return try await write(fields, id: id)
+        let current = try current(id)
+        let patch = try Self.object(body)
+        if patch["id"] != nil { throw .invalid("'id' cannot be changed") }
+        return try await write(EndpointDocument.merged(current, patch), id: id, current: current)
     }
 
     /// Deletes an endpoint.
@@ -128,24 +140,28 @@ public final class EndpointManager: Sendable {
 
     /// Disables (with a reason) or enables an endpoint.
     public func setDisabled(_ id: String, reason: String?) async throws(Failure) -> Written {
-        var fields = try current(id)
+        let current = try current(id)
+        var fields = current
         fields["disabled"] = reason == nil ? nil : true
         fields["disabled_reason"] = reason
-        return try await write(fields, id: id)
+        return try await write(fields, id: id, current: current)
     }
 
     /// Gives an endpoint a new secret (`generate` by default); the old ones sign for `grace`.
     public func rotate(_ id: String, secret: String?, grace: Duration) async throws(Failure) -> Written {
         let fields = try current(id)
+        guard grace <= EndpointDocument.maximumGrace else { throw .invalid(EndpointDocument.graceProblem) }
         let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
+        let given = secret ?? "generate"
+        if Self.isReference(given) { throw .invalid(Self.referenceProblem) }
         let prepared: (sealed: [String], generated: [String])
         do {
-            prepared = try EndpointSecrets.prepare([secret ?? "generate"], scheme: scheme, endpointID: id, keyring: keyring)
+            prepared = try EndpointSecrets.prepare([given], scheme: scheme, endpointID: id, keyring: keyring)
         } catch {
             throw .invalid(error.description)
         }
         let rotated = EndpointDocument.rotated(fields, to: prepared.sealed, grace: grace, now: WallClock.nowMilliseconds)
-        var written = try await write(rotated, id: id)
+        var written = try await write(rotated, id: id, current: fields)
         written.generatedSecrets += prepared.generated
         return written
     }
@@ -173,10 +189,15 @@ public final class EndpointManager: Sendable {
         return fields
     }
 
-    /// Seals given secrets, checks the document as replicas read it, writes it, and waits for it here.
-    private func write(_ fields: [String: Any], id: String) async throws(Failure) -> Written {
-        var fields = fields
+    /// Puts back what masked values stand for, seals given secrets (refusing new references),
+    /// checks the document as this replica reads it, writes it, and waits for it here.
+    private func write(_ fields: [String: Any], id: String, current: [String: Any]) async throws(Failure) -> Written {
+        var fields = try Self.unmasked(fields, current: current)
         let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
+        let known = Set(EndpointDocument.secretTexts(current))
+        if EndpointDocument.secretTexts(fields).contains(where: { Self.isReference($0) && !known.contains($0) }) {
+            throw .invalid(Self.referenceProblem)
+        }
         var generated: [String] = []
         if let given = fields["secrets"] {
             guard let secrets = given as? [String] else { throw .invalid("field 'secrets' must be a list of strings") }
@@ -191,7 +212,7 @@ public final class EndpointManager: Sendable {
         let document: [UInt8]
         do {
             document = try EndpointDocument.encode(fields)
-            _ = try EndpointDocument.check(document, key: id, keyring: keyring)
+            _ = try EndpointDocument.decode(document, key: id, keyring: keyring, environment: catalog.environment, now: WallClock.nowMilliseconds)
         } catch let error as ConfigurationError {
             throw .invalid(error.message)
         } catch {
@@ -205,6 +226,19 @@ public final class EndpointManager: Sendable {
         await awaitInEffect(id, document: document)
         return Written(document: Self.masked(document) ?? [], generatedSecrets: generated)
     }
+
+    private static func unmasked(_ fields: [String: Any], current: [String: Any]) throws(Failure) -> [String: Any] {
+        do {
+            return try EndpointDocument.unmasked(fields, current: current)
+        } catch {
+            throw .invalid(error.message)
+        }
+    }
+
+    private static func isReference(_ secret: String) -> Bool { secret.hasPrefix("env:") || secret.hasPrefix("file:") }
+
+    private static let referenceProblem = "secret references (env:NAME, file:PATH) name what the replicas hold and are set by "
+        + "operators with `webhook-relay endpoints`; give the secret itself (it is sealed before it is written) or `generate`"
 
     /// Waits (briefly) until this replica's catalog holds the document (`nil`: the deletion).
     private func awaitInEffect(_ id: String, document: [UInt8]?) async {

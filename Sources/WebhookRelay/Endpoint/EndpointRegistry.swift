@@ -76,6 +76,16 @@ final class EndpointRegistry: Sendable {
         }
     }
 
+    /// What a lookup would answer, without creating the endpoint's state (which only the owner of
+    /// its partition does, by looking it up for a record).
+    func answer(_ id: String) -> EndpointAnswer {
+        state.withLock { state in
+            guard let registered = state.endpoints[id] else { return state.deleted.contains(id) ? .deleted : .unknown }
+            if let reason = registered.disabledReason { return .disabled(registered.endpoint, reason: reason) }
+            return .found(registered.endpoint)
+        }
+    }
+
     /// Adds or replaces one endpoint (enabled, or disabled with a reason); returns the records its
     /// previous state had parked.
     func put(_ endpoint: Endpoint, disabledReason: String?) -> ParkedRecords {
@@ -84,7 +94,7 @@ final class EndpointRegistry: Sendable {
             state.deleted.remove(endpoint.id)
             return state.entries.removeValue(forKey: endpoint.id)?.runtime
         }
-        return replaced?.resumeAll() ?? ParkedRecords()
+        return replaced?.retire() ?? ParkedRecords()
     }
 
     /// Deletes one endpoint; returns the records its state had parked.
@@ -94,7 +104,7 @@ final class EndpointRegistry: Sendable {
             state.deleted.insert(id)
             return state.entries.removeValue(forKey: id)?.runtime
         }
-        return replaced?.resumeAll() ?? ParkedRecords()
+        return replaced?.retire() ?? ParkedRecords()
     }
 
     /// Drops the state of endpoints whose partition number was revoked; returns their parked
@@ -117,14 +127,14 @@ final class EndpointRegistry: Sendable {
             defer { state.entries = [:] }
             return state.entries.values.map(\.runtime)
         }
-        return Self.handBack(replaced)
+        return Self.handBack(replaced, retiring: true)
     }
 
-    /// Every record the runtimes parked, longest parked first per runtime.
-    private static func handBack(_ runtimes: [EndpointRuntime]) -> ParkedRecords {
+    /// Every record the runtimes parked, longest parked first per runtime; `retiring` retires them.
+    private static func handBack(_ runtimes: [EndpointRuntime], retiring: Bool = false) -> ParkedRecords {
         var parked = ParkedRecords()
         for runtime in runtimes {
-            var resumed = runtime.resumeAll()
+            var resumed = retiring ? runtime.retire() : runtime.resumeAll()
             while let flight = resumed.next() { parked.records.append(flight) }
         }
         return parked

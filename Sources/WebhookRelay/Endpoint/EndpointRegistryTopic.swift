@@ -5,11 +5,15 @@ import Logging
 /// The endpoint registry topic as the `webhook-relay endpoints` commands use it: read whole, and
 /// written one document or tombstone at a time. Replicas follow it with ``EndpointCatalog``.
 public struct EndpointRegistryTopic: Sendable {
+    /// The Kafka cluster.
     public let bootstrapServers: String
+    /// The relay's topics (the registry is ``RelayTopics/endpoints``).
     public let topics: RelayTopics
+    /// Extra librdkafka properties (security settings).
     public let properties: [String: String]
     public let logger: Logger
 
+    /// A registry topic on the cluster at `bootstrapServers`.
     public init(bootstrapServers: String, topics: RelayTopics, properties: [String: String] = [:], logger: Logger) {
         self.bootstrapServers = bootstrapServers
         self.topics = topics

@@ -18,11 +18,17 @@ final class EndpointRuntime: Sendable {
         /// Not parked, because its partition is being let go: parking it now could leave it parked
         /// after the parked records were handed back (``resumeAll()``), for good.
         case partitionGoing(RecordFlight)
+        /// Not used: this runtime was retired (its endpoint was changed, deleted or reloaded) after
+        /// the record was given it — the record looks its endpoint up again.
+        case retired(RecordFlight)
     }
 
     private struct State: ~Copyable {
         var admission: EndpointAdmission
         var parked = UniqueDeque<RecordFlight>()
+        /// Replaced: records that come to it (back from a rate-limit wait, or given it just before
+        /// the change) are turned away, so none is attempted with the old settings.
+        var retired = false
     }
 
     private let state: Mutex<State>
@@ -37,6 +43,7 @@ final class EndpointRuntime: Sendable {
         var carried: RecordFlight? = consume flight
         return state.withLock { state -> Entry in
             guard var flight = carried.take() else { return .parked }
+            if state.retired { return .retired(flight) }
             let (decision, resumption) = state.admission.enter(now: now, reserved: reserved, waited: waited)
             guard case .park = decision else {
                 return .decided(flight, decision, resumed: Self.take(resumption, from: &state))
@@ -86,6 +93,16 @@ final class EndpointRuntime: Sendable {
     /// Every parked record (its partition is being let go): each decides again.
     func resumeAll() -> ParkedRecords {
         state.withLock { state in Self.take(.all, from: &state) }
+    }
+
+    /// Retires the runtime (its endpoint was replaced): every parked record, to look its endpoint
+    /// up again; records that come later are turned away (``Entry/retired(_:)``). Attempts under
+    /// way still report here.
+    func retire() -> ParkedRecords {
+        state.withLock { state in
+            state.retired = true
+            return Self.take(.all, from: &state)
+        }
     }
 
     private static func take(_ resumption: EndpointAdmission.Resumption, from state: inout State) -> ParkedRecords {

@@ -51,8 +51,9 @@ final class EndpointStatusBoard: Sendable {
         state.withLock { $0.read[id] }
     }
 
-    /// Publishes the snapshots that changed since this replica last published them. Not awaited
-    /// past `timeout`: a lost snapshot is replaced by the next change.
+    /// Publishes the snapshots that changed since this replica last published them, all at once;
+    /// returns when Kafka has answered for each (at most the producer's message timeout). One
+    /// Kafka refused is published again by the next call.
     func publish(_ snapshots: [String: EndpointRuntime.Snapshot], producer: KafkaProducer, now: Int64) async {
         var changed: [(String, [UInt8])] = []
         for (id, snapshot) in snapshots {
@@ -69,12 +70,16 @@ final class EndpointStatusBoard: Sendable {
             stamped["reported_at"] = now
             if let value = try? EndpointDocument.encode(stamped) { changed.append((id, value)) }
         }
-        for (id, value) in changed {
-            do {
-                _ = try await producer.send(KafkaProducerRecord(topic: topic, key: Array(id.utf8), value: value))
-            } catch {
-                state.withLock { _ = $0.published.removeValue(forKey: id) }
-                logger.debug("Endpoint status not published", metadata: ["endpoint.id": "\(id)", "kafka.error": "\(error.name)"])
+        await withDiscardingTaskGroup { group in
+            for (id, value) in changed {
+                group.addTask {
+                    do throws(KafkaError) {
+                        _ = try await producer.send(KafkaProducerRecord(topic: self.topic, key: Array(id.utf8), value: value))
+                    } catch {
+                        self.state.withLock { _ = $0.published.removeValue(forKey: id) }
+                        self.logger.debug("Endpoint status not published", metadata: ["endpoint.id": "\(id)", "kafka.error": "\(error.name)"])
+                    }
+                }
             }
         }
     }

@@ -111,6 +111,10 @@ final class DeliveryExecutor: Sendable {
                 case .partitionGoing(let back):
                     flight = back
                     flight.next = flight.machine.revoked()
+                case .retired(let back):
+                    flight = back
+                    flight.runtime = nil
+                    flight.next = flight.machine.endpointChanged()
                 case .decided(let decided, let decision, let resumed):
                     flight = decided
                     dispatch(resumed)

@@ -141,6 +141,26 @@ struct DeliveryExecutorTests {
         #expect(harness.executor.recordsInProgress.available == 4 * 8, "every record gave its place back")
     }
 
+    @Test func aRecordWaitingForTheRateLimitWhenItsEndpointChangesIsSentWithTheNewSettings() async throws {
+        var policy = EndpointPolicy()
+        policy.rateLimit = RateLimit.Rate(count: 1, period: .seconds(1))
+        let harness = Harness(endpoints: [CoreTest.endpoint("limited", policy: policy)])
+        harness.ledger.assign([harness.partition])
+        try await harness.run {
+            await harness.read(CoreTest.record("limited", offset: 0))
+            await harness.read(CoreTest.record("limited", offset: 1))
+            #expect(await eventually { harness.transport.requests.count == 1 && harness.executor.timers.count == 1 }, "the second waits")
+            // The registry changes the endpoint's URL while the second record waits.
+            var moved = CoreTest.endpoint("limited", policy: policy)
+            moved.url = "http://127.0.0.1:9/moved"
+            harness.executor.requeue(harness.executor.registry.put(moved, disabledReason: nil))
+            harness.clock.advance(by: 1_000)
+            #expect(await eventually { harness.offsets == [1, 2] })
+        }
+        #expect(harness.transport.requests.map(\.url) == ["http://127.0.0.1:9/limited", "http://127.0.0.1:9/moved"])
+        #expect(harness.ledger.unsettledTickets == 0)
+    }
+
     @Test func anUnknownEndpointsRecordIsDeadLetteredByAWriteWorker() async throws {
         let harness = Harness()
         harness.ledger.assign([harness.partition])

@@ -149,6 +149,9 @@ struct EndpointRuntimeTests {
         case .partitionGoing(let back):
             back.abandon()
             return (nil, [])
+        case .retired(let back):
+            back.abandon()
+            return (nil, [])
         case .decided(let back, let decision, var resumed):
             back.finish()
             var offsets: [Int64] = []
@@ -211,11 +214,46 @@ struct EndpointRuntimeTests {
             back.abandon()
         case .parked:
             Issue.record("parked while its partition is going")
+        case .retired(let back):
+            Issue.record("retired")
+            back.abandon()
         case .decided(let back, let decision, _):
             Issue.record("decided \(decision)")
             back.abandon()
         }
         #expect(runtime.snapshot.waiting == 0)
+        _ = runtime.report(admission, .notMade, now: 1)
+        #expect(ledger.unsettledTickets == 0)
+    }
+
+    @Test func aRetiredRuntimeHandsBackItsParkedRecordsAndTurnsLaterOnesAway() {
+        let runtime = EndpointRuntime(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
+        guard case .attempt(let admission)? = enter(runtime, 0).decision else { return }
+        #expect(enter(runtime, 1).decision == nil && runtime.snapshot.waiting == 1, "parked at the cap")
+        // The endpoint changed: the parked record comes back to look it up again.
+        var handedBack = runtime.retire()
+        var offsets: [Int64] = []
+        while let flight = handedBack.next() {
+            offsets.append(flight.record.offset)
+            flight.abandon()
+        }
+        #expect(offsets == [1])
+        // One that comes later (back from a rate-limit wait) is turned away, not attempted with the old settings.
+        guard let late = flight(2) else { return }
+        let entry = runtime.enter(late, now: 0, reserved: false, waited: true)
+        switch consume entry {
+        case .retired(let back):
+            #expect(back.record.offset == 2)
+            back.abandon()
+        case .parked:
+            Issue.record("parked on a retired runtime")
+        case .partitionGoing(let back):
+            Issue.record("partition going")
+            back.abandon()
+        case .decided(let back, let decision, _):
+            Issue.record("decided \(decision) on a retired runtime")
+            back.abandon()
+        }
         _ = runtime.report(admission, .notMade, now: 1)
         #expect(ledger.unsettledTickets == 0)
     }
