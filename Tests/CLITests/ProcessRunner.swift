@@ -16,6 +16,8 @@ enum ProcessRunner {
     ///   - environment: variables set on top of this process's environment; a value of `nil`
     ///     removes the variable.
     ///   - timeout: the process is killed after this many seconds.
+    ///   - inScratchDirectory: runs the process in a temporary directory removed afterwards (for
+    ///     tools that leave caches in their working directory).
     /// - Returns: the exit status and everything written to standard output and standard error.
     ///   Output goes through temporary files, so large outputs cannot deadlock a pipe.
     static func run(
@@ -23,7 +25,8 @@ enum ProcessRunner {
         stdin: Data? = nil,
         environment: [String: String?] = [:],
         executable: URL? = nil,
-        timeout: Double = 60
+        timeout: Double = 60,
+        inScratchDirectory: Bool = false
     ) throws -> (status: Int32, stdout: String, stderr: String) {
         let fileManager = FileManager.default
         let directory = fileManager.temporaryDirectory.appendingPathComponent("process-runner-\(UUID().uuidString)")
@@ -54,6 +57,11 @@ enum ProcessRunner {
         process.executableURL = try executable ?? WebhookRelayBinary.url()
         process.arguments = arguments
         process.environment = processEnvironment
+        if inScratchDirectory {
+            let scratch = directory.appendingPathComponent("scratch")
+            try fileManager.createDirectory(at: scratch, withIntermediateDirectories: true)
+            process.currentDirectoryURL = scratch
+        }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = error

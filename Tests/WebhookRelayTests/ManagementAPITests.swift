@@ -206,6 +206,11 @@ struct ManagementAPITests {
             let kept = try #require(manager.catalog.documents["kept"].flatMap(EndpointDocument.fields))
             #expect(kept["secrets"] as? [String] != ["enc:v1:k1:****"] && (kept["secrets"] as? [String])?.first?.hasPrefix("enc:v1:k1:") == true)
             #expect(kept["headers"] as? [String: String] == ["Authorization": "Bearer hdr-credential-1", "X-Tenant": "beta"])
+            // A retiring secret's deadline is no further away than a rotation can set it.
+            #expect(try await cluster.call(.POST, "/v1/endpoints/kept/rotate-secret", "{\"grace\":\"1h\"}").0 == 200)
+            let farDeadline = "{\"retiring_secrets\":[{\"secret\":\"enc:v1:k1:****\",\"until\":99999999999999}]}"
+            let (refusedDeadline, deadlineProblem) = try await cluster.call(.PATCH, "/v1/endpoints/kept", farDeadline)
+            #expect(refusedDeadline == 422 && (deadlineProblem["detail"] as? String)?.contains("30 days") == true, "\(deadlineProblem)")
             try await cluster.stop()
             // The topic itself holds no plaintext secret.
             let raw = try await env.read(topic: env.topics.endpoints, count: 1)

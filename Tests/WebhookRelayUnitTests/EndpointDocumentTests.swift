@@ -101,4 +101,25 @@ struct EndpointDocumentTests {
         sealedOnly["secrets"] = secrets.filter(SecretKeyring.isSealed)
         _ = try EndpointDocument.decode(try json(sealedOnly), key: "a", keyring: newOnly, now: 0)
     }
+
+    @Test func aMaskedSecretSentBackStandsForTheOneSecretItMasksOrIsRefused() throws {
+        let a = try keyring.seal(secret, endpointID: "a"), b = try keyring.seal("whsec_" + String(repeating: "B", count: 32), endpointID: "a")
+        let current: [String: Any] = ["id": "a", "secrets": [a, b], "retiring_secrets": [["secret": a, "until": 5_000]]]
+        let shown = EndpointDocument.masked(current)
+        // Sent back as read: the same secrets, in order.
+        let same = try EndpointDocument.unmasked(shown, current: current)
+        #expect(same["secrets"] as? [String] == [a, b] && (same["retiring_secrets"] as? [[String: Any]])?.first?["secret"] as? String == a)
+        // One of two secrets masked alike: which one is meant cannot be told.
+        var dropped = shown
+        dropped["secrets"] = ["enc:v1:k1:****"]
+        #expect(throws: ConfigurationError.self) { try EndpointDocument.unmasked(dropped, current: current) }
+        // A masked value in `secrets` never stands for a retiring secret.
+        let single: [String: Any] = ["id": "a", "secrets": ["env:A"], "retiring_secrets": [["secret": a, "until": 5_000]]]
+        var promoted = EndpointDocument.masked(single)
+        promoted["secrets"] = ["env:A", "enc:v1:k1:****"]
+        #expect(throws: ConfigurationError.self) { try EndpointDocument.unmasked(promoted, current: single) }
+        // A plaintext retiring secret is refused even past its deadline.
+        let stale = try json(["id": "a", "url": "https://example.com/a", "secrets": [a], "retiring_secrets": [["secret": "plain-old", "until": 1]]])
+        #expect(throws: ConfigurationError.self) { try EndpointDocument.decode(stale, key: "a", keyring: keyring, now: 10_000) }
+    }
 }

@@ -32,10 +32,10 @@ final class EndpointCatalog: Sendable {
         var rejected = 0
         /// The current document of each endpoint (for answers, and to read again at a deadline).
         var documents: [String: [UInt8]] = [:]
-        /// The offset of the record each endpoint's current state came from (deletions included):
-        /// an endpoint's records are all in one partition, so a change read or decoded late never
+        /// Where the record each endpoint's current state came from (deletions included): an
+        /// endpoint's records are in one partition, in order, so a change read or decoded late never
         /// overwrites a newer one.
-        var applied: [String: Int64] = [:]
+        var applied: [String: Position] = [:]
         /// When each endpoint's document must be read again (a retiring secret's deadline).
         var deadlines: [String: Int64] = [:]
     }
@@ -52,10 +52,24 @@ final class EndpointCatalog: Sendable {
         }
     }
 
-    /// A change and the offset of its record.
+    /// Where a record is.
+    private struct Position: Equatable {
+        var partition: Int32
+        var offset: Int64
+
+        /// Whether a record here comes after one at `earlier` of the same endpoint. A record in
+        /// another partition (the topic's partitions were added to, moving the key) is newer: it
+        /// was read later.
+        func follows(_ earlier: Position?) -> Bool {
+            guard let earlier, earlier.partition == partition else { return true }
+            return offset > earlier.offset
+        }
+    }
+
+    /// A change and where its record is.
     private struct Versioned {
         var change: Change
-        var offset: Int64
+        var position: Position
     }
 
     /// What a record says.
@@ -71,8 +85,7 @@ final class EndpointCatalog: Sendable {
     private let reader: KafkaConsumer
     private let registry: EndpointRegistry
     private let keyring: SecretKeyring?
-    /// Resolves `env:` secrets.
-    let environment: [String: String]
+    private let environment: [String: String]
     private let handBack: @Sendable (consuming ParkedRecords) -> Void
     private let logger: Logger
     private let state = Mutex(State())
@@ -118,7 +131,7 @@ final class EndpointCatalog: Sendable {
                 // Before the start completes only an endpoint's latest record counts.
                 state.fatal[id] = nil
                 switch read {
-                case .change(let change): state.pending[id] = Versioned(change: change, offset: record.offset)
+                case .change(let change): state.pending[id] = Versioned(change: change, position: Position(partition: record.partition, offset: record.offset))
                 case .missingKey(let problem): state.fatal[id] = problem
                 case .rejected: break
                 }
@@ -126,7 +139,7 @@ final class EndpointCatalog: Sendable {
             }
             switch read {
             case .change(let change) where applyNow:
-                if let id, apply(change, to: id, offset: record.offset) {
+                if let id, apply(change, to: id, at: Position(partition: record.partition, offset: record.offset)) {
                     logger.info("Endpoint changed in the registry", metadata: [
                         "endpoint.id": "\(EndpointsFile.shown(id))", "relay.change": "\(change.name)",
                     ])
@@ -165,7 +178,7 @@ final class EndpointCatalog: Sendable {
         guard reached else {
             throw ConfigurationError("the endpoint registry \(topic) was not read to its end within \(DurationText.format(timeout))")
         }
-        for (id, versioned) in pending { apply(versioned.change, to: id, offset: versioned.offset) }
+        for (id, versioned) in pending { apply(versioned.change, to: id, at: versioned.position) }
         let (endpoints, rejected) = state.withLock { ($0.endpoints, $0.rejected) }
         logger.notice("Endpoint registry read", metadata: [
             "relay.endpoints": "\(endpoints)", "relay.rejected": "\(rejected)",
@@ -181,17 +194,17 @@ final class EndpointCatalog: Sendable {
         try? await reader.close(timeout: .seconds(5))
     }
 
-    /// Applies a change read at `offset` unless a newer one was applied; `again` applies the
+    /// Applies a change read at `position` unless a newer one was applied; `again` applies the
     /// current document once more (a deadline passed). Returns whether it was applied.
     @discardableResult
-    private func apply(_ change: Change, to id: String, offset: Int64, again: Bool = false) -> Bool {
+    private func apply(_ change: Change, to id: String, at position: Position, again: Bool = false) -> Bool {
         var applied = false
         // The registry changes under the catalog's lock, so that changes apply in offset order.
         let parked = state.withLock { state -> ParkedRecords in
-            let last = state.applied[id] ?? -1
-            guard offset > last || (again && offset == last) else { return ParkedRecords() }
+            let last = state.applied[id]
+            guard again ? position == last : position.follows(last) else { return ParkedRecords() }
             applied = true
-            state.applied[id] = offset
+            state.applied[id] = position
             let parked: ParkedRecords
             switch change {
             case .put(let entry, let document):
@@ -217,17 +230,18 @@ final class EndpointCatalog: Sendable {
         while !Task.isCancelled {
             let seen = deadlineChanged.generation
             let now = WallClock.nowMilliseconds
-            let (due, next) = state.withLock { state -> ([(id: String, document: [UInt8], offset: Int64)], Int64?) in
-                let due = state.deadlines.filter { $0.value <= now }.keys.compactMap { id in
-                    state.documents[id].map { (id, $0, state.applied[id] ?? -1) }
+            let (due, next) = state.withLock { state -> ([(id: String, document: [UInt8], position: Position)], Int64?) in
+                let due = state.deadlines.filter { $0.value <= now }.keys.compactMap { id -> (String, [UInt8], Position)? in
+                    guard let document = state.documents[id], let position = state.applied[id] else { return nil }
+                    return (id, document, position)
                 }
                 for (id, _, _) in due { state.deadlines[id] = nil }
                 return (due, state.deadlines.values.min())
             }
-            for (id, document, offset) in due {
+            for (id, document, position) in due {
                 do {
                     let entry = try EndpointDocument.decode(document, key: id, keyring: keyring, environment: environment, now: now)
-                    if apply(.put(entry, document: document), to: id, offset: offset, again: true) {
+                    if apply(.put(entry, document: document), to: id, at: position, again: true) {
                         logger.info("A retiring secret's grace period ended: it signs no more", metadata: ["endpoint.id": "\(EndpointsFile.shown(id))"])
                     }
                 } catch {
@@ -236,7 +250,7 @@ final class EndpointCatalog: Sendable {
                         "endpoint.id": "\(EndpointsFile.shown(id))", "relay.reason": "\(error.message)",
                     ])
                     state.withLock { state in
-                        if state.applied[id] == offset, state.deadlines[id] == nil { state.deadlines[id] = now + 60_000 }
+                        if state.applied[id] == position, state.deadlines[id] == nil { state.deadlines[id] = now + 60_000 }
                     }
                 }
             }

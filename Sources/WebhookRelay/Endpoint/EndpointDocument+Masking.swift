@@ -34,31 +34,25 @@ extension EndpointDocument {
         return shown
     }
 
-    /// The fields with masked values put back from `current` (the document they were read from): a
-    /// masked secret stands for a current or retiring secret it masks, a masked header value for
-    /// the header's current value. A masked value that stands for nothing is refused.
+    /// The fields with masked values put back from `current` (the document they were read from):
+    /// a list of secrets sent back as it was shown stands for the secrets it shows; in a changed
+    /// list a masked secret must stand for exactly one of the same list's secrets (several
+    /// sealed with one key mask alike); a masked header value stands for the header's current
+    /// value. A masked value that stands for nothing, or for several, is refused.
     public static func unmasked(_ fields: [String: Any], current: [String: Any]) throws(ConfigurationError) -> [String: Any] {
-        var pool = secretTexts(current).filter(SecretKeyring.isSealed)
-        func restore(_ secret: String, field: String) throws(ConfigurationError) -> String {
-            guard isMaskedSecret(secret) else { return secret }
-            guard let index = pool.firstIndex(where: { maskedSecret($0) == secret }) else {
-                throw ConfigurationError("field '\(field)': '\(secret)' is a masked value that stands for none of the endpoint's secrets")
-            }
-            return pool.remove(at: index)
-        }
         var restored = fields
         if let secrets = fields["secrets"] as? [String] {
-            var list: [String] = []
-            for secret in secrets { list.append(try restore(secret, field: "secrets")) }
-            restored["secrets"] = list
+            restored["secrets"] = try restore(secrets, from: current["secrets"] as? [String] ?? [], field: "secrets")
         }
         if let retiring = fields["retiring_secrets"] as? [[String: Any]] {
-            var entries: [[String: Any]] = []
-            for var entry in retiring {
-                if let secret = entry["secret"] as? String { entry["secret"] = try restore(secret, field: "retiring_secrets") }
-                entries.append(entry)
+            let shown = retiring.map { $0["secret"] as? String ?? "" }
+            let currentTexts = (current["retiring_secrets"] as? [[String: Any]] ?? []).map { $0["secret"] as? String ?? "" }
+            let texts = try restore(shown, from: currentTexts, field: "retiring_secrets")
+            restored["retiring_secrets"] = zip(retiring, texts).map { entry, text in
+                var entry = entry
+                if entry["secret"] is String { entry["secret"] = text }
+                return entry
             }
-            restored["retiring_secrets"] = entries
         }
         if var headers = fields["headers"] as? [String: Any] {
             let currentHeaders = current["headers"] as? [String: Any] ?? [:]
@@ -69,6 +63,26 @@ extension EndpointDocument {
                 headers[name] = kept
             }
             restored["headers"] = headers
+        }
+        return restored
+    }
+
+    /// `given` with its masked secrets replaced by those of `current` they stand for.
+    private static func restore(_ given: [String], from current: [String], field: String) throws(ConfigurationError) -> [String] {
+        if given == current.map(maskedSecret) { return current }
+        var restored: [String] = []
+        for secret in given {
+            guard isMaskedSecret(secret) else {
+                restored.append(secret)
+                continue
+            }
+            let matches = current.filter { maskedSecret($0) == secret }
+            guard matches.count == 1, let match = matches.first else {
+                throw ConfigurationError(matches.isEmpty
+                    ? "field '\(field)': '\(secret)' is a masked value that stands for none of the endpoint's \(field)"
+                    : "field '\(field)': '\(secret)' stands for several of the endpoint's \(field); send the list as it was read, or use rotate-secret")
+            }
+            restored.append(match)
         }
         return restored
     }

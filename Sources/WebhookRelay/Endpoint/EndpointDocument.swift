@@ -97,6 +97,10 @@ public enum EndpointDocument {
             guard let entry = item.mapping, let text = entry["secret"]?.string, let deadline = entry["until"]?.string.flatMap({ Int64($0) }),
                 entry.count == 2
             else { throw fail("each item is {\"secret\": …, \"until\": <epoch milliseconds>}") }
+            // Never plaintext, even past its deadline (it would still be on the topic).
+            if context.registry && !SecretKeyring.isSealed(text) && !text.hasPrefix("env:") && !text.hasPrefix("file:") {
+                throw fail("a plaintext secret; the registry holds secrets sealed (enc:) or as references (env:, file:)")
+            }
             // Past its deadline a retiring secret signs no more; it is dropped at the next write.
             guard deadline > now else { continue }
             // Away from the replicas, references are theirs to resolve; anything else (a plaintext

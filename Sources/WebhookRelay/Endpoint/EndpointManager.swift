@@ -4,9 +4,9 @@ import Logging
 import WebhookSignature
 
 /// The endpoint registry as the management API changes it: documents read from this replica's
-/// ``EndpointCatalog`` and written to the registry topic, each change checked as this replica
-/// reads it (so a written change is one the replicas take) and answered once it is in effect here
-/// (read your writes; at most ``applyTimeout``, then a warning is logged and the answer is given).
+/// ``EndpointCatalog`` and written to the registry topic, each change checked as replicas read it
+/// and answered once it is in effect here (read your writes; at most ``applyTimeout``, then a
+/// warning is logged and the answer is given).
 ///
 /// Secrets are sealed before they are written and masked in every answer but the one that
 /// generated them; a masked value sent back (`enc:v1:k1:****`, a masked header's `****`) keeps
@@ -189,14 +189,22 @@ public final class EndpointManager: Sendable {
         return fields
     }
 
-    /// Puts back what masked values stand for, seals given secrets (refusing new references),
-    /// checks the document as this replica reads it, writes it, and waits for it here.
+    /// Puts back what masked values stand for, seals given secrets (refusing new references and
+    /// far deadlines), checks the document as replicas read it, writes it, and waits for it here.
     private func write(_ fields: [String: Any], id: String, current: [String: Any]) async throws(Failure) -> Written {
         var fields = try Self.unmasked(fields, current: current)
         let scheme = SignatureScheme(rawValue: fields["scheme"] as? String ?? "standard") ?? .standard
         let known = Set(EndpointDocument.secretTexts(current))
         if EndpointDocument.secretTexts(fields).contains(where: { Self.isReference($0) && !known.contains($0) }) {
             throw .invalid(Self.referenceProblem)
+        }
+        // Retiring secrets sign until their deadline: no later than a rotation could set it.
+        let latest = WallClock.nowMilliseconds + EndpointDocument.maximumGrace.wholeMilliseconds + 60_000
+        let knownDeadlines = Set((current["retiring_secrets"] as? [[String: Any]] ?? []).compactMap { ($0["until"] as? NSNumber)?.int64Value })
+        for entry in fields["retiring_secrets"] as? [[String: Any]] ?? [] {
+            if let until = (entry["until"] as? NSNumber)?.int64Value, until > latest, !knownDeadlines.contains(until) {
+                throw .invalid("field 'retiring_secrets': a deadline is at most 30 days away (\(EndpointDocument.graceProblem))")
+            }
         }
         var generated: [String] = []
         if let given = fields["secrets"] {
@@ -212,7 +220,7 @@ public final class EndpointManager: Sendable {
         let document: [UInt8]
         do {
             document = try EndpointDocument.encode(fields)
-            _ = try EndpointDocument.decode(document, key: id, keyring: keyring, environment: catalog.environment, now: WallClock.nowMilliseconds)
+            _ = try EndpointDocument.check(document, key: id, keyring: keyring)
         } catch let error as ConfigurationError {
             throw .invalid(error.message)
         } catch {

@@ -15,8 +15,14 @@ extension KafkaConsumer {
         configuration.groupID += ".\(role)"
         configuration.prefetchKilobytes = 1_024
         configuration.maxFetchBytes = fetchBytes
+        // Offset 0, not `KafkaConsumer.beginning`: librdkafka 2.0.2 resolves a logical offset with a
+        // ListOffsets request, and when the partition's leader is not known yet (always, just after
+        // start) it tries again only 500 ms later; records written meanwhile waited for that (a
+        // registry change made right after a replica's start took 0.44-1.17 s instead of 0.05).
+        // Where the log no longer starts at 0 the fetch is out of range and resets to the earliest.
+        configuration.offsetReset = .earliest
         let assignment = Dictionary(uniqueKeysWithValues: (0..<partitions).map {
-            (KafkaTopicPartition(topic: topic, partition: Int32($0)), KafkaConsumer.beginning)
+            (KafkaTopicPartition(topic: topic, partition: Int32($0)), Int64(0))
         })
         return try KafkaConsumer(configuration: configuration, assignment: assignment, logger: logger)
     }
