@@ -47,6 +47,7 @@ broker: debug
 bench: deps
 	./scripts/bench/micro.sh
 	./scripts/bench/e2e.sh
+	./scripts/bench/fanout.sh
 
 clean:
 	rm -rf .build

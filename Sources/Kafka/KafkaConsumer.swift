@@ -12,7 +12,7 @@ import Logging
 /// The rebalance handler hears about revoked partitions *before* they are unassigned and may
 /// still store offsets for them; a lost assignment is reported as such (nothing can be stored).
 public final class KafkaConsumer: Sendable {
-    private let core: KafkaConsumerCore
+    let core: KafkaConsumerCore
 
     /// Creates a consumer subscribed to `topics` and starts polling.
     /// - Parameter rebalanceHandler: called for every assignment change; the poll thread waits for
@@ -90,6 +90,10 @@ public final class KafkaConsumer: Sendable {
     public func resume(_ topicPartitions: [KafkaTopicPartition]) {
         core.resume(topicPartitions)
     }
+
+    /// The next record if one is buffered already, without waiting (to gather a batch after
+    /// ``records`` gave its first record).
+    public func nextBuffered() -> KafkaConsumerRecord? { core.nextBuffered() }
 
     /// Records fetched but not yet taken by the application. Bounded by
     /// ``KafkaConsumerConfiguration/maxBufferedRecordsPerPartition`` per partition, plus at most

@@ -29,6 +29,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var offsetReset: OffsetReset = .earliest
     /// How often stored offsets are committed (`auto.commit.interval.ms`).
     public var commitInterval: Duration = .seconds(1)
+    /// Whether librdkafka commits stored offsets (`enable.auto.commit`). Off for a consumer
+    /// whose offsets go into a producer's transactions
+    /// (``KafkaProducer/sendOffsetsToTransaction(_:of:timeout:)``): nothing else commits them.
+    public var autoCommit: Bool = true
     /// How often the member tells the coordinator it is alive (`heartbeat.interval.ms`); also how
     /// late it may learn that a rebalance started. Must be below ``sessionTimeout``.
     public var heartbeatInterval: Duration = .seconds(1)
@@ -66,7 +70,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("session.timeout.ms", String(sessionTimeout.milliseconds)),
             ("partition.assignment.strategy", assignmentStrategy),
             ("auto.offset.reset", offsetReset.rawValue),
-            ("enable.auto.commit", "true"),
+            ("enable.auto.commit", autoCommit ? "true" : "false"),
             ("auto.commit.interval.ms", String(commitInterval.milliseconds)),
             ("heartbeat.interval.ms", String(min(heartbeatInterval, sessionTimeout / 3).milliseconds)),
             ("enable.auto.offset.store", "false"),

@@ -10,6 +10,15 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A human-readable explanation.
     public let message: String
 
+    /// From a transactional call: trying the call again may succeed.
+    public private(set) var isRetriable = false
+    /// From a transactional call: the transaction must be aborted
+    /// (``KafkaProducer/abortTransaction(timeout:)``); the producer remains usable.
+    public private(set) var requiresAbort = false
+    /// From a transactional call: the producer cannot go on (e.g. fenced by a newer producer
+    /// with its `transactional.id`); only a new producer can.
+    public private(set) var isFatal = false
+
     /// The code used for configuration errors (no librdkafka code exists for them).
     public static let configurationCode: Int32 = Int32.min
 
@@ -32,6 +41,9 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         self.code = err.rawValue
         self.name = String(cString: rd_kafka_error_name(error))
         self.message = String(cString: rd_kafka_error_string(error))
+        self.isRetriable = rd_kafka_error_is_retriable(error) != 0
+        self.requiresAbort = rd_kafka_error_txn_requires_abort(error) != 0
+        self.isFatal = rd_kafka_error_is_fatal(error) != 0
         rd_kafka_error_destroy(error)
     }
 

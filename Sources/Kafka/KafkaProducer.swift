@@ -9,10 +9,10 @@ import Synchronization
 /// librdkafka's delivery report, which a dedicated poll thread serves. Close it with
 /// ``close(timeout:)`` or use ``withProducer(configuration:logger:_:)``.
 public final class KafkaProducer: Sendable {
-    private let client: RDKafkaClient
-    private let configuration: KafkaProducerConfiguration
+    let client: RDKafkaClient
+    let configuration: KafkaProducerConfiguration
     private let logger: Logger
-    private let lifecycle = ProducerLifecycle()
+    let lifecycle = ProducerLifecycle()
     private var pollStopped: OneShotSignal { lifecycle.pollStopped }
 
     /// Creates a producer and starts its poll thread.
@@ -107,8 +107,8 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Hands the record to librdkafka; on success the delivery report resumes `box`.
-    private func enqueue(_ record: KafkaProducerRecord, box: DeliveryBox) -> rd_kafka_resp_err_t {
-        let opaque = Unmanaged.passRetained(box).toOpaque()
+    func enqueue(_ record: KafkaProducerRecord, box: DeliveryBox?) -> rd_kafka_resp_err_t {
+        let opaque = box.map { Unmanaged.passRetained($0).toOpaque() }
         let headers = RDKafkaMessage.makeHeaders(record.headers)
         let partition = record.partition ?? wr_rd_kafka_partition_unassigned
         // librdkafka takes a null pointer as a null value (a tombstone) and any other as a value,
@@ -126,7 +126,7 @@ public final class KafkaProducer: Sendable {
         }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             if let headers { rd_kafka_headers_destroy(headers) }
-            Unmanaged<DeliveryBox>.fromOpaque(opaque).release()
+            if let opaque { Unmanaged<DeliveryBox>.fromOpaque(opaque).release() }
         }
         return err
     }
@@ -165,7 +165,7 @@ public final class KafkaProducer: Sendable {
 }
 
 /// Whether a producer is closing, and when its poll thread has stopped; shared with that thread.
-private final class ProducerLifecycle: Sendable {
+final class ProducerLifecycle: Sendable {
     let closing = Atomic<Bool>(false)
     let pollStopped = OneShotSignal()
 }
@@ -177,7 +177,7 @@ private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
 }
 
 /// One send waiting for its delivery report. Its pointer is the message's opaque.
-private final class DeliveryBox: Sendable {
+final class DeliveryBox: Sendable {
     enum Outcome: Sendable {
         case delivered(KafkaDeliveryReport)
         case failed(KafkaError)

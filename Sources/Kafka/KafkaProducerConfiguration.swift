@@ -16,6 +16,14 @@ public struct KafkaProducerConfiguration: Sendable {
     public var linger: Duration = .milliseconds(5)
     /// How long `send` waits for room when librdkafka's local queue is full before failing.
     public var queueFullTimeout: Duration = .seconds(30)
+    /// Makes the producer transactional (`transactional.id`): records are written in
+    /// transactions (``KafkaProducer/beginTransaction()``) that commit or abort as a whole, with
+    /// a consumer's offsets. A producer started later with the same id fences this one and
+    /// aborts what it left open. Implies idempotence.
+    public var transactionalID: String?
+    /// How long a transaction may stay open before the broker aborts it
+    /// (`transaction.timeout.ms`); `messageTimeout` is capped at it.
+    public var transactionTimeout: Duration = .seconds(60)
     /// Any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, …); applied last, so it
     /// overrides the fields above.
     public var properties: [String: String] = [:]
@@ -31,10 +39,14 @@ public struct KafkaProducerConfiguration: Sendable {
             ("bootstrap.servers", bootstrapServers),
             ("client.id", clientID),
             ("enable.idempotence", idempotent ? "true" : "false"),
-            ("message.timeout.ms", String(messageTimeout.milliseconds)),
+            ("message.timeout.ms", String(transactionalID == nil ? messageTimeout.milliseconds : min(messageTimeout, transactionTimeout).milliseconds)),
             ("linger.ms", String(linger.milliseconds)),
         ]
         if !idempotent { result.append(("acks", acks)) }
+        if let transactionalID {
+            result.append(("transactional.id", transactionalID))
+            result.append(("transaction.timeout.ms", String(transactionTimeout.milliseconds)))
+        }
         result.append(contentsOf: properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         return result
     }

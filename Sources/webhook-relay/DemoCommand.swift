@@ -16,8 +16,9 @@ struct DemoCommand: AsyncParsableCommand {
         discussion: """
             Starts the embedded broker and a receiver on 127.0.0.1 with three endpoints — 'healthy' \
             (Standard Webhooks HMAC), 'flaky' (nSelf headers; fails each message's first two attempts) \
-            and 'broken' (Ed25519; always answers 503) — produces sample events for each, and relays \
-            them with a short retry schedule (1s,2s,4s); the circuit breaker is relaxed so that every \
+            and 'broken' (Ed25519; always answers 503), all three subscribed to the tenant 'demo-shop' — \
+            publishes sample events once each on the events topic, fans each out to the three endpoints \
+            and relays the deliveries with a short retry schedule (1s,2s,4s); the circuit breaker is relaxed so that every \
             delivery walks the whole schedule. Shows live progress, then a summary in which \
             the receiver has verified every signature. Exits 0 when every outcome is as expected.
             """
@@ -60,6 +61,8 @@ struct DemoCommand: AsyncParsableCommand {
         let eventsPerEndpoint = events
         let outcome = try await receiver.withServer(logger: logger) { url in
             let yaml = """
+                defaults:
+                  tenant: demo-shop
                 endpoints:
                   - id: healthy
                     url: \(url)/healthy
@@ -78,7 +81,7 @@ struct DemoCommand: AsyncParsableCommand {
                 """
             let endpoints = try EndpointsFile.parse(yaml, source: "demo endpoints", environment: [:])
             Console.line("webhook-relay demo: broker \(broker.bootstrapServers), receiver \(url)")
-            Console.line("producing \(eventsPerEndpoint) events for each of healthy, flaky, broken ...")
+            Console.line("publishing \(eventsPerEndpoint) events of tenant demo-shop, fanned out to healthy, flaky and broken ...")
             try await Self.produce(eventsPerEndpoint, topics: topics, broker: broker, logger: logger)
 
             var configuration = RelayConfiguration(bootstrapServers: broker.bootstrapServers, topics: topics)
@@ -139,16 +142,14 @@ struct DemoCommand: AsyncParsableCommand {
         try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let kinds = ["order.created", "order.paid", "invoice.sent", "customer.updated"]
-                for endpoint in ["healthy", "flaky", "broken"] {
-                    for index in 0..<count {
-                        let event = kinds[index % kinds.count]
-                        let body = "{\"id\":\"evt_\(endpoint)_\(index)\",\"type\":\"\(event)\",\"amount\":\(index * 7 % 1000),\"currency\":\"EUR\"}"
-                        let record = DeliveryLines.record(
-                            topic: topics.deliveries, endpoint: endpoint, event: event, id: "msg_\(endpoint)_\(index)",
-                            contentType: nil, body: Array(body.utf8)
-                        )
-                        group.addTask { _ = try await producer.send(record) }
-                    }
+                for index in 0..<count {
+                    let event = kinds[index % kinds.count]
+                    let body = "{\"id\":\"evt_\(index)\",\"type\":\"\(event)\",\"amount\":\(index * 7 % 1000),\"currency\":\"EUR\"}"
+                    let record = DeliveryLines.record(
+                        topics: topics, target: .tenant("demo-shop", endpoints: nil), event: event, id: "msg_\(index)",
+                        contentType: nil, body: Array(body.utf8)
+                    )
+                    group.addTask { _ = try await producer.send(record) }
                 }
                 try await group.waitForAll()
             }

@@ -12,6 +12,7 @@ struct EndpointFieldOptions: ParsableArguments {
         "A signing secret: env:NAME or file:PATH (resolved on each replica), `generate` (a new one, printed once), or the secret itself (sealed with the registry key before it is written). Repeatable; replaces the secrets.",
         valueName: "secret"))
     var secrets: [String] = []
+    @Option(help: "The tenant whose events (events topic) the endpoint subscribes to.") var tenant: String?
     @Option(name: .customLong("event"), help: ArgumentHelp("An event pattern (`*` and `?` globs); repeatable; replaces the patterns.", valueName: "pattern"))
     var events: [String] = []
     @Option(help: "Time limit of one POST, like 10s.") var timeout: String?
@@ -30,7 +31,7 @@ struct EndpointFieldOptions: ParsableArguments {
     /// - Returns: what to show once of the secrets generated (for ed25519, the key receivers verify with too).
     func apply(to fields: inout [String: Any], id: String, keyring: SecretKeyring?) throws -> [String] {
         let scalars: [(String, Any?)] = [
-            ("url", url), ("scheme", scheme), ("timeout", timeout), ("max_in_flight", maxInFlight), ("rate_limit", rateLimit),
+            ("url", url), ("scheme", scheme), ("tenant", tenant), ("timeout", timeout), ("max_in_flight", maxInFlight), ("rate_limit", rateLimit),
             ("permanent_4xx", permanent4xx), ("https_only", httpsOnly), ("circuit_failure_threshold", circuitFailureThreshold),
             ("circuit_open_duration", circuitOpenDuration), ("circuit_successes_to_close", circuitSuccessesToClose),
             ("circuit_max_age", circuitMaxAge),

@@ -7,14 +7,17 @@ import WebhookRelay
 struct SendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
-        abstract: "Produce webhook deliveries to the deliveries topic.",
+        abstract: "Produce webhook deliveries, or events to fan out.",
         discussion: """
-            One delivery: the body is read from standard input.
+            One delivery to one endpoint (deliveries topic): the body is read from standard input.
               webhook-relay send --brokers localhost:9092 --endpoint orders --event order.created < body.json
-            Many: --jsonl reads one JSON object per line from standard input:
+            One event for every endpoint of a tenant subscribed to it (events topic):
+              webhook-relay send --brokers localhost:9092 --tenant acme --event order.created < body.json
+            (--endpoints a,b narrows it to those endpoints). Many: --jsonl reads one JSON object per line:
               {"endpoint": "orders", "event": "order.created", "id": "msg_1", "body": {...}}
+              {"tenant": "acme", "event": "order.created", "endpoints": ["a"], "body": {...}}
             where "body" is any JSON value (sent as its JSON text), or "body_base64" carries raw bytes;
-            "id" and "content_type" are optional.
+            "id", "content_type" and "endpoints" are optional.
             """
     )
 
@@ -22,6 +25,12 @@ struct SendCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The endpoint id (the record key).", valueName: "id"))
     var endpoint: String?
+
+    @Option(help: ArgumentHelp("Publish an event of this tenant to the events topic instead (the record key).", valueName: "tenant"))
+    var tenant: String?
+
+    @Option(help: ArgumentHelp("With --tenant: only these of its subscribed endpoints (webhook-endpoints header).", valueName: "id,id"))
+    var endpoints: String?
 
     @Option(help: ArgumentHelp("The event type (webhook-event header).", valueName: "type"))
     var event: String?
@@ -39,11 +48,13 @@ struct SendCommand: AsyncParsableCommand {
 
     func validate() throws {
         if jsonl {
-            guard endpoint == nil, event == nil, id == nil else {
-                throw ValidationError("--jsonl takes endpoint, event and id from each line; drop --endpoint, --event and --id")
+            guard endpoint == nil, event == nil, id == nil, tenant == nil, endpoints == nil else {
+                throw ValidationError("--jsonl takes endpoint or tenant, event and id from each line; drop the other options")
             }
         } else {
-            guard let endpoint, !endpoint.isEmpty else { throw ValidationError("--endpoint is required (or use --jsonl)") }
+            guard (endpoint == nil) != (tenant == nil) else { throw ValidationError("give one of --endpoint or --tenant (or use --jsonl)") }
+            guard (endpoint ?? tenant ?? "").isEmpty == false else { throw ValidationError("--endpoint and --tenant must not be empty") }
+            if endpoints != nil && tenant == nil { throw ValidationError("--endpoints goes with --tenant") }
             guard let event, !event.isEmpty else { throw ValidationError("--event is required (or use --jsonl)") }
             if let id, !DeliveryRecord.isValidID(id) {
                 throw ValidationError("--id must be 1-256 characters without '.', spaces or control characters")
@@ -60,10 +71,12 @@ struct SendCommand: AsyncParsableCommand {
         let input = FileHandle.standardInput.readDataToEndOfFile()
         let records: [KafkaProducerRecord]
         if jsonl {
-            records = try DeliveryLines.parse(input, topic: topics.deliveries)
+            records = try DeliveryLines.parse(input, topics: topics)
         } else {
+            let target: DeliveryLines.Target = tenant.map { .tenant($0, endpoints: endpoints.map { $0.split(separator: ",").map(String.init) }) }
+                ?? .endpoint(endpoint ?? "")
             records = [DeliveryLines.record(
-                topic: topics.deliveries, endpoint: endpoint ?? "", event: event ?? "", id: id, contentType: contentType, body: Array(input)
+                topics: topics, target: target, event: event ?? "", id: id, contentType: contentType, body: Array(input)
             )]
         }
         let reports = try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
@@ -74,18 +87,29 @@ struct SendCommand: AsyncParsableCommand {
                 return reports
             }
         }
-        if let only = reports.first, reports.count == 1 {
-            print("sent to \(topics.deliveries) partition \(only.partition) offset \(only.offset)")
+        if let only = reports.first, reports.count == 1, let record = records.first {
+            print("sent to \(record.topic) partition \(only.partition) offset \(only.offset)")
         } else {
-            print("sent \(reports.count) deliveries to \(topics.deliveries)")
+            let events = records.filter { $0.topic == topics.events }.count
+            print("sent \(reports.count - events) deliveries to \(topics.deliveries) and \(events) events to \(topics.events)")
         }
     }
 }
 
 /// The JSON-lines input of `send --jsonl`.
 enum DeliveryLines {
+    /// Who a record is for.
+    enum Target {
+        /// One endpoint: a delivery.
+        case endpoint(String)
+        /// A tenant's subscribed endpoints (those named, when given): an event.
+        case tenant(String, endpoints: [String]?)
+    }
+
     struct Line: Decodable {
-        var endpoint: String
+        var endpoint: String?
+        var tenant: String?
+        var endpoints: [String]?
         var event: String
         var id: String?
         var content_type: String?
@@ -132,7 +156,7 @@ enum DeliveryLines {
         init?(intValue: Int) { nil }
     }
 
-    static func parse(_ data: Data, topic: String) throws -> [KafkaProducerRecord] {
+    static func parse(_ data: Data, topics: RelayTopics) throws -> [KafkaProducerRecord] {
         var records: [KafkaProducerRecord] = []
         let decoder = JSONDecoder()
         for (number, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.allSatisfy({ $0 == 32 || $0 == 13 }) {
@@ -140,7 +164,13 @@ enum DeliveryLines {
             do {
                 parsed = try decoder.decode(Line.self, from: Data(line))
             } catch {
-                throw ValidationError("line \(number + 1): not a delivery object with endpoint and event (\(error))")
+                throw ValidationError("line \(number + 1): not a delivery object with endpoint (or tenant) and event (\(error))")
+            }
+            let target: Target
+            switch (parsed.endpoint, parsed.tenant) {
+            case (let endpoint?, nil) where !endpoint.isEmpty && parsed.endpoints == nil: target = .endpoint(endpoint)
+            case (nil, let tenant?) where !tenant.isEmpty: target = .tenant(tenant, endpoints: parsed.endpoints)
+            default: throw ValidationError("line \(number + 1): give a non-empty endpoint or tenant, not both (endpoints goes with tenant)")
             }
             if let id = parsed.id, !DeliveryRecord.isValidID(id) {
                 throw ValidationError("line \(number + 1): id must be 1-256 characters without '.', spaces or control characters")
@@ -152,16 +182,22 @@ enum DeliveryLines {
             } else {
                 body = Array((parsed.body?.text ?? "").utf8)
             }
-            records.append(record(topic: topic, endpoint: parsed.endpoint, event: parsed.event, id: parsed.id,
+            records.append(record(topics: topics, target: target, event: parsed.event, id: parsed.id,
                                   contentType: parsed.content_type, body: body))
         }
         return records
     }
 
-    static func record(topic: String, endpoint: String, event: String, id: String?, contentType: String?, body: [UInt8]) -> KafkaProducerRecord {
+    static func record(topics: RelayTopics, target: Target, event: String, id: String?, contentType: String?, body: [UInt8]) -> KafkaProducerRecord {
         var headers = [KafkaHeader(key: RelayHeader.event, value: event)]
         if let id { headers.append(KafkaHeader(key: RelayHeader.id, value: id)) }
         if let contentType { headers.append(KafkaHeader(key: RelayHeader.contentType, value: contentType)) }
-        return KafkaProducerRecord(topic: topic, key: Array(endpoint.utf8), value: body, headers: headers)
+        switch target {
+        case .endpoint(let endpoint):
+            return KafkaProducerRecord(topic: topics.deliveries, key: Array(endpoint.utf8), value: body, headers: headers)
+        case .tenant(let tenant, let endpoints):
+            if let endpoints { headers.append(KafkaHeader(key: EventRecord.endpointsHeader, value: endpoints.joined(separator: ","))) }
+            return KafkaProducerRecord(topic: topics.events, key: Array(tenant.utf8), value: body, headers: headers)
+        }
     }
 }

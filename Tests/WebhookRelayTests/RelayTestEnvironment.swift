@@ -36,13 +36,15 @@ final class RelayTestEnvironment: Sendable {
     static func with<T: Sendable>(
         schedule: String = "200ms,400ms",
         partitions: Int = 4,
+        events: Bool = false,
         receiverEndpoints: [WebhookReceiver.Endpoint],
         _ body: @Sendable (RelayTestEnvironment) async throws -> T
     ) async throws -> T {
         let broker = try EmbeddedBroker(logger: logger)
         defer { broker.shutdown() }
         let topics = try RelayTopics(prefix: "webhooks", schedule: RetrySchedule(parsing: schedule))
-        for topic in topics.all { try broker.createTopic(topic, partitions: partitions) }
+        // The events topic turns fan-out on: only where a test asks for it.
+        for topic in topics.all where events || topic != topics.events { try broker.createTopic(topic, partitions: partitions) }
         let receiver = WebhookReceiver(endpoints: receiverEndpoints)
         return try await receiver.withServer(logger: logger) { url in
             try await body(RelayTestEnvironment(broker: broker, topics: topics, receiver: receiver, receiverURL: url, partitions: partitions))

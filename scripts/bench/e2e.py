@@ -149,10 +149,11 @@ class Relay:
     """`webhook-relay run` (release build) for the endpoints in `urls` (id → URL)."""
 
     def __init__(self, relay: str, work: Path, name: str, broker: Broker, urls: dict[str, str], secret: str,
-                 extra: tuple[str, ...] = ()):
+                 extra: tuple[str, ...] = (), tenants: dict[str, str] | None = None):
         endpoints = work / f"endpoints-{name}.yaml"
         endpoints.write_text("endpoints:\n" + "".join(
-            f"  - id: {id}\n    url: {url}\n    secrets: [\"env:BENCH_SECRET\"]\n" for id, url in urls.items()
+            f"  - id: {id}\n    url: {url}\n    secrets: [\"env:BENCH_SECRET\"]\n"
+            + (f"    tenant: {tenants[id]}\n" if tenants else "") for id, url in urls.items()
         ))
         self.admin = free_port()
         self.process = subprocess.Popen(

@@ -195,7 +195,7 @@ final class KafkaConsumerCore: Sendable {
                 logger.debug("Dropped buffered records of revoked partitions", metadata: ["kafka.records": "\(dropped)"])
             }
             runHandler(handler, lost ? .lost(topicPartitions) : .revoking(topicPartitions))
-            if !lost {
+            if !lost && configuration.autoCommit {
                 // Commit what the handler stored before the partitions go, so the next owner
                 // starts after it (the commit on unassign alone races the next owner's fetch).
                 let err = rd_kafka_commit(handle, nil, 0)
@@ -260,6 +260,21 @@ final class KafkaConsumerCore: Sendable {
     }
 
     // MARK: Application side
+
+    /// A record already buffered, without waiting; `nil` when none is.
+    func nextBuffered() -> KafkaConsumerRecord? {
+        state.withLock { state in
+            guard let (record, action) = state.buffer.next() else { return nil }
+            apply(action)
+            return record
+        }
+    }
+
+    /// The group's metadata (member id, generation) for a producer's transaction; the caller
+    /// destroys it with `rd_kafka_consumer_group_metadata_destroy`.
+    func groupMetadata() -> OpaquePointer? {
+        rd_kafka_consumer_group_metadata(client.handle)
+    }
 
     func next() async -> KafkaConsumerRecord? {
         enum Immediate { case record(KafkaConsumerRecord?), wait(UInt64) }

@@ -20,6 +20,9 @@ public struct Endpoint: Sendable {
     public var headers: [(name: String, value: String)]
     /// Circuit, rate limit and final answers.
     public var policy: EndpointPolicy
+    /// The tenant (or application) whose events the endpoint subscribes to on the events topic;
+    /// `nil`: none (it gets only deliveries producers address to it).
+    public var tenant: String? = nil
 
     /// What its deliveries may hold in memory.
     var limits: EndpointLimits { EndpointLimits(maxInFlight: maxInFlight, rateLimit: policy.rateLimit) }

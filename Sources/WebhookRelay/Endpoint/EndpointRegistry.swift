@@ -47,6 +47,12 @@ final class EndpointRegistry: Sendable {
         var endpoints: [String: Registered]
         var deleted: Set<String> = []
         var entries: [String: Entry] = [:]
+        var subscriptions: SubscriptionIndex
+
+        init(endpoints: [String: Registered]) {
+            self.endpoints = endpoints
+            subscriptions = SubscriptionIndex(endpoints.values.map(\.endpoint.endpoint))
+        }
     }
 
     private let state: Mutex<State>
@@ -91,6 +97,7 @@ final class EndpointRegistry: Sendable {
     func put(_ endpoint: Endpoint, disabledReason: String?) -> ParkedRecords {
         let replaced = state.withLock { state in
             state.endpoints[endpoint.id] = Registered(endpoint: SharedEndpoint(endpoint), disabledReason: disabledReason)
+            state.subscriptions.put(endpoint)
             state.deleted.remove(endpoint.id)
             return state.entries.removeValue(forKey: endpoint.id)?.runtime
         }
@@ -101,6 +108,7 @@ final class EndpointRegistry: Sendable {
     func delete(_ id: String) -> ParkedRecords {
         let replaced = state.withLock { state in
             state.endpoints[id] = nil
+            state.subscriptions.remove(id)
             state.deleted.insert(id)
             return state.entries.removeValue(forKey: id)?.runtime
         }
@@ -122,10 +130,9 @@ final class EndpointRegistry: Sendable {
     /// state). Returns the records the old states had parked.
     func reload(_ endpoints: [Endpoint]) -> ParkedRecords {
         let replaced = state.withLock { state in
-            state.endpoints = Self.byID(endpoints)
-            state.deleted = []
-            defer { state.entries = [:] }
-            return state.entries.values.map(\.runtime)
+            let runtimes = state.entries.values.map(\.runtime)
+            state = State(endpoints: Self.byID(endpoints))
+            return runtimes
         }
         return Self.handBack(replaced, retiring: true)
     }
@@ -138,6 +145,11 @@ final class EndpointRegistry: Sendable {
             while let flight = resumed.next() { parked.records.append(flight) }
         }
         return parked
+    }
+
+    /// The endpoints subscribed to an event (``SubscriptionIndex``), sorted by id.
+    func subscribers(of event: EventRecord) -> [String] {
+        state.withLock { $0.subscriptions.subscribers(tenant: event.tenant, event: event.event, named: event.endpoints) }
     }
 
     /// Endpoints known (enabled or disabled).

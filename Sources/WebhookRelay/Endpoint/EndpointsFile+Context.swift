@@ -84,6 +84,14 @@ extension EndpointsFile {
                 throw fail("secrets", "\(error)")
             }
 
+            var tenant: String?
+            if let node = fields["tenant"] {
+                guard let text = node.scalar?.string, !text.isEmpty, text.utf8.count <= 256,
+                    text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+                else { throw fail("tenant", "must be 1-256 printable characters") }
+                tenant = text
+            }
+
             var events: [EventPattern] = []
             if let eventsNode = fields["events"] {
                 guard let sequence = eventsNode.sequence else { throw fail("events", "must be a list of patterns") }
@@ -160,7 +168,7 @@ extension EndpointsFile {
 
             return Endpoint(
                 id: id, url: url, scheme: signatureScheme, signer: signer, events: events, timeout: timeout,
-                maxInFlight: maxInFlight, headers: headers, policy: policy
+                maxInFlight: maxInFlight, headers: headers, policy: policy, tenant: tenant
             )
         }
 

@@ -20,6 +20,7 @@ import Darwin
 ///     url: https://example.com/hooks
 ///     scheme: standard               # standard | nself | ed25519
 ///     secrets: [env:ORDERS_SECRET]   # inline value, env:NAME or file:PATH
+///     tenant: acme                   # optional: subscribes to acme's events (events topic)
 ///     events: ["order.*"]            # optional globs
 ///     timeout: 5s
 ///     max_in_flight: 16
@@ -37,7 +38,7 @@ import Darwin
 /// never appear in them.
 public enum EndpointsFile {
     static let endpointFields: Set<String> = [
-        "id", "url", "scheme", "secrets", "events", "timeout", "max_in_flight", "headers", "rate_limit", "permanent_4xx",
+        "id", "url", "scheme", "secrets", "tenant", "events", "timeout", "max_in_flight", "headers", "rate_limit", "permanent_4xx",
         "https_only", "circuit_failure_threshold", "circuit_open_duration", "circuit_successes_to_close", "circuit_max_age",
     ]
 

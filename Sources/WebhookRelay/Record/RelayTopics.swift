@@ -24,6 +24,9 @@ public struct RelayTopics: Sendable, Hashable {
 
     /// Where producers publish deliveries.
     public var deliveries: String { "\(prefix).deliveries" }
+    /// Where applications publish events once (key = tenant), turned into one delivery per
+    /// subscribed endpoint.
+    public var events: String { "\(prefix).events" }
     /// Dead letters.
     public var deadLetters: String { "\(prefix).dlq" }
     /// Marks of republished dead letters (compacted; key = DLQ id).
@@ -54,7 +57,7 @@ public struct RelayTopics: Sendable, Hashable {
     public var consumed: [String] { [deliveries] + retryTopics }
 
     /// Every topic the relay needs.
-    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints, endpointStatus] }
+    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints, endpointStatus, events] }
 
     /// The delay a delay topic stands for, or `nil` for any other topic.
     public func delay(ofRetryTopic topic: String) -> Duration? {

@@ -1,3 +1,4 @@
+import Foundation
 import Kafka
 
 /// Settings of a relay replica (`webhook-relay run`).
@@ -50,6 +51,17 @@ public struct RelayConfiguration: Sendable {
     public var kafkaProperties: [String: String] = [:]
     /// The shared HTTP client's settings.
     public var http = WebhookHTTPClient.Configuration()
+    /// How long a fan-out transaction may stay open before the broker aborts it. A replica that
+    /// dies mid-transaction holds back `read_committed` readers of the partitions it wrote to
+    /// until then, unless it comes back with the same ``groupInstanceID`` (which aborts it at once).
+    public var fanOutTransactionTimeout: Duration = .seconds(10)
+    /// Names this process when ``groupInstanceID`` is not set: host name and a random suffix.
+    let processInstance = "\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+
+    /// The fan-out producer's `transactional.id`: `<group>.fanout.<instance>`, the instance being
+    /// ``groupInstanceID`` (stable: a restarted replica fences its old self and aborts what it
+    /// left open) or ``processInstance``.
+    public var fanOutTransactionalID: String { "\(groupID).fanout.\(groupInstanceID ?? processInstance)" }
 
     /// Creates a configuration with defaults for everything but the brokers.
     public init(bootstrapServers: String, topics: RelayTopics) {

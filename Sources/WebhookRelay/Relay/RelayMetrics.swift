@@ -92,6 +92,25 @@ public final class RelayMetrics: Sendable {
         counter("webhook_relay_retries_total", [("tier", tier)]).increment()
     }
 
+    /// What became of an event of the events topic: `delivered` (with its deliveries),
+    /// `no_subscriber`, `dead_lettered`.
+    func fanOut(_ outcome: FanOutOutcome, deliveries: Int) {
+        counter("webhook_relay_events_total", [("outcome", outcome.rawValue)]).increment()
+        if deliveries > 0 { counter("webhook_relay_fanout_deliveries_total", []).increment(by: Int64(deliveries)) }
+    }
+
+    /// A fan-out transaction committed or aborted.
+    func fanOutTransaction(committed: Bool) {
+        counter("webhook_relay_fanout_transactions_total", [("outcome", committed ? "committed" : "aborted")]).increment()
+    }
+
+    /// Outcomes of ``fanOut(_:deliveries:)``.
+    enum FanOutOutcome: String {
+        case delivered
+        case noSubscriber = "no_subscriber"
+        case deadLettered = "dead_lettered"
+    }
+
     func deadLetter(reason: DeadLetterReason) {
         counter("webhook_relay_dead_letters_total", [("reason", reason.rawValue)]).increment()
     }

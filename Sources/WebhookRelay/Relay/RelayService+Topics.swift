@@ -28,6 +28,23 @@ extension RelayService {
         return expected
     }
 
+    /// The fan-out stage when the events topic exists (with the deliveries topic's partition
+    /// count: its dead letters keep their partition number); without it the relay runs without
+    /// fan-out and says so.
+    func fanOutStage(_ producer: KafkaProducer, partitions: Int) async throws -> EventFanOutStage? {
+        let events = configuration.topics.events
+        guard let count = try await producer.partitionCounts(of: [events])[events] else {
+            logger.notice("No events topic: fan-out is off (create it with `webhook-relay topics create`)", metadata: ["kafka.topic": "\(events)"])
+            return nil
+        }
+        guard count == partitions else {
+            throw ConfigurationError(
+                "every relay topic needs the partition count of \(configuration.topics.deliveries) (\(partitions)): \(events) has \(count)"
+            )
+        }
+        return EventFanOutStage(relay: configuration, registry: registry, metrics: metrics, logger: logger)
+    }
+
     /// Compares the topics' `max.message.bytes` with the records the relay writes, where the
     /// brokers tell it (DescribeConfigs; the embedded broker does not), and says in the log which
     /// topic would refuse large records. Nothing stops: such records still end on the DLQ

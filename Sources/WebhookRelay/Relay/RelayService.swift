@@ -119,12 +119,13 @@ public final class RelayService: Service, Sendable {
         let sizeCheck = Task { await self.checkTopicSizeLimits(producer) }
         do {
             let partitions = try await checkTopics(producer)
+            let fanOut = try await fanOutStage(producer, partitions: partitions)
             let catalogTask = try await readRegistry(producer)
             let progress = try ProgressLog(
                 topic: configuration.topics.progress, partitions: partitions,
                 consumerConfiguration: configuration.consumerConfiguration, producer: producer, logger: logger
             )
-            try await consume(producer: producer, http: http, progress: progress)
+            try await consume(producer: producer, http: http, progress: progress, fanOut: fanOut)
             setManager(nil)
             await progress.close()
             await catalog.value?.close()
@@ -142,7 +143,7 @@ public final class RelayService: Service, Sendable {
         logger.info("Relay stopped")
     }
 
-    private func consume(producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog) async throws {
+    private func consume(producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog, fanOut: EventFanOutStage?) async throws {
         let consumerReference = LockedValue<KafkaConsumer?>(nil)
         let logger = self.logger
         let ledger = OffsetLedger { topicPartition, doneUpTo in
@@ -205,6 +206,9 @@ public final class RelayService: Service, Sendable {
                     }
                 }
                 group.addTask { await progress.run() }
+                if let fanOut {
+                    group.addTask { await fanOut.run() }
+                }
                 group.addTask { await self.writeProgress(ledger: ledger, progress: progress) }
                 group.addTask { await executor.runTimers() }
                 let loops = EventLoopTaskExecutor.forSharedLoops()
