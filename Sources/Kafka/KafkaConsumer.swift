@@ -95,6 +95,12 @@ public final class KafkaConsumer: Sendable {
     /// ``records`` gave its first record).
     public func nextBuffered() -> KafkaConsumerRecord? { core.nextBuffered() }
 
+    /// The group membership now (member id and generation), for a transaction's offsets;
+    /// `nil` when the consumer is not a group member.
+    public func groupMetadata() -> KafkaGroupMetadata? {
+        core.groupMetadata().map(KafkaGroupMetadata.init(pointer:))
+    }
+
     /// Records fetched but not yet taken by the application. Bounded by
     /// ``KafkaConsumerConfiguration/maxBufferedRecordsPerPartition`` per partition, plus at most
     /// one poll batch (256 records) that arrived while the limit was being reached.

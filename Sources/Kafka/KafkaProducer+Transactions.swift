@@ -8,7 +8,7 @@ import CRdKafka
 /// try await producer.initTransactions(timeout: .seconds(30))   // once
 /// try producer.beginTransaction()
 /// try await producer.produce(record)                             // any number
-/// try await producer.sendOffsetsToTransaction(next, of: consumer, timeout: .seconds(30))
+/// try await producer.sendOffsetsToTransaction(next, group: membership, timeout: .seconds(30))
 /// try await producer.commitTransaction(timeout: .seconds(30))   // or abortTransaction
 /// ```
 ///
@@ -39,27 +39,28 @@ extension KafkaProducer {
             let err = enqueue(record, box: nil)
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
             guard err == RD_KAFKA_RESP_ERR__QUEUE_FULL, clock.now < giveUp else { throw KafkaError(err) }
-            try? await Task.sleep(for: .milliseconds(2))
+            do {
+                try await Task.sleep(for: .milliseconds(2))
+            } catch {
+                throw KafkaError(RD_KAFKA_RESP_ERR__QUEUE_FULL, message: "the local queue is full and the task was cancelled")
+            }
         }
     }
 
     /// Adds a consumer's "done up to" offsets (the next offset to read, per partition) to the
     /// transaction: they are committed for the consumer's group if and only if it commits. The
-    /// group's generation goes with them, so a consumer that lost those partitions meanwhile
-    /// cannot commit them (the broker refuses; the transaction must be aborted).
+    /// group's generation goes with them (``KafkaConsumer/groupMetadata()``, taken when the
+    /// records were known to be the consumer's): if the consumer lost those partitions since,
+    /// the broker refuses them and the transaction must be aborted.
     public func sendOffsetsToTransaction(
-        _ offsets: [KafkaTopicPartition: Int64], of consumer: KafkaConsumer, timeout: Duration
+        _ offsets: [KafkaTopicPartition: Int64], group: KafkaGroupMetadata, timeout: Duration
     ) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        guard let metadata = consumer.core.groupMetadata() else {
-            throw KafkaError(RD_KAFKA_RESP_ERR__STATE, message: "the consumer has no group metadata (not a group member)")
-        }
-        let box = GroupMetadata(pointer: metadata)
         let list = offsets.map { ($0.key, $0.value) }
         let milliseconds = Int32(clamping: timeout.milliseconds)
         try await blockingTransactionCall("kafka-txn-offsets") { handle in
             RDKafkaTopicPartitionList.with(list) { partitions in
-                rd_kafka_send_offsets_to_transaction(handle, partitions, box.pointer, milliseconds)
+                rd_kafka_send_offsets_to_transaction(handle, partitions, group.pointer, milliseconds)
             }
         }
     }
@@ -88,8 +89,9 @@ extension KafkaProducer {
     }
 }
 
-/// A consumer's group metadata, destroyed with this box.
-private final class GroupMetadata: @unchecked Sendable {
+/// A consumer's group membership as it was when taken (member id, generation), for
+/// ``KafkaProducer/sendOffsetsToTransaction(_:group:timeout:)``.
+public final class KafkaGroupMetadata: @unchecked Sendable {
     // Unchecked: an opaque C handle, read by librdkafka only, destroyed once in deinit.
     let pointer: OpaquePointer
 

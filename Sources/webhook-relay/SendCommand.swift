@@ -55,6 +55,9 @@ struct SendCommand: AsyncParsableCommand {
             guard (endpoint == nil) != (tenant == nil) else { throw ValidationError("give one of --endpoint or --tenant (or use --jsonl)") }
             guard (endpoint ?? tenant ?? "").isEmpty == false else { throw ValidationError("--endpoint and --tenant must not be empty") }
             if endpoints != nil && tenant == nil { throw ValidationError("--endpoints goes with --tenant") }
+            if let endpoints, endpoints.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw ValidationError("--endpoints expects endpoint ids separated by commas, none empty")
+            }
             guard let event, !event.isEmpty else { throw ValidationError("--event is required (or use --jsonl)") }
             if let id, !DeliveryRecord.isValidID(id) {
                 throw ValidationError("--id must be 1-256 characters without '.', spaces or control characters")
@@ -169,8 +172,10 @@ enum DeliveryLines {
             let target: Target
             switch (parsed.endpoint, parsed.tenant) {
             case (let endpoint?, nil) where !endpoint.isEmpty && parsed.endpoints == nil: target = .endpoint(endpoint)
-            case (nil, let tenant?) where !tenant.isEmpty: target = .tenant(tenant, endpoints: parsed.endpoints)
-            default: throw ValidationError("line \(number + 1): give a non-empty endpoint or tenant, not both (endpoints goes with tenant)")
+            case (nil, let tenant?) where !tenant.isEmpty && parsed.endpoints.map({ !$0.isEmpty && !$0.contains(where: \.isEmpty) }) ?? true:
+                target = .tenant(tenant, endpoints: parsed.endpoints)
+            default:
+                throw ValidationError("line \(number + 1): give a non-empty endpoint or tenant, not both (endpoints, non-empty ids, goes with tenant)")
             }
             if let id = parsed.id, !DeliveryRecord.isValidID(id) {
                 throw ValidationError("line \(number + 1): id must be 1-256 characters without '.', spaces or control characters")

@@ -61,6 +61,12 @@ public struct DeadLetter: Sendable {
     /// Where the delivery was first read, from the relay's origin headers.
     public var origin: DeliveryRecord.Origin? { state.origin }
 
+    /// Where `republish` puts it back: the events topic for an event the fan-out dead-lettered
+    /// (its origin), the deliveries topic for everything else.
+    public func replayTopic(in topics: RelayTopics) -> String {
+        origin?.topic == topics.events ? topics.events : topics.deliveries
+    }
+
     /// The delivery to put back on the deliveries topic: same key, body, producer headers and
     /// `webhook-id`, attempts reset (no relay headers), a `replayed-from: <id> <epoch ms>` header,
     /// and the same partition number.

@@ -94,7 +94,7 @@ public struct Republisher: Sendable {
                     }
                     group.addTask {
                         let now = WallClock.nowMilliseconds
-                        _ = try await producer.send(entry.replay(to: entry.origin?.topic == topics.events ? topics.events : topics.deliveries, at: now))
+                        _ = try await producer.send(entry.replay(to: entry.replayTopic(in: topics), at: now))
                         _ = try await producer.send(KafkaProducerRecord(
                             topic: topics.replayed, partition: entry.record.partition, key: Array(entry.id.description.utf8),
                             value: Array(String(now).utf8)

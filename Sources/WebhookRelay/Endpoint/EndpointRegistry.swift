@@ -149,7 +149,9 @@ final class EndpointRegistry: Sendable {
 
     /// The endpoints subscribed to an event (``SubscriptionIndex``), sorted by id.
     func subscribers(of event: EventRecord) -> [String] {
-        state.withLock { $0.subscriptions.subscribers(tenant: event.tenant, event: event.event, named: event.endpoints) }
+        // Matched outside the lock, which every delivery's lookup takes too.
+        let endpoints = state.withLock { $0.subscriptions.endpoints(of: event.tenant) }
+        return SubscriptionIndex.subscribers(among: endpoints, event: event.event, named: event.endpoints)
     }
 
     /// Endpoints known (enabled or disabled).

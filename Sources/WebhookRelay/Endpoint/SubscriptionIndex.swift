@@ -27,9 +27,16 @@ struct SubscriptionIndex: Sendable {
         if byTenant[tenant]?.isEmpty == true { byTenant[tenant] = nil }
     }
 
+    /// A tenant's endpoints and their patterns (copied cheaply, to match outside a lock).
+    func endpoints(of tenant: String) -> [String: [EventPattern]] { byTenant[tenant] ?? [:] }
+
     /// The subscribed endpoint ids, sorted; `named` keeps only those ids.
     func subscribers(tenant: String, event: String, named: [String]? = nil) -> [String] {
-        guard let endpoints = byTenant[tenant] else { return [] }
+        Self.subscribers(among: endpoints(of: tenant), event: event, named: named)
+    }
+
+    /// Those of `endpoints` subscribed to `event`, sorted; `named` keeps only those ids.
+    static func subscribers(among endpoints: [String: [EventPattern]], event: String, named: [String]? = nil) -> [String] {
         func subscribed(_ patterns: [EventPattern]) -> Bool { patterns.isEmpty || patterns.contains { $0.matches(event) } }
         if let named {
             return Set(named).filter { endpoints[$0].map(subscribed) ?? false }.sorted()

@@ -1,32 +1,42 @@
 import Foundation
 import Kafka
 import Logging
-import Synchronization
 
 /// Turns the events topic into deliveries: each replica, a member of the group
 /// `<group>.fanout`, reads its partitions of `<prefix>.events` and writes, for each event, one
 /// delivery per subscribed endpoint (``FanOutDecision``) — in Kafka transactions that also hold
 /// the events' offsets, so an event's deliveries and its "done" count together or not at all.
 ///
-/// A batch of events is one transaction (or a few, for many deliveries). When one fails, it is
-/// aborted and the consumer starts again from the group's committed offsets; a fenced producer is
-/// replaced. After a batch, its offsets are committed through the group as well: a no-op on
-/// Kafka, and what keeps the position on brokers that drop transactional offsets (librdkafka's
-/// mock, which the embedded broker is; docs/fan-out.md says what that broker gives).
-///
-/// Partitions leave only between transactions: the rebalance handler waits for the one in flight,
-/// and records of partitions no longer assigned are not written.
+/// The events the consumer has buffered (at most ``Configuration/maxEvents``) are decided at once
+/// and written in transactions of at most ``Configuration/maxDeliveries`` records and
+/// ``Configuration/maxBytes`` bytes; an event's offset goes with the transaction that holds its
+/// last record (an event with more deliveries than one transaction takes is split, and repeated
+/// whole if the relay stops in between). Each transaction writes only records of partitions still
+/// assigned, with the group membership of that moment, and partitions leave only between
+/// transactions (``FanOutGate``). A failed transaction is aborted and the consumer starts again
+/// from the group's committed offsets; a producer that cannot go on is replaced. After each
+/// batch its offsets are committed through the group as well: a no-op on Kafka, and what keeps
+/// the position on brokers that drop transactional offsets (librdkafka's mock, which the embedded
+/// broker is; docs/fan-out.md says what that broker gives).
 final class EventFanOutStage: Sendable {
     /// Settings of the stage.
     struct Configuration: Sendable {
-        /// Events in one transaction, at most.
+        /// Events decided at once, at most.
         var maxEvents = 2_000
-        /// Deliveries in one transaction, at most (an event's own deliveries are never split).
+        /// Records in one transaction, at most.
         var maxDeliveries = 20_000
-        /// Time limit of each transactional call.
-        var callTimeout: Duration = .seconds(30)
+        /// Bytes in one transaction, at most (a single larger record is written alone).
+        var maxBytes = 64 * 1_048_576
         /// Wait before a new session after a failure.
         var restartDelay: Duration = .seconds(1)
+    }
+
+    /// Why a session ended.
+    private enum Failure: Error {
+        /// The producer cannot go on (fenced, fatal, or its transaction state is unknown).
+        case producer(KafkaError)
+        /// The consumer starts again; the producer goes on.
+        case session(KafkaError)
     }
 
     private let relay: RelayConfiguration
@@ -34,22 +44,12 @@ final class EventFanOutStage: Sendable {
     private let registry: EndpointRegistry
     private let metrics: RelayMetrics
     private let logger: Logger
-    private let transactionalID: String
-    private let gate = Mutex(Gate())
-
-    /// Partitions assigned and whether a transaction is in flight.
-    private struct Gate {
-        var assigned: Set<KafkaTopicPartition> = []
-        var busy = false
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
-    }
 
     init(relay: RelayConfiguration, configuration: Configuration = Configuration(), registry: EndpointRegistry, metrics: RelayMetrics, logger: Logger) {
         self.relay = relay
         self.configuration = configuration
         self.registry = registry
         self.metrics = metrics
-        self.transactionalID = relay.fanOutTransactionalID
         var logger = logger
         logger[metadataKey: "relay.stage"] = "fanout"
         self.logger = logger
@@ -59,20 +59,23 @@ final class EventFanOutStage: Sendable {
     func run() async {
         var producer: KafkaProducer?
         while !Task.isCancelled {
-            do {
-                if producer == nil {
-                    let created = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-                    producer = created
-                    try await created.initTransactions(timeout: configuration.callTimeout)
+            do throws(Failure) {
+                let current: KafkaProducer
+                if let producer {
+                    current = producer
+                } else {
+                    current = try await makeProducer()
+                    producer = current
                 }
-                guard let producer else { continue }
-                try await session(producer)
+                try await session(current)
             } catch {
-                logger.error("Fan-out stopped; starting again", metadata: ["kafka.error": "\(error)"])
-                if let kafkaError = error as? KafkaError, !kafkaError.requiresAbort {
-                    // Fenced or not initialized: only a new producer goes on.
+                switch error {
+                case .producer(let cause):
+                    logger.error("Fan-out producer replaced", metadata: ["kafka.error": "\(cause)"])
                     await producer?.close(timeout: .seconds(5))
                     producer = nil
+                case .session(let cause):
+                    logger.error("Fan-out consumer starting again from the committed offsets", metadata: ["kafka.error": "\(cause)"])
                 }
                 try? await Task.sleep(for: configuration.restartDelay)
             }
@@ -80,12 +83,27 @@ final class EventFanOutStage: Sendable {
         await producer?.close(timeout: relay.drainTimeout)
     }
 
-    private var producerConfiguration: KafkaProducerConfiguration {
-        var configuration = relay.producerConfiguration
-        configuration.clientID = "webhook-relay-fanout"
-        configuration.transactionalID = transactionalID
-        configuration.transactionTimeout = relay.fanOutTransactionTimeout
-        return configuration
+    /// Time limit of each transactional call: the transaction's own (the broker aborts it then).
+    private var callTimeout: Duration { relay.fanOutTransactionTimeout }
+
+    private func makeProducer() async throws(Failure) -> KafkaProducer {
+        var producerConfiguration = relay.producerConfiguration
+        producerConfiguration.clientID = "webhook-relay-fanout"
+        producerConfiguration.transactionalID = relay.fanOutTransactionalID
+        producerConfiguration.transactionTimeout = relay.fanOutTransactionTimeout
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        } catch {
+            throw .producer(error)
+        }
+        do {
+            try await producer.initTransactions(timeout: callTimeout)
+        } catch {
+            await producer.close(timeout: .seconds(5))
+            throw .producer(error)
+        }
+        return producer
     }
 
     private var consumerConfiguration: KafkaConsumerConfiguration {
@@ -99,86 +117,76 @@ final class EventFanOutStage: Sendable {
     }
 
     /// One consumer's life: batches until cancelled or a transaction fails.
-    private func session(_ producer: KafkaProducer) async throws {
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [relay.topics.events], logger: logger) { event in
-            await self.rebalance(event)
-        }
+    private func session(_ producer: KafkaProducer) async throws(Failure) {
+        let gate = FanOutGate()
+        let consumer: KafkaConsumer
         do {
-            var records = consumer.records.makeAsyncIterator()
-            while let first = await records.next() {
+            consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [relay.topics.events], logger: logger) { event in
+                await gate.rebalance(event)
+            }
+        } catch {
+            throw .session(error)
+        }
+        var records = consumer.records.makeAsyncIterator()
+        do throws(Failure) {
+            while !Task.isCancelled, let first = await records.next() {
                 var batch = [first]
                 while batch.count < configuration.maxEvents, let next = consumer.nextBuffered() { batch.append(next) }
-                try await write(batch, producer: producer, consumer: consumer)
+                try await write(batch, producer: producer, consumer: consumer, gate: gate)
                 await commitThroughGroup(consumer)
             }
-            try? await consumer.close(timeout: relay.drainTimeout)
         } catch {
+            // What committed before the failure keeps its position on brokers that drop
+            // transactional offsets.
+            await commitThroughGroup(consumer, once: true)
             try? await consumer.close(timeout: relay.drainTimeout)
             throw error
         }
+        await commitThroughGroup(consumer, once: true)
+        try? await consumer.close(timeout: relay.drainTimeout)
     }
 
-    /// Writes a batch in transactions; an error leaves no transaction open.
-    private func write(_ batch: [KafkaConsumerRecord], producer: KafkaProducer, consumer: KafkaConsumer) async throws {
-        let owned = gate.withLock { gate -> [KafkaConsumerRecord] in
-            gate.busy = true
-            return batch.filter { gate.assigned.contains($0.topicPartition) }
+    /// Decides a batch and writes it in transactions.
+    private func write(_ batch: [KafkaConsumerRecord], producer: KafkaProducer, consumer: KafkaConsumer, gate: FanOutGate) async throws(Failure) {
+        let now = WallClock.nowMilliseconds
+        let decided = batch.map { event in
+            (event, FanOutDecision.decide(
+                event, bodyLimit: relay.bodyLimit, recordLimit: relay.sizeLimits.recordLimit, topics: relay.topics, now: now,
+                subscribers: registry.subscribers(of:)
+            ))
         }
-        defer { becomeIdle() }
-        var start = owned.startIndex
-        while start < owned.endIndex {
-            var decisions: [FanOutDecision] = []
-            var deliveries = 0
-            var end = start
-            let now = WallClock.nowMilliseconds
-            while end < owned.endIndex && (end == start || deliveries < configuration.maxDeliveries) {
-                let decision = FanOutDecision.decide(
-                    owned[end], bodyLimit: relay.bodyLimit, topics: relay.topics, now: now, subscribers: registry.subscribers(of:)
-                )
-                if case .deliver(let records) = decision { deliveries += records.count }
-                if end > start && deliveries > configuration.maxDeliveries { break }
-                decisions.append(decision)
-                end += 1
-            }
-            try await transaction(decisions, records: owned[start..<end], producer: producer, consumer: consumer)
-            start = end
+        for transaction in FanOutTransaction.plan(decided, maxRecords: configuration.maxDeliveries, maxBytes: configuration.maxBytes) {
+            try await commit(transaction, producer: producer, consumer: consumer, gate: gate)
         }
     }
 
-    private func transaction(
-        _ decisions: [FanOutDecision], records: ArraySlice<KafkaConsumerRecord>, producer: KafkaProducer, consumer: KafkaConsumer
-    ) async throws {
-        var offsets: [KafkaTopicPartition: Int64] = [:]
-        for record in records { offsets[record.topicPartition] = max(offsets[record.topicPartition] ?? 0, record.offset + 1) }
+    /// Writes one transaction: only what comes from partitions still assigned.
+    private func commit(_ transaction: FanOutTransaction, producer: KafkaProducer, consumer: KafkaConsumer, gate: FanOutGate) async throws(Failure) {
+        let (assigned, membership) = gate.enter(consumer)
+        defer { gate.leave() }
+        guard let membership else { throw .session(KafkaError(code: -172, name: "_STATE", message: "the fan-out consumer is not a group member")) }
+        let offsets = transaction.offsets(in: assigned)
         do {
             try producer.beginTransaction()
-            for decision in decisions {
-                switch decision {
-                case .deliver(let deliveries):
-                    for delivery in deliveries { try await producer.produce(delivery) }
-                case .deadLetter(let record, _):
-                    try await producer.produce(record)
-                case .noSubscriber:
-                    continue
-                }
+            for (source, record) in transaction.records where assigned.contains(source) {
+                try await producer.produce(record)
             }
-            try await producer.sendOffsetsToTransaction(offsets, of: consumer, timeout: configuration.callTimeout)
-            try await producer.commitTransaction(timeout: configuration.callTimeout)
+            try await producer.sendOffsetsToTransaction(offsets, group: membership, timeout: callTimeout)
+            try await producer.commitTransaction(timeout: callTimeout)
         } catch {
             metrics.fanOutTransaction(committed: false)
-            if error.requiresAbort {
-                do {
-                    try await producer.abortTransaction(timeout: configuration.callTimeout)
-                } catch {
-                    logger.error("Aborting a fan-out transaction failed", metadata: ["kafka.error": "\(error)"])
-                    throw error
-                }
+            if error.isFatal { throw .producer(error) }
+            do {
+                try await producer.abortTransaction(timeout: callTimeout)
+            } catch {
+                // Its transaction's state is unknown: a new producer with the same id aborts it.
+                throw .producer(error)
             }
-            throw error
+            throw .session(error)
         }
         metrics.fanOutTransaction(committed: true)
-        for decision in decisions {
-            switch decision {
+        for event in transaction.finished where assigned.contains(event.source) {
+            switch event.decision {
             case .deliver(let deliveries): metrics.fanOut(.delivered, deliveries: deliveries.count)
             case .noSubscriber: metrics.fanOut(.noSubscriber, deliveries: 0)
             case .deadLetter(_, let reason):
@@ -186,52 +194,26 @@ final class EventFanOutStage: Sendable {
                 metrics.deadLetter(reason: reason)
             }
         }
-        // The same offsets through the group after the batch (see the type's documentation).
+        // Committed through the group after the batch (see the type's documentation).
         try? consumer.storeOffsets(offsets)
     }
 
     /// Commits the stored offsets through the group. A broker refuses this while the group
     /// rebalances (the embedded one always does): no new batch is written until it is accepted
     /// or the partitions went (then nothing is stored), so that a rebalance repeats at most the
-    /// last batch instead of everything written while it lasted.
-    private func commitThroughGroup(_ consumer: KafkaConsumer) async {
+    /// last batch instead of everything written while it lasted. `once`: one attempt.
+    private func commitThroughGroup(_ consumer: KafkaConsumer, once: Bool = false) async {
         let clock = ContinuousClock(), giveUp = clock.now.advanced(by: relay.sessionTimeout)
-        while !Task.isCancelled {
+        while true {
             do {
                 try await consumer.commit()
                 return
             } catch {
-                guard clock.now < giveUp else {
+                guard !once, !Task.isCancelled, clock.now < giveUp else {
                     logger.warning("Fan-out offsets not committed through the group", metadata: ["kafka.error": "\(error)"])
                     return
                 }
                 try? await Task.sleep(for: .milliseconds(100))
-            }
-        }
-    }
-
-    private func becomeIdle() {
-        let waiters = gate.withLock { gate in
-            gate.busy = false
-            defer { gate.idleWaiters = [] }
-            return gate.idleWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Partitions come and go only between transactions.
-    private func rebalance(_ event: KafkaRebalanceEvent) async {
-        switch event {
-        case .assigned(let partitions):
-            gate.withLock { $0.assigned.formUnion(partitions) }
-        case .revoking(let partitions), .lost(let partitions):
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let idle = gate.withLock { gate -> Bool in
-                    gate.assigned.subtract(partitions)
-                    if gate.busy { gate.idleWaiters.append(continuation) }
-                    return !gate.busy
-                }
-                if idle { continuation.resume() }
             }
         }
     }

@@ -36,11 +36,14 @@ public struct EventRecord: Sendable {
             return malformed("the key (the tenant) must be at most 256 printable UTF-8 characters")
         }
         var event: String?, webhookID: String?, named: String?
-        for header in record.headers where [RelayHeader.event, RelayHeader.id, endpointsHeader].contains(header.key) {
+        for header in record.headers where [RelayHeader.event, RelayHeader.id, RelayHeader.contentType, endpointsHeader].contains(header.key) {
             guard let value = header.stringValue else { return malformed("header '\(header.key)' is not valid UTF-8") }
             switch header.key {
             case RelayHeader.event: event = value
             case RelayHeader.id: webhookID = value
+            case RelayHeader.contentType:
+                // As a delivery's: a bad one is one dead letter here, not one per subscriber.
+                guard isPrintable(value) else { return malformed("'\(RelayHeader.contentType)' must be at most 256 printable characters") }
             default: named = value
             }
         }

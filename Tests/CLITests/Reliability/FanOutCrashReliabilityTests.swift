@@ -78,11 +78,12 @@ struct FanOutCrashReliabilityTests {
         // transactions and drops transactional offsets (docs/fan-out.md): the batch the killed
         // replica had written in its open transaction is written again by the next owner, and a
         // rebalance may repeat the batch whose offsets the group refused meanwhile. A batch is
-        // what a replica had buffered (here a few chunks of 100 events, ~2.7 deliveries each).
+        // what a replica had buffered (here a chunk or two of 100 events, ~2.7 deliveries each):
+        // the kill and the two rebalances it causes repeat a few batches at most.
         ReliabilityReport.record("r8", [
             "deliveries": "\(expected.count)", "fanned out twice": "\(fannedOutTwice)", "delivered twice": "\(duplicates)",
         ])
-        #expect(fannedOutTwice <= expected.count / 4, "\(fannedOutTwice) deliveries fanned out twice")
+        #expect(fannedOutTwice <= 1_600, "\(fannedOutTwice) deliveries fanned out twice")
         passed = all && missing.isEmpty && unexpected.isEmpty
     }
 
