@@ -39,6 +39,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 ("brokers", relay.bootstrapServers),
                 ("group", relay.groupID),
                 ("group_instance_id", relay.groupInstanceID ?? "(dynamic membership)"),
+                ("operational_endpoint", relay.operationalEndpoint ?? "(none: operational events stay on the topic)"),
                 ("topic_prefix", relay.topics.prefix),
                 ("topics", relay.topics.all.joined(separator: ", ")),
                 ("retry_schedule", relay.topics.schedule.description),

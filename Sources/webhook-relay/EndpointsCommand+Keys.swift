@@ -22,7 +22,7 @@ extension EndpointsCommand {
             guard let keyring else {
                 throw CommandFailure.usage("reseal needs --registry-key: the new key first, then the old ones")
             }
-            var changed: [(id: String, document: [UInt8])] = [], secrets = 0
+            var changed: [(id: String, document: [UInt8], previous: [UInt8])] = [], secrets = 0
             for (id, document) in try await topic.documents().sorted(by: { $0.key < $1.key }) {
                 guard let fields = EndpointDocument.fields(document) else {
                     throw CommandFailure.usage(
@@ -36,10 +36,10 @@ extension EndpointsCommand {
                     throw CommandFailure.usage("endpoint '\(EndpointsFile.shown(id))': \(error.description)")
                 }
                 guard resealed.count > 0 else { continue }
-                changed.append((id, try EndpointsCommand.checked(resealed.fields, id: id, keyring: keyring)))
+                changed.append((id, try EndpointsCommand.checked(resealed.fields, id: id, keyring: keyring), document))
                 secrets += resealed.count
             }
-            for (id, document) in changed { try await topic.put(id: id, document: document) }
+            for (id, document, previous) in changed { try await topic.put(id: id, document: document, previous: previous) }
             Console.line("resealed \(secrets) secrets of \(changed.count) endpoints with key '\(keyring.keys[0].id)'")
         }
     }

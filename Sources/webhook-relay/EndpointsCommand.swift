@@ -91,7 +91,7 @@ struct EndpointsCommand: AsyncParsableCommand {
             if options.secrets.isEmpty { options.secrets = ["generate"] }
             var fields: [String: Any] = ["id": id]
             let generated = try options.apply(to: &fields, id: id, keyring: keyring)
-            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring, before: nil)
             for secret in generated { Console.line("secret (shown once): \(secret)") }
             Console.line("added \(id)")
         }
@@ -106,8 +106,9 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             let (topic, keyring) = try connection.open()
             var fields = try await EndpointsCommand.current(id, in: topic)
+            let before = fields
             let generated = try endpoint.apply(to: &fields, id: id, keyring: keyring)
-            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring)
+            try await EndpointsCommand.write(fields, id: id, to: topic, keyring: keyring, before: before)
             for secret in generated { Console.line("secret (shown once): \(secret)") }
             Console.line("updated \(id)")
         }
@@ -123,10 +124,10 @@ struct EndpointsCommand: AsyncParsableCommand {
         func run() async throws {
             let (topic, _) = try connection.open()
             // Whatever its document holds: one that cannot be read can be removed too.
-            guard try await topic.documents()[id] != nil else {
+            guard let previous = try await topic.documents()[id] else {
                 throw CommandFailure.usage("no endpoint '\(EndpointsFile.shown(id))' in the registry \(topic.topics.endpoints)")
             }
-            try await topic.delete(id: id)
+            try await topic.delete(id: id, previous: previous)
             Console.line("deleted \(id)")
         }
     }
@@ -188,7 +189,7 @@ struct EndpointsCommand: AsyncParsableCommand {
             let (sealed, generated) = try EndpointFieldOptions.secrets([secret], scheme: scheme, id: id, keyring: keyring)
             let now = Int64(Date().timeIntervalSince1970 * 1_000)
             let rotated = EndpointDocument.rotated(fields, to: sealed, grace: grace, now: now)
-            try await EndpointsCommand.write(rotated, id: id, to: topic, keyring: keyring)
+            try await EndpointsCommand.write(rotated, id: id, to: topic, keyring: keyring, before: fields)
             for secret in generated { Console.line("secret (shown once): \(secret)") }
             Console.line("rotated \(id); the old secrets sign until \(TimeText.format(now + grace.components.seconds * 1_000))")
         }
@@ -222,7 +223,7 @@ struct EndpointsCommand: AsyncParsableCommand {
                     skipped += 1
                     continue
                 }
-                try await topic.put(id: id, document: document)
+                try await topic.put(id: id, document: document, previous: existing[id])
                 written += 1
             }
             Console.line("imported \(written), skipped \(skipped) existing")
@@ -244,13 +245,16 @@ struct EndpointsCommand: AsyncParsableCommand {
     static func change(_ id: String, _ connection: Connection, _ change: (inout [String: Any]) -> Void) async throws {
         let (topic, keyring) = try connection.open()
         var fields = try await current(id, in: topic)
+        let before = fields
         change(&fields)
-        try await write(fields, id: id, to: topic, keyring: keyring)
+        try await write(fields, id: id, to: topic, keyring: keyring, before: before)
     }
 
-    /// Checks the document as a replica would read it, then writes it.
-    static func write(_ fields: [String: Any], id: String, to topic: EndpointRegistryTopic, keyring: SecretKeyring?) async throws {
-        try await topic.put(id: id, document: checked(fields, id: id, keyring: keyring))
+    /// Checks the document as a replica would read it, then writes it (and tells operators,
+    /// comparing with the fields `before`).
+    static func write(_ fields: [String: Any], id: String, to topic: EndpointRegistryTopic, keyring: SecretKeyring?, before: [String: Any]?) async throws {
+        let document = try checked(fields, id: id, keyring: keyring)
+        try await topic.put(id: id, document: document, previous: try before.map(EndpointDocument.encode))
     }
 
     /// The document of `fields`, checked as a replica would read it.

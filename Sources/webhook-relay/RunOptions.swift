@@ -31,6 +31,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Static group membership: this replica's unique, stable id, e.g. the pod name; a restart within the session timeout then keeps its partitions without a rebalance (Kafka 2.3+; env: WEBHOOK_RELAY_GROUP_INSTANCE_ID).", valueName: "id"))
     var groupInstanceId: String?
 
+    @Option(help: ArgumentHelp("The endpoint that receives the relay's operational events (endpoint changes, circuits, exhausted messages) as signed webhooks, from <prefix>.operational (env: WEBHOOK_RELAY_OPERATIONAL_ENDPOINT).", valueName: "id"))
+    var operationalEndpoint: String?
+
     @Option(help: ArgumentHelp("Time attempts on the wire get to finish on shutdown before they are cut short (env: WEBHOOK_RELAY_DRAIN_TIMEOUT; default 15s).", valueName: "duration"))
     var drainTimeout: String?
 
@@ -83,6 +86,12 @@ struct RunOptions: ParsableArguments {
                 throw ValidationError("group_instance_id (\(source)): expected 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-', got '\(id.prefix(80))'")
             }
             configuration.groupInstanceID = id
+        }
+        if let (id, source) = layers.string(operationalEndpoint, .operationalEndpoint) {
+            guard !id.isEmpty, id.utf8.count <= 256, id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+                throw ValidationError("operational_endpoint (\(source)): expected an endpoint id, got '\(id.prefix(80))'")
+            }
+            configuration.operationalEndpoint = id
         }
         configuration.kafkaProperties = resolved.kafkaProperties
         if let (text, source) = layers.string(maxInFlight, .maxInFlight) {

@@ -7,6 +7,7 @@ enum Setting: String, CaseIterable, Sendable {
     case endpointRegistry = "endpoint_registry"
     case registryKey = "registry_key"
     case groupInstanceID = "group_instance_id"
+    case operationalEndpoint = "operational_endpoint"
     case topicPrefix = "topic_prefix"
     case retrySchedule = "retry_schedule"
     case retryJitter = "retry_jitter"

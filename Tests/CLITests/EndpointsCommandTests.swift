@@ -80,6 +80,15 @@ struct EndpointsCommandTests {
         let table = try run(["list"])
         #expect(table.stdout.contains("a ") && !table.stdout.contains("c ") && table.stdout.contains("enabled"), "\(table.stdout)")
         #expect(try Self.rawRegistry(broker.bootstrap).last?.hasPrefix("c\t-1\t") == true, "a tombstone")
+        // Every change was told on the operational topic, read by kcat: key and webhook-event.
+        let told = try ProcessRunner.run(
+            ["-b", broker.bootstrap, "-C", "-t", "webhooks.operational", "-e", "-q", "-f", "%k %h\n"],
+            executable: URL(fileURLWithPath: "/usr/bin/kcat"), timeout: 30
+        ).stdout.split(separator: "\n").map { line in
+            "\(line.prefix { $0 != " " }) " + (line.split(separator: ",").first { $0.contains("webhook-event=") }?.split(separator: "=").last ?? "")
+        }
+        #expect(told.sorted() == ["a endpoint.created", "a endpoint.disabled", "a endpoint.enabled", "b endpoint.created", "c endpoint.created",
+                                  "c endpoint.deleted"], "\(told)")
 
         // Import: inline secrets sealed, references kept, existing ids skipped unless --replace.
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("import-\(UUID().uuidString).yaml")

@@ -141,6 +141,11 @@ struct ManagementAPITests {
             try await cluster.stop()
 
             print("api: in effect on 3 replicas after \(effective)")
+            // Each change was told on the operational topic (by the replica owning the endpoint's partition).
+            let told = try await env.read(topic: env.topics.operational, count: 20, timeout: .seconds(10))
+                .filter { $0.key == Array("api".utf8) }.compactMap { $0.headers.first { $0.key == "webhook-event" }?.stringValue }
+            print("api: operational events \(told)")
+            #expect(Set(told) == ["endpoint.created", "endpoint.updated", "endpoint.disabled", "endpoint.enabled", "endpoint.deleted"], "\(told)")
             #expect(effective.values.allSatisfy { $0 < .seconds(1) }, "\(effective)")
             #expect(disabledDead.allSatisfy { $0.headers.first(named: RelayHeader.deadLetterReason)?.stringValue == "endpoint_disabled" })
             #expect(allDead.filter { $0.headers.first(named: RelayHeader.deadLetterReason)?.stringValue == "endpoint_deleted" }.count == 3)

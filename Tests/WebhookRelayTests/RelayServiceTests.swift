@@ -327,7 +327,9 @@ struct RelayServicePolicyTests {
         let plan = topics.plan(partitions: 12, replicationFactor: 3)
         #expect(plan.map(\.name) == [
             "p.deliveries", "p.retry.30s", "p.retry.5m", "p.retry.8d", "p.dlq", "p.dlq.replayed", "p.progress", "p.endpoint-status", "p.endpoints",
+            "p.events", "p.operational",
         ])
+        #expect(Set(plan.map(\.name)) == Set(topics.all), "topics create makes every topic the relay uses")
         #expect(plan.allSatisfy { $0.partitions == 12 && $0.replicationFactor == 3 })
         #expect(plan[1].config["retention.ms"] == String(7 * 86_400_000))
         #expect(plan[3].config["retention.ms"] == String(16 * 86_400_000), "twice a delay longer than a week")
@@ -336,6 +338,9 @@ struct RelayServicePolicyTests {
         #expect(plan[6].config["cleanup.policy"] == "compact")
         #expect(plan[7].config["cleanup.policy"] == "compact")
         #expect(plan[8].config["cleanup.policy"] == "compact" && plan[8].config["delete.retention.ms"] == String(7 * 86_400_000))
+        // Events hold bodies like deliveries; operational events are small.
+        #expect(plan[9].config == ["retention.ms": String(7 * 86_400_000), "max.message.bytes": String(1_048_576 + 65_536)])
+        #expect(plan[10].config == ["retention.ms": String(7 * 86_400_000)])
         // Records of a 1 MiB body and the relay's headers fit every topic a record hops through.
         #expect(plan.prefix(5).allSatisfy { $0.config["max.message.bytes"] == String(1_048_576 + 65_536) })
         let large = topics.plan(partitions: 12, replicationFactor: 3, sizes: RecordSizeLimits(bodyLimit: 4_000_000))

@@ -93,6 +93,12 @@ final class RelayTestEnvironment: Sendable {
         return Replica(relay: relay, logger: Self.logger)
     }
 
+    /// A replica with a configuration of its own (from ``configuration(bodyLimit:addressPolicy:)``).
+    func startReplica(endpointsYAML: String, configuration: RelayConfiguration) throws -> Replica {
+        let endpoints = try EndpointsFile.parse(endpointsYAML, environment: [:])
+        return Replica(relay: RelayService(configuration: configuration, endpoints: endpoints, logger: Self.logger), logger: Self.logger)
+    }
+
     /// A replica that takes its endpoints from the registry topic.
     func startRegistryReplica(keyring: SecretKeyring?) -> Replica {
         let relay = RelayService(configuration: configuration(), source: .registry(keyring: keyring), logger: Self.logger)

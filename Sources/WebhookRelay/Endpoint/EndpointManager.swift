@@ -50,14 +50,17 @@ public final class EndpointManager: Sendable {
     let keyring: SecretKeyring?
     let registry: EndpointRegistry
     let status: EndpointStatusBoard
+    /// Where each change is told to operators (``OperationalEvent``).
+    let operational: OperationalLog?
     let logger: Logger
     /// How long an answer waits for its change to be in effect on this replica.
     public static let applyTimeout: Duration = .seconds(5)
 
     init(
         catalog: EndpointCatalog, producer: KafkaProducer, topics: RelayTopics, keyring: SecretKeyring?, registry: EndpointRegistry,
-        status: EndpointStatusBoard, logger: Logger
+        status: EndpointStatusBoard, operational: OperationalLog? = nil, logger: Logger
     ) {
+        self.operational = operational
         self.catalog = catalog
         self.producer = producer
         self.topics = topics
@@ -129,13 +132,14 @@ public final class EndpointManager: Sendable {
 
     /// Deletes an endpoint.
     public func delete(_ id: String) async throws(Failure) {
-        _ = try current(id)
+        let before = try current(id)
         do {
             _ = try await producer.send(.tombstone(topic: topics.endpoints, key: Array(id.utf8)))
         } catch {
             throw .unavailable("the registry topic refused the deletion (\(error.name))")
         }
         await awaitInEffect(id, document: nil)
+        announce(id, before: before, after: nil)
     }
 
     /// Disables (with a reason) or enables an endpoint.
@@ -232,6 +236,7 @@ public final class EndpointManager: Sendable {
             throw .unavailable("the registry topic refused the document (\(error.name))")
         }
         await awaitInEffect(id, document: document)
+        announce(id, before: current.isEmpty ? nil : current, after: fields)
         return Written(document: Self.masked(document) ?? [], generatedSecrets: generated)
     }
 
@@ -241,6 +246,12 @@ public final class EndpointManager: Sendable {
         } catch {
             throw .invalid(error.message)
         }
+    }
+
+    /// Tells operators what a written change was.
+    private func announce(_ id: String, before: [String: Any]?, after: [String: Any]?) {
+        guard let operational, let event = OperationalEvent.registryChange(id: id, before: before, after: after, at: WallClock.nowMilliseconds) else { return }
+        operational.report(event)
     }
 
     private static func isReference(_ secret: String) -> Bool { secret.hasPrefix("env:") || secret.hasPrefix("file:") }

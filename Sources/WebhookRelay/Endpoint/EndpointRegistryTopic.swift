@@ -35,21 +35,37 @@ public struct EndpointRegistryTopic: Sendable {
         return documents
     }
 
-    /// Writes an endpoint's document (checked by the caller) and waits for the broker's acknowledgement.
-    public func put(id: String, document: [UInt8]) async throws {
-        try await write(KafkaProducerRecord(topic: topics.endpoints, key: Array(id.utf8), value: document))
+    /// Writes an endpoint's document (checked by the caller) and waits for the broker's
+    /// acknowledgement; then tells operators what changed against `previous` (its document
+    /// before, `nil`: none) on the operational topic, when that exists.
+    public func put(id: String, document: [UInt8], previous: [UInt8]?) async throws {
+        try await write(
+            KafkaProducerRecord(topic: topics.endpoints, key: Array(id.utf8), value: document),
+            announcing: OperationalEvent.registryChange(id: id, before: previous, after: document, at: WallClock.nowMilliseconds)
+        )
     }
 
-    /// Deletes an endpoint: writes its tombstone.
-    public func delete(id: String) async throws {
-        try await write(.tombstone(topic: topics.endpoints, key: Array(id.utf8)))
+    /// Deletes an endpoint: writes its tombstone (and tells operators).
+    public func delete(id: String, previous: [UInt8]) async throws {
+        try await write(
+            .tombstone(topic: topics.endpoints, key: Array(id.utf8)),
+            announcing: OperationalEvent.registryChange(id: id, before: previous, after: nil, at: WallClock.nowMilliseconds)
+        )
     }
 
-    private func write(_ record: KafkaProducerRecord) async throws {
+    private func write(_ record: KafkaProducerRecord, announcing event: OperationalEvent?) async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrapServers)
         configuration.properties = properties
         try await KafkaProducer.withProducer(configuration: configuration, logger: logger) { producer in
             _ = try await producer.send(record)
+            // The change is made; telling it is information: a failure is logged, not thrown.
+            guard let event else { return }
+            do {
+                guard try await producer.partitionCounts(of: [topics.operational])[topics.operational] != nil else { return }
+                _ = try await producer.send(event.record(topic: topics.operational))
+            } catch {
+                logger.warning("The change was written but not told on the operational topic", metadata: ["kafka.error": "\(error)"])
+            }
         }
     }
 }

@@ -60,12 +60,30 @@ final class EndpointRuntime: Sendable {
         }
     }
 
+    /// A change of the circuit worth telling the operator.
+    enum CircuitChange: Sendable, Equatable {
+        /// Closed → open: failures reached the threshold.
+        case opened
+        /// Open or half-open → closed: probes succeeded.
+        case recovered
+
+        init?(from before: CircuitBreaker.State, to after: CircuitBreaker.State) {
+            switch (before, after) {
+            case (.closed, .open): self = .opened
+            case (.open, .closed), (.halfOpen, .closed): self = .recovered
+            default: return nil
+            }
+        }
+    }
+
     /// What a report hands back.
     struct Reported: ~Copyable, Sendable {
         /// Parked records to resume.
         var resumed: ParkedRecords
         /// This result (a `410`) disabled the endpoint.
         var disabled: Bool
+        /// This result opened the circuit (it was closed) or closed it again (a probe succeeded).
+        var circuit: CircuitChange? = nil
 
         /// The parked records to resume.
         consuming func resumedRecords() -> ParkedRecords { resumed }
@@ -77,8 +95,10 @@ final class EndpointRuntime: Sendable {
             switch report {
             case .result(let success, let status, let error, let at, let goneReason):
                 let result = EndpointAdmission.Result(success: success, status: status, now: now, goneReason: goneReason, error: error, at: at)
+                let before = state.admission.circuit.state
                 let (resumption, disabled) = state.admission.leave(admission, result)
-                return Reported(resumed: Self.take(resumption, from: &state), disabled: disabled)
+                let change = CircuitChange(from: before, to: state.admission.circuit.state)
+                return Reported(resumed: Self.take(resumption, from: &state), disabled: disabled, circuit: change)
             case .notMade:
                 return Reported(resumed: Self.take(state.admission.cancel(admission, now: now), from: &state), disabled: false)
             }

@@ -18,6 +18,8 @@ final class DeliveryExecutor: Sendable {
         var source: any RecordSource
         var sink: any RecordSink
         var transport: any DeliveryTransport
+        /// Where operational events go (circuits, `410`, exhausted messages); `nil`: nowhere.
+        var operational: OperationalLog? = nil
         var clock: any RelayClock = SystemRelayClock()
         /// A draw from -1...1 for retry jitter.
         var random: @Sendable () -> Double = { Double.random(in: -1...1) }
@@ -134,6 +136,7 @@ final class DeliveryExecutor: Sendable {
                         logger.warning("Endpoint answered 410 Gone: disabled on this replica until the endpoints file is reloaded",
                                        metadata: ["endpoint.id": "\(flight.machine.endpointID)"])
                     }
+                    announce(disabled: reported.disabled, circuit: reported.circuit, endpointID: flight.machine.endpointID)
                     dispatch(reported.resumed)
                 }
                 flight.next = flight.machine.reported(now: clock.wallMilliseconds)
@@ -164,8 +167,31 @@ final class DeliveryExecutor: Sendable {
         let record = write.withoutBody
             ? write.state.withoutBody(of: flight.record, to: write.topic, webhookID: write.webhookID)
             : write.state.hop(of: flight.record, to: write.topic, webhookID: write.webhookID)
-        let outcome = await writer.write(record, for: flight.ticket, from: flight.topicPartition)
+        let (outcome, stored) = await writer.write(record, for: flight.ticket, from: flight.topicPartition)
+        if write.deadLetterReason == .exhausted, let stored, let operational = dependencies.operational {
+            var data: [String: OperationalEvent.Detail] = [
+                "message_id": .text(flight.machine.delivery?.webhookID ?? write.webhookID ?? ""), "attempts": .number(Int64(write.state.attempts)),
+                "dlq_topic": .text(write.topic), "dlq_id": .text("\(stored.partition)-\(stored.offset)"),
+            ]
+            if let status = write.state.lastStatus { data["last_status"] = .number(Int64(status)) }
+            operational.report(OperationalEvent(.attemptExhausted, endpointID: flight.machine.endpointID, at: clock.wallMilliseconds, data: data))
+        }
         return flight.machine.written(outcome, now: clock.wallMilliseconds)
+    }
+
+    /// Tells the operator that an endpoint answered `410` (disabled here) or that its circuit
+    /// opened or closed again.
+    private func announce(disabled: Bool, circuit: EndpointRuntime.CircuitChange?, endpointID: String) {
+        guard let operational = dependencies.operational else { return }
+        let now = clock.wallMilliseconds
+        if disabled {
+            operational.report(OperationalEvent(.endpointDisabled, endpointID: endpointID, at: now, data: ["reason": .text("gone"), "status": .number(410)]))
+        }
+        switch circuit {
+        case .opened: operational.report(OperationalEvent(.circuitOpened, endpointID: endpointID, at: now))
+        case .recovered: operational.report(OperationalEvent(.recovered, endpointID: endpointID, at: now))
+        case nil: break
+        }
     }
 
     /// Hands parked records an endpoint resumed back to the workers, ahead of new work: each

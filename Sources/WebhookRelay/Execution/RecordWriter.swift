@@ -11,26 +11,29 @@ struct RecordWriter: Sendable {
     /// The first and the longest wait between attempts to write.
     static let backoff: (first: Duration, longest: Duration) = (.milliseconds(100), .seconds(5))
 
-    func write(_ record: KafkaProducerRecord, for ticket: borrowing RecordTicket, from topicPartition: KafkaTopicPartition) async -> WriteOutcome {
+    /// Writes `record`; with ``WriteOutcome/written``, where the broker stored it.
+    func write(
+        _ record: KafkaProducerRecord, for ticket: borrowing RecordTicket, from topicPartition: KafkaTopicPartition
+    ) async -> (outcome: WriteOutcome, stored: KafkaDeliveryReport?) {
         var backoff = Self.backoff.first
         while ticket.isOwned {
             do {
-                try await sink.write(record)
+                let stored = try await sink.write(record)
                 logger.trace("Forwarded", metadata: [
                     "kafka.topic": "\(record.topic)", "kafka.from": "\(topicPartition)@\(ticket.offset)",
                 ])
-                return .written
+                return (.written, stored)
             } catch where error.isRecordRefused {
-                return .refused(error.name)
+                return (.refused(error.name), nil)
             } catch {
                 logger.warning("Producing to \(record.topic) failed; retrying", metadata: [
                     "kafka.error": "\(error)", "kafka.partition": "\(topicPartition)", "kafka.offset": "\(ticket.offset)",
                 ])
-                guard !Task.isCancelled else { return .notOwned }
+                guard !Task.isCancelled else { return (.notOwned, nil) }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, Self.backoff.longest)
             }
         }
-        return .notOwned
+        return (.notOwned, nil)
     }
 }

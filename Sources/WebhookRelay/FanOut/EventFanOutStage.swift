@@ -41,12 +41,18 @@ final class EventFanOutStage: Sendable {
 
     private let relay: RelayConfiguration
     private let configuration: Configuration
+    /// The events topic and/or the operational topic.
+    private let topics: [String]
     private let registry: EndpointRegistry
     private let metrics: RelayMetrics
     private let logger: Logger
 
-    init(relay: RelayConfiguration, configuration: Configuration = Configuration(), registry: EndpointRegistry, metrics: RelayMetrics, logger: Logger) {
+    init(
+        relay: RelayConfiguration, configuration: Configuration = Configuration(), topics: [String], registry: EndpointRegistry,
+        metrics: RelayMetrics, logger: Logger
+    ) {
         self.relay = relay
+        self.topics = topics
         self.configuration = configuration
         self.registry = registry
         self.metrics = metrics
@@ -121,7 +127,7 @@ final class EventFanOutStage: Sendable {
         let gate = FanOutGate()
         let consumer: KafkaConsumer
         do {
-            consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [relay.topics.events], logger: logger) { event in
+            consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: topics, logger: logger) { event in
                 await gate.rebalance(event)
             }
         } catch {
@@ -152,11 +158,21 @@ final class EventFanOutStage: Sendable {
         let decided = batch.map { event in
             (event, FanOutDecision.decide(
                 event, bodyLimit: relay.bodyLimit, recordLimit: relay.sizeLimits.recordLimit, topics: relay.topics, now: now,
-                subscribers: registry.subscribers(of:)
+                subscribers: event.topic == relay.topics.operational ? operatorSubscribers(of:) : registry.subscribers(of:)
             ))
         }
         for transaction in FanOutTransaction.plan(decided, maxRecords: configuration.maxDeliveries, maxBytes: configuration.maxBytes) {
             try await commit(transaction, producer: producer, consumer: consumer, gate: gate)
+        }
+    }
+
+    /// An operational event goes to the operator's endpoint, unless it is about that endpoint
+    /// (which could otherwise feed on its own failures) or the endpoint does not exist.
+    private func operatorSubscribers(of event: EventRecord) -> [String] {
+        guard let target = relay.operationalEndpoint, event.tenant != target else { return [] }
+        switch registry.answer(target) {
+        case .found, .disabled: return [target]
+        case .deleted, .unknown: return []
         }
     }
 

@@ -27,6 +27,9 @@ public struct RelayTopics: Sendable, Hashable {
     /// Where applications publish events once (key = tenant), turned into one delivery per
     /// subscribed endpoint.
     public var events: String { "\(prefix).events" }
+    /// What the relay tells operators (``OperationalEvent``: endpoint changes, circuits,
+    /// exhausted messages; key = endpoint id).
+    public var operational: String { "\(prefix).operational" }
     /// Dead letters.
     public var deadLetters: String { "\(prefix).dlq" }
     /// Marks of republished dead letters (compacted; key = DLQ id).
@@ -57,7 +60,7 @@ public struct RelayTopics: Sendable, Hashable {
     public var consumed: [String] { [deliveries] + retryTopics }
 
     /// Every topic the relay needs.
-    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints, endpointStatus, events] }
+    public var all: [String] { consumed + [deadLetters, replayed, progress, endpoints, endpointStatus, events, operational] }
 
     /// The delay a delay topic stands for, or `nil` for any other topic.
     public func delay(ofRetryTopic topic: String) -> Duration? {

@@ -51,6 +51,9 @@ public struct RelayConfiguration: Sendable {
     public var kafkaProperties: [String: String] = [:]
     /// The shared HTTP client's settings.
     public var http = WebhookHTTPClient.Configuration()
+    /// The endpoint that receives the relay's operational events (``OperationalEvent``) as signed
+    /// webhooks, fanned out from `<prefix>.operational`; `nil`: they stay on the topic.
+    public var operationalEndpoint: String?
     /// How long a fan-out transaction may stay open before the broker aborts it. A replica that
     /// dies mid-transaction holds back `read_committed` readers of the partitions it wrote to
     /// until then, unless it comes back with the same ``groupInstanceID`` (which aborts it at once).

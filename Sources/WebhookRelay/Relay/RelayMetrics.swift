@@ -99,6 +99,11 @@ public final class RelayMetrics: Sendable {
         if deliveries > 0 { counter("webhook_relay_fanout_deliveries_total", []).increment(by: Int64(deliveries)) }
     }
 
+    /// An operational event written (or dropped: its queue was full).
+    func operationalEvent(_ kind: OperationalEvent.Kind, dropped: Bool) {
+        counter("webhook_relay_operational_events_total", [("type", kind.rawValue), ("outcome", dropped ? "dropped" : "written")]).increment()
+    }
+
     /// A fan-out transaction committed or aborted.
     func fanOutTransaction(committed: Bool) {
         counter("webhook_relay_fanout_transactions_total", [("outcome", committed ? "committed" : "aborted")]).increment()

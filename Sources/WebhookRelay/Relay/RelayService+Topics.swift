@@ -28,21 +28,37 @@ extension RelayService {
         return expected
     }
 
-    /// The fan-out stage when the events topic exists (with the deliveries topic's partition
-    /// count: its dead letters keep their partition number); without it the relay runs without
-    /// fan-out and says so.
+    /// The fan-out stage, for the events topic when it exists and for the operational topic when
+    /// an operator endpoint is named (each with the deliveries topic's partition count: dead
+    /// letters keep their partition number); without either the relay runs without it and says so.
     func fanOutStage(_ producer: KafkaProducer, partitions: Int) async throws -> EventFanOutStage? {
-        let events = configuration.topics.events
-        guard let count = try await producer.partitionCounts(of: [events])[events] else {
-            logger.notice("No events topic: fan-out is off (create it with `webhook-relay topics create`)", metadata: ["kafka.topic": "\(events)"])
-            return nil
+        let topics = configuration.topics
+        let wanted = [topics.events] + (configuration.operationalEndpoint == nil ? [] : [topics.operational])
+        let counts = try await producer.partitionCounts(of: wanted)
+        let present = wanted.filter { counts[$0] != nil }
+        if counts[topics.events] == nil {
+            logger.notice("No events topic: fan-out is off (create it with `webhook-relay topics create`)", metadata: ["kafka.topic": "\(topics.events)"])
         }
-        guard count == partitions else {
+        if configuration.operationalEndpoint != nil && counts[topics.operational] == nil {
+            throw ConfigurationError("--operational-endpoint needs the topic \(topics.operational) (create it with `webhook-relay topics create`)")
+        }
+        if let different = present.first(where: { counts[$0] != partitions }) {
             throw ConfigurationError(
-                "every relay topic needs the partition count of \(configuration.topics.deliveries) (\(partitions)): \(events) has \(count)"
+                "every relay topic needs the partition count of \(topics.deliveries) (\(partitions)): \(different) has \(counts[different] ?? 0)"
             )
         }
-        return EventFanOutStage(relay: configuration, registry: registry, metrics: metrics, logger: logger)
+        guard !present.isEmpty else { return nil }
+        return EventFanOutStage(relay: configuration, topics: present, registry: registry, metrics: metrics, logger: logger)
+    }
+
+    /// The operational events' writer when `<prefix>.operational` exists.
+    func operationalLog(_ producer: KafkaProducer) async throws -> OperationalLog? {
+        let topic = configuration.topics.operational
+        guard try await producer.partitionCounts(of: [topic])[topic] != nil else {
+            logger.notice("No operational topic: operational events are off", metadata: ["kafka.topic": "\(topic)"])
+            return nil
+        }
+        return OperationalLog(topic: topic, metrics: metrics, logger: logger)
     }
 
     /// Compares the topics' `max.message.bytes` with the records the relay writes, where the
@@ -75,7 +91,7 @@ extension RelayService {
 
     /// In registry mode, reads the registry topic to its end and keeps following it (the returned
     /// task); the relay consumes only once its endpoints are loaded, and is not ready before.
-    func readRegistry(_ producer: KafkaProducer) async throws -> Task<Void, Never>? {
+    func readRegistry(_ producer: KafkaProducer, operational: OperationalLog?) async throws -> Task<Void, Never>? {
         guard case .registry(let keyring) = source else { return nil }
         let topic = configuration.topics.endpoints
         let statusTopic = configuration.topics.endpointStatus
@@ -103,7 +119,8 @@ extension RelayService {
         do {
             try await reader.catchUp(timeout: configuration.registryTimeout)
             setManager(EndpointManager(
-                catalog: reader, producer: producer, topics: configuration.topics, keyring: keyring, registry: registry, status: board, logger: logger
+                catalog: reader, producer: producer, topics: configuration.topics, keyring: keyring, registry: registry, status: board,
+                operational: operational, logger: logger
             ))
         } catch {
             catalog.value = nil

@@ -120,12 +120,13 @@ public final class RelayService: Service, Sendable {
         do {
             let partitions = try await checkTopics(producer)
             let fanOut = try await fanOutStage(producer, partitions: partitions)
-            let catalogTask = try await readRegistry(producer)
+            let operational = try await operationalLog(producer)
+            let catalogTask = try await readRegistry(producer, operational: operational)
             let progress = try ProgressLog(
                 topic: configuration.topics.progress, partitions: partitions,
                 consumerConfiguration: configuration.consumerConfiguration, producer: producer, logger: logger
             )
-            try await consume(producer: producer, http: http, progress: progress, fanOut: fanOut)
+            try await consume(producer: producer, http: http, progress: progress, fanOut: fanOut, operational: operational)
             setManager(nil)
             await progress.close()
             await catalog.value?.close()
@@ -143,7 +144,9 @@ public final class RelayService: Service, Sendable {
         logger.info("Relay stopped")
     }
 
-    private func consume(producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog, fanOut: EventFanOutStage?) async throws {
+    private func consume(
+        producer: KafkaProducer, http: WebhookHTTPClient, progress: ProgressLog, fanOut: EventFanOutStage?, operational: OperationalLog?
+    ) async throws {
         let consumerReference = LockedValue<KafkaConsumer?>(nil)
         let logger = self.logger
         let ledger = OffsetLedger { topicPartition, doneUpTo in
@@ -175,7 +178,7 @@ public final class RelayService: Service, Sendable {
         consumerReference.value = consumer
         let executor = DeliveryExecutor(
             configuration: configuration, registry: registry, ledger: ledger,
-            dependencies: .init(source: consumer, sink: producer, transport: http),
+            dependencies: .init(source: consumer, sink: producer, transport: http, operational: operational),
             metrics: metrics, statistics: statistics, logger: logger
         )
         executorReference.value = executor
@@ -208,6 +211,9 @@ public final class RelayService: Service, Sendable {
                 group.addTask { await progress.run() }
                 if let fanOut {
                     group.addTask { await fanOut.run() }
+                }
+                if let operational {
+                    group.addTask { await operational.run(producer: producer) }
                 }
                 group.addTask { await self.writeProgress(ledger: ledger, progress: progress) }
                 group.addTask { await executor.runTimers() }

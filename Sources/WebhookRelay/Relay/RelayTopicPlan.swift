@@ -3,7 +3,8 @@ import Kafka
 extension RelayTopics {
     /// The topics `webhook-relay topics create` makes, each with the same partition count and a
     /// retention suited to it:
-    /// - deliveries and events: 7 days (time to fix a stopped relay without losing records);
+    /// - deliveries, events and operational events: 7 days (time to fix a stopped relay without
+    ///   losing records);
     /// - each delay topic: 7 days or twice its delay, whichever is longer;
     /// - dead letters: 90 days (operators replay them with `republish`);
     /// - replay marks: compacted (one mark per dead letter, kept as long as needed);
@@ -41,6 +42,8 @@ extension RelayTopics {
                                              "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": String(week)]))
         topics.append(KafkaNewTopic(name: events, partitions: partitions, replicationFactor: replicationFactor,
                                     config: ["retention.ms": String(week), "max.message.bytes": maxBytes]))
+        topics.append(KafkaNewTopic(name: operational, partitions: partitions, replicationFactor: replicationFactor,
+                                    config: ["retention.ms": String(week)]))
         return topics
     }
 }

@@ -114,11 +114,16 @@ final class RecordingSink: RecordSink {
 
     func refuse(topic: String) { refusing.withLock { _ = $0.insert(topic) } }
 
-    func write(_ record: KafkaProducerRecord) async throws(KafkaError) {
+    func write(_ record: KafkaProducerRecord) async throws(KafkaError) -> KafkaDeliveryReport {
         if refusing.withLock({ $0.contains(record.topic) }) && !record.value.isEmpty {
             throw KafkaError(code: 10, name: "MSG_SIZE_TOO_LARGE", message: "Broker: Message size too large")
         }
-        written.withLock { $0.append(record) }
+        // Offsets as a single-partition topic would give them, per topic.
+        let offset = written.withLock { written in
+            defer { written.append(record) }
+            return Int64(written.filter { $0.topic == record.topic }.count)
+        }
+        return KafkaDeliveryReport(partition: record.partition ?? 0, offset: offset)
     }
 
     var records: [KafkaProducerRecord] { written.withLock { $0 } }
