@@ -75,15 +75,16 @@ struct FanOutCrashReliabilityTests {
         let fannedOutTwice = written.count - Set(written).count
         #expect(Set(written) == expected, "the deliveries topic holds every subscribed delivery and no other")
         // librdkafka's mock broker (the embedded one) shows records of aborted and open
-        // transactions and drops transactional offsets (docs/fan-out.md): the batch the killed
-        // replica had written in its open transaction is written again by the next owner, and a
-        // rebalance may repeat the batch whose offsets the group refused meanwhile. A batch is
-        // what a replica had buffered (here a chunk or two of 100 events, ~2.7 deliveries each):
-        // the kill and the two rebalances it causes repeat a few batches at most.
+        // transactions, drops transactional offsets and refuses commits while the group rebalances
+        // (docs/fan-out.md): the killed replica's open batch is written again by the next owner, and
+        // each of the two rebalances may repeat one batch per member (a batch is what a replica had
+        // buffered: ~100 events in steady flow, up to 2,000 after a pause). Measured 0–446 of 7,998.
+        // Bound: half. Losing the position (offsets never committed: every rebalance fans out again
+        // from the start, after a fifth and after most of the events) repeats more than that.
         ReliabilityReport.record("r8", [
             "deliveries": "\(expected.count)", "fanned out twice": "\(fannedOutTwice)", "delivered twice": "\(duplicates)",
         ])
-        #expect(fannedOutTwice <= 1_600, "\(fannedOutTwice) deliveries fanned out twice")
+        #expect(fannedOutTwice <= expected.count / 2, "\(fannedOutTwice) deliveries fanned out twice")
         passed = all && missing.isEmpty && unexpected.isEmpty
     }
 
