@@ -86,9 +86,9 @@ extension EndpointsFile {
 
             var tenant: String?
             if let node = fields["tenant"] {
-                guard let text = node.scalar?.string, !text.isEmpty, text.utf8.count <= 256,
-                    text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
-                else { throw fail("tenant", "must be 1-256 printable characters") }
+                guard let text = node.scalar?.string, !text.isEmpty, HeaderText.isPrintable(text) else {
+                    throw fail("tenant", "must be 1-256 printable characters")
+                }
                 tenant = text
             }
 

@@ -132,10 +132,6 @@ final class DeliveryExecutor: Sendable {
             case .report(let admission, let report):
                 if let runtime = flight.runtime {
                     let reported = runtime.report(admission, report, now: clock.monotonicMilliseconds)
-                    if reported.disabled {
-                        logger.warning("Endpoint answered 410 Gone: disabled on this replica until the endpoints file is reloaded",
-                                       metadata: ["endpoint.id": "\(flight.machine.endpointID)"])
-                    }
                     announce(disabled: reported.disabled, circuit: reported.circuit, endpointID: flight.machine.endpointID)
                     dispatch(reported.resumed)
                 }
@@ -179,10 +175,14 @@ final class DeliveryExecutor: Sendable {
         return flight.machine.written(outcome, now: clock.wallMilliseconds)
     }
 
-    /// Tells the operator that an endpoint answered `410` (disabled here) or that its circuit
-    /// opened or closed again.
+    /// Logs and tells the operator that an endpoint answered `410` (disabled here), or that its
+    /// circuit opened or closed again; nothing to do for most reports.
     private func announce(disabled: Bool, circuit: EndpointRuntime.CircuitChange?, endpointID: String) {
-        guard let operational = dependencies.operational else { return }
+        if disabled {
+            logger.warning("Endpoint answered 410 Gone: disabled on this replica until the endpoints file is reloaded",
+                           metadata: ["endpoint.id": "\(endpointID)"])
+        }
+        guard let operational = dependencies.operational, disabled || circuit != nil else { return }
         let now = clock.wallMilliseconds
         if disabled {
             operational.report(OperationalEvent(.endpointDisabled, endpointID: endpointID, at: now, data: ["reason": .text("gone"), "status": .number(410)]))

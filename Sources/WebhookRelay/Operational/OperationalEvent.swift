@@ -43,14 +43,8 @@ public struct OperationalEvent: Sendable, Hashable {
     /// A stable message id for the event: the same event (kind, endpoint, time, details) always
     /// gets the same id, so a receiver can deduplicate a repeated one.
     public var webhookID: String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         let text = "\(kind.rawValue)\u{0}\(endpointID)\u{0}\(at)\u{0}" + data.keys.sorted().map { "\($0)=\(data[$0].map(String.init(describing:)) ?? "")" }.joined(separator: "\u{0}")
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
-        }
-        let hex = String(hash, radix: 16)
-        return "op_\(String(repeating: "0", count: 16 - hex.count))\(hex)"
+        return "op_" + HeaderText.fingerprint(text)
     }
 
     /// The JSON body: `{"type":…,"timestamp":"…Z","data":{"endpoint_id":…,…}}`.

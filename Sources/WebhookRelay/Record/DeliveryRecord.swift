@@ -92,10 +92,10 @@ extension DeliveryRecord {
         case .failure(let defect): return .failure(defect)
         }
         guard let event, !event.isEmpty else { return malformed("no '\(RelayHeader.event)' header") }
-        guard event.utf8.count <= 256, event.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+        guard HeaderText.isPrintable(event) else {
             return malformed("'\(RelayHeader.event)' must be at most 256 printable characters")
         }
-        guard contentType.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }), contentType.utf8.count <= 256 else {
+        guard HeaderText.isPrintable(contentType) else {
             return malformed("'\(RelayHeader.contentType)' must be at most 256 printable characters")
         }
         let origin = DeliveryRecord.Origin(
@@ -122,14 +122,8 @@ extension DeliveryRecord {
     /// A stable id for a record without `webhook-id`: the same for every retry and replay, since it
     /// comes from the origin coordinates (which hops carry), e.g. `msg_9c1f0e3a7b2d4c11_3_1042`.
     public static func derivedID(_ origin: Origin) -> String {
-        // FNV-1a 64 of the topic keeps ids short; partition and offset make them unique within it.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in origin.topic.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
-        }
-        let hex = String(hash, radix: 16)
-        return "msg_\(String(repeating: "0", count: 16 - hex.count))\(hex)_\(origin.partition)_\(origin.offset)"
+        // A fingerprint of the topic keeps ids short; partition and offset make them unique within it.
+        "msg_\(HeaderText.fingerprint(origin.topic))_\(origin.partition)_\(origin.offset)"
     }
 
     /// Whether an id can be signed and sent: 1-256 printable ASCII characters without `.` (it

@@ -32,7 +32,7 @@ public struct EventRecord: Sendable {
             .failure(DeliveryRecordDefect(reason: .malformed, detail: detail))
         }
         guard let key = record.key, !key.isEmpty else { return malformed("event has no key (the tenant)") }
-        guard let tenant = String(validating: key, as: UTF8.self), isPrintable(tenant) else {
+        guard let tenant = String(validating: key, as: UTF8.self), HeaderText.isPrintable(tenant) else {
             return malformed("the key (the tenant) must be at most 256 printable UTF-8 characters")
         }
         var event: String?, webhookID: String?, named: String?
@@ -43,12 +43,12 @@ public struct EventRecord: Sendable {
             case RelayHeader.id: webhookID = value
             case RelayHeader.contentType:
                 // As a delivery's: a bad one is one dead letter here, not one per subscriber.
-                guard isPrintable(value) else { return malformed("'\(RelayHeader.contentType)' must be at most 256 printable characters") }
+                guard HeaderText.isPrintable(value) else { return malformed("'\(RelayHeader.contentType)' must be at most 256 printable characters") }
             default: named = value
             }
         }
         guard let event, !event.isEmpty else { return malformed("no '\(RelayHeader.event)' header") }
-        guard isPrintable(event) else { return malformed("'\(RelayHeader.event)' must be at most 256 printable characters") }
+        guard HeaderText.isPrintable(event) else { return malformed("'\(RelayHeader.event)' must be at most 256 printable characters") }
         let id = webhookID ?? DeliveryRecord.derivedID(DeliveryRecord.Origin(topic: record.topic, partition: record.partition, offset: record.offset))
         guard DeliveryRecord.isValidID(id) else {
             return malformed("'\(RelayHeader.id)' must be 1-256 printable ASCII characters without '.', ',' or spaces")
@@ -56,7 +56,7 @@ public struct EventRecord: Sendable {
         var endpoints: [String]?
         if let named {
             let ids = named.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard !ids.isEmpty, ids.allSatisfy({ !$0.isEmpty && isPrintable($0) }) else {
+            guard !ids.isEmpty, ids.allSatisfy({ !$0.isEmpty && HeaderText.isPrintable($0) }) else {
                 return malformed("'\(endpointsHeader)' must be a comma-separated list of endpoint ids")
             }
             guard ids.count <= maxNamedEndpoints else { return malformed("'\(endpointsHeader)' names more than \(maxNamedEndpoints) endpoints") }
@@ -68,7 +68,4 @@ public struct EventRecord: Sendable {
         return .success(EventRecord(tenant: tenant, event: event, webhookID: id, endpoints: endpoints))
     }
 
-    private static func isPrintable(_ text: String) -> Bool {
-        text.utf8.count <= 256 && text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
-    }
 }
