@@ -48,6 +48,7 @@ bench: deps
 	./scripts/bench/micro.sh
 	./scripts/bench/e2e.sh
 	./scripts/bench/fanout.sh
+	./scripts/bench/ordered.sh
 
 clean:
 	rm -rf .build

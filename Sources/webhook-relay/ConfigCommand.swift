@@ -62,7 +62,7 @@ struct ConfigCommand: AsyncParsableCommand {
             if settings.endpointsPath != nil { Console.line("endpoints (\(endpoints.count)):") }
             for endpoint in endpoints {
                 var details = ["scheme \(endpoint.scheme.rawValue)", "secrets masked", "timeout \(DurationText.format(endpoint.timeout))",
-                               "max_in_flight \(endpoint.maxInFlight)"]
+                               endpoint.policy.ordered ? "ordered" : "max_in_flight \(endpoint.maxInFlight)"]
                 if let rate = endpoint.policy.rateLimit { details.append("rate_limit \(rate)") }
                 if endpoint.policy.permanent4xx { details.append("permanent_4xx") }
                 if !endpoint.events.isEmpty { details.append("events \(endpoint.events.map(\.description).joined(separator: ","))") }

@@ -22,6 +22,8 @@ struct EndpointFieldOptions: ParsableArguments {
     @Option(help: "Requests per period at most, like 50/s.") var rateLimit: String?
     @Option(name: .customLong("permanent-4xx"), help: "true: a 4xx but 408/429 is final.") var permanent4xx: Bool?
     @Option(help: "true: refuse an http:// URL.") var httpsOnly: Bool?
+    @Option(help: "true: deliver one at a time in produce order, retrying a failure in place.") var ordered: Bool?
+    @Option(help: "Every attempt failing this long disables the endpoint, like 5d, or never.") var autoDisableAfter: String?
     @Option(help: "Consecutive failures that open the circuit.") var circuitFailureThreshold: Int?
     @Option(help: "Open time before one probe, like 10m.") var circuitOpenDuration: String?
     @Option(help: "Successful probes that close the circuit.") var circuitSuccessesToClose: Int?
@@ -32,7 +34,7 @@ struct EndpointFieldOptions: ParsableArguments {
     func apply(to fields: inout [String: Any], id: String, keyring: SecretKeyring?) throws -> [String] {
         let scalars: [(String, Any?)] = [
             ("url", url), ("scheme", scheme), ("tenant", tenant), ("timeout", timeout), ("max_in_flight", maxInFlight), ("rate_limit", rateLimit),
-            ("permanent_4xx", permanent4xx), ("https_only", httpsOnly), ("circuit_failure_threshold", circuitFailureThreshold),
+            ("permanent_4xx", permanent4xx), ("https_only", httpsOnly), ("ordered", ordered), ("auto_disable_after", autoDisableAfter), ("circuit_failure_threshold", circuitFailureThreshold),
             ("circuit_open_duration", circuitOpenDuration), ("circuit_successes_to_close", circuitSuccessesToClose),
             ("circuit_max_age", circuitMaxAge),
         ]

@@ -55,12 +55,12 @@ def log(message: str) -> None:
 class Broker:
     """`webhook-relay broker` with the relay's topics under `prefix`."""
 
-    def __init__(self, relay: str, work: Path, prefix: str):
+    def __init__(self, relay: str, work: Path, prefix: str, schedule: str = "1s,5s"):
         self.prefix = prefix
         out = open(work / f"broker-{prefix}.out", "w+")
         self.process = subprocess.Popen(
             [relay, "broker", "--relay-topics", "--topic-prefix", prefix, "--partitions", str(PARTITIONS),
-             "--retry-schedule", "1s,5s", "--log-level", "error"],
+             "--retry-schedule", schedule, "--log-level", "error"],
             stdout=out, stderr=open(work / f"broker-{prefix}.log", "w"), stdin=subprocess.DEVNULL,
         )
         for _ in range(100):
@@ -78,9 +78,10 @@ class Broker:
 
 
 class Nginx:
-    """nginx answering 204 to everything; access log lines `$msec $status $uri $http_webhook_id`."""
+    """nginx answering 204 to everything (but `failing`: a path prefix under which it answers 500 to
+    30 % of the requests at random); access log lines `$msec $status $uri $http_webhook_id`."""
 
-    def __init__(self, work: Path, name: str):
+    def __init__(self, work: Path, name: str, failing: str | None = None):
         self.dir = work / f"nginx-{name}"
         self.dir.mkdir()
         self.port = free_port()
@@ -96,7 +97,12 @@ http {{
     access_log {self.log} bench buffer=256k flush=200ms;
     keepalive_requests 1000000;
     client_body_buffer_size 16k;
-    server {{ listen 127.0.0.1:{self.port}; location / {{ return 204; }} }}
+    split_clients "${{request_id}}" $fail {{ 30% 1; * 0; }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{ return 204; }}
+        {f"location {failing} {{ if ($fail) {{ return 500; }} return 204; }}" if failing else ""}
+    }}
 }}
 """)
         self.process = subprocess.Popen(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)])
@@ -149,16 +155,18 @@ class Relay:
     """`webhook-relay run` (release build) for the endpoints in `urls` (id → URL)."""
 
     def __init__(self, relay: str, work: Path, name: str, broker: Broker, urls: dict[str, str], secret: str,
-                 extra: tuple[str, ...] = (), tenants: dict[str, str] | None = None):
+                 extra: tuple[str, ...] = (), tenants: dict[str, str] | None = None, ordered: frozenset[str] = frozenset(),
+                 schedule: str = "1s,5s"):
         endpoints = work / f"endpoints-{name}.yaml"
         endpoints.write_text("endpoints:\n" + "".join(
             f"  - id: {id}\n    url: {url}\n    secrets: [\"env:BENCH_SECRET\"]\n"
-            + (f"    tenant: {tenants[id]}\n" if tenants else "") for id, url in urls.items()
+            + (f"    tenant: {tenants[id]}\n" if tenants else "") + ("    ordered: true\n" if id in ordered else "")
+            for id, url in urls.items()
         ))
         self.admin = free_port()
         self.process = subprocess.Popen(
             [relay, "run", "--brokers", broker.bootstrap, "--endpoints", str(endpoints), "--topic-prefix", broker.prefix,
-             "--retry-schedule", "1s,5s", "--allow-private-network", "--admin-port", str(self.admin),
+             "--retry-schedule", schedule, "--allow-private-network", "--admin-port", str(self.admin),
              "--log-level", "warning", "--group", f"relay-{name}", *extra],
             env={**os.environ, "BENCH_SECRET": secret}, stdout=subprocess.DEVNULL,
             stderr=open(work / f"relay-{name}.log", "w"),

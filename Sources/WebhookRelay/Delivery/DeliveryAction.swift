@@ -27,8 +27,9 @@ enum DeliveryAction: Sendable, Equatable {
     enum AttemptReport: Sendable, Equatable {
         /// The endpoint's result: its circuit, health and pace learn from it. A `410` disables
         /// the endpoint with `goneReason`. `error` is the attempt's error text, `at` its end
-        /// (wall-clock epoch milliseconds), for the endpoint's status.
-        case result(success: Bool, status: Int?, error: String?, at: Int64, goneReason: String)
+        /// (wall-clock epoch milliseconds), for the endpoint's status. `keepsTurn`: an ordered
+        /// endpoint's failed attempt that will be made again in place, holding the later ones.
+        case result(success: Bool, status: Int?, error: String?, at: Int64, goneReason: String, keepsTurn: Bool = false)
         /// The attempt was not made, or the relay cut it short: not a result.
         case notMade
     }

@@ -22,10 +22,12 @@ extension DeliveryStateMachine {
             state = .reporting(.abandon(.cutShort))
             return .report(admission, .notMade)
         case .delivered, .retry, .deadLetter:
+            // An ordered endpoint's failed attempt is made again in place, keeping the turn.
+            let inPlace = if case .retry = verdict { endpoint.policy.ordered } else { false }
             state = .reporting(.verdict(verdict, outcome, startedAt: startedAt))
             let goneReason = "410 Gone at \(Date(timeIntervalSince1970: Double(now) / 1_000))"
             return .report(admission, .result(
-                success: outcome.succeeded, status: outcome.status, error: outcome.errorText, at: now, goneReason: goneReason
+                success: outcome.succeeded, status: outcome.status, error: outcome.errorText, at: now, goneReason: goneReason, keepsTurn: inPlace
             ))
         }
     }
@@ -40,9 +42,18 @@ extension DeliveryStateMachine {
         case .verdict(.delivered, _, _):
             state = .finished
             return .finish(.delivered)
+        case .verdict(.retry(let wait), let outcome, let startedAt) where endpoint?.policy.ordered == true:
+            // Ordered: the next attempt waits here, not on a delay topic.
+            var history = inPlace ?? InPlace(since: firstAttemptAt ?? startedAt)
+            history.attempts += 1
+            history.lastStatus = outcome.status
+            history.lastError = outcome.errorText
+            inPlace = history
+            state = .waitingToRetry
+            return .wait(wait.wait)
         case .verdict(.retry(let wait), let outcome, let startedAt):
             var hop = HopState(
-                delivery: delivery, attempts: attempts + 1, firstAttemptAt: delivery?.firstAttemptAtMilliseconds ?? startedAt,
+                delivery: delivery, attempts: attempts + 1, firstAttemptAt: firstAttemptAt ?? startedAt,
                 lastStatus: outcome.status, lastError: outcome.errorText
             )
             hop.dueAt = now + wait.wait.wholeMilliseconds
@@ -50,7 +61,7 @@ extension DeliveryStateMachine {
         case .verdict(.deadLetter(let reason), let outcome, let startedAt):
             return deadLetter(
                 reason, lastError: outcome.errorText, lastStatus: outcome.status, attempts: attempts + 1,
-                firstAttemptAt: delivery?.firstAttemptAtMilliseconds ?? startedAt, now: now
+                firstAttemptAt: firstAttemptAt ?? startedAt, now: now
             )
         case .verdict(.cutShort, _, _), .verdict(.attemptAgain, _, _):
             return unexpected("reported")
@@ -76,7 +87,7 @@ extension DeliveryStateMachine {
         case (.refused(let error), .hop):
             return deadLetter(
                 .forwardFailed, lastError: "\(write.topic) refused the record (\(error)): \(bodySize) bytes of body",
-                lastStatus: delivery?.lastStatus, attempts: write.state.attempts, now: now,
+                lastStatus: lastStatus, attempts: write.state.attempts, now: now,
                 cause: .delayTopicRefused(topic: write.topic, error: error)
             )
         case (.refused(let error), .deadLetter):
@@ -101,7 +112,7 @@ extension DeliveryStateMachine {
         cause: DeliveryAction.Write.Cause? = nil
     ) -> DeliveryAction {
         var state = HopState(
-            delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt ?? delivery?.firstAttemptAtMilliseconds,
+            delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt ?? self.firstAttemptAt,
             lastStatus: lastStatus, lastError: lastError, origin: delivery?.origin ?? coordinates
         )
         state.deadLetterReason = reason.rawValue

@@ -14,10 +14,15 @@ import Kafka
 /// ```
 /// start ─▶ waitUntilDue ─▶ findEndpoint ─▶ enter ─┬▶ attempt ─▶ report ─┬▶ finish (delivered)
 ///   │                          │                  ├▶ parked ─▶ resumed  ├▶ write hop ──▶ finish (retried)
-///   └▶ write dead letter       └▶ finish (skipped) ├▶ wait (rate limit)  └▶ write dead letter ─▶ finish
+///   └▶ write dead letter       └▶ finish (skipped) ├▶ wait (rate limit,  ├▶ write dead letter ─▶ finish
+///                                                  │   ordered: circuit) └▶ ordered: wait ─▶ enter (retry in place)
 ///                                                  └▶ write hop (postponed) / dead letter (gone, circuit_open)
 /// revoked (partition let go) in any waiting state ─▶ abandon
 /// ```
+///
+/// An ordered endpoint's record never goes to a delay topic: a failed attempt the schedule would
+/// retry waits the schedule's delay in memory, keeping its endpoint's turn (``InPlace``), and an
+/// open circuit holds it in memory up to ``EndpointPolicy/circuitMaxAge``.
 struct DeliveryStateMachine: Sendable {
     /// What the decisions need besides the record: one instance shared by every record.
     final class Configuration: Sendable {
@@ -45,8 +50,11 @@ struct DeliveryStateMachine: Sendable {
         case entering
         /// Parked by its endpoint, at its in-flight cap, until a slot is reserved for it.
         case parked
-        /// Waiting for its endpoint's rate limit.
-        case waitingForRateLimit
+        /// Waiting to enter its endpoint again: for its rate limit or (ordered) its open circuit.
+        case waitingToEnter
+        /// Ordered endpoint: its failed attempt waits the retry schedule's delay to be made again
+        /// in place, keeping the endpoint's turn.
+        case waitingToRetry
         /// Postponed in memory: there is no delay topic to postpone it to (schedule `none`).
         case postponedInMemory
         /// Admitted; its attempt is being made.
@@ -86,6 +94,19 @@ struct DeliveryStateMachine: Sendable {
     let tier: Duration?
     /// Its endpoint, once found.
     private(set) var endpoint: SharedEndpoint?
+    /// What happened to it in memory at an ordered endpoint: attempts retried in place, holds.
+    /// Set only by its own transitions, like ``state``.
+    var inPlace: InPlace?
+
+    /// An ordered endpoint's record's history in memory, which a dead letter reports.
+    struct InPlace: Sendable, Equatable {
+        /// When it was first attempted or held here (wall-clock epoch milliseconds).
+        var since: Int64
+        /// Attempts made here (not yet in the record's headers).
+        var attempts = 0
+        var lastStatus: Int?
+        var lastError: String?
+    }
     /// Set only by its own transitions (this file and its `+Attempt` extension).
     var state: State = .received
 
@@ -145,12 +166,12 @@ struct DeliveryStateMachine: Sendable {
             )
         case .deleted:
             return deadLetter(
-                .endpointDeleted, lastError: "endpoint '\(keyText)' was deleted from the registry", lastStatus: delivery?.lastStatus,
+                .endpointDeleted, lastError: "endpoint '\(keyText)' was deleted from the registry", lastStatus: lastStatus,
                 attempts: attempts, now: now
             )
         case .disabled(let found, let reason):
             guard found.endpoint.accepts(event: event) else { return skipped() }
-            return deadLetter(.endpointDisabled, lastError: reason, lastStatus: delivery?.lastStatus, attempts: attempts, now: now)
+            return deadLetter(.endpointDisabled, lastError: reason, lastStatus: lastStatus, attempts: attempts, now: now)
         case .found(let found):
             endpoint = found
             guard found.endpoint.accepts(event: event) else { return skipped() }
@@ -202,27 +223,51 @@ struct DeliveryStateMachine: Sendable {
             // The endpoint's runtime parks the record itself, under its lock (``parked()``).
             return unexpected("park")
         case .rateLimited(let wait):
-            state = .waitingForRateLimit
+            state = .waitingToEnter
             return .wait(wait)
-        case .disabled(let reason):
-            return deadLetter(.gone, lastError: reason, lastStatus: delivery?.lastStatus, attempts: attempts, now: now)
+        case .disabled(let reason, let cause):
+            let dead: DeadLetterReason = if case .failing = cause { .endpointDisabled } else { .gone }
+            return deadLetter(dead, lastError: reason, lastStatus: lastStatus, attempts: attempts, now: now)
         case .circuitOpen(let wait):
-            // Held back by an open circuit for longer than the endpoint allows: it dies.
-            let firstSeen = delivery?.firstAttemptAtMilliseconds ?? now
-            if now - firstSeen > policy.circuitMaxAge.wholeMilliseconds {
-                return deadLetter(
-                    .circuitOpen, lastError: delivery?.lastError ?? "circuit open", lastStatus: delivery?.lastStatus,
-                    attempts: attempts, now: now
-                )
+            // Held back by an open circuit for longer than the endpoint allows (an ordered
+            // endpoint's record is told so only then): it dies.
+            if !mayHold(now: now) || policy.ordered {
+                return deadLetter(.circuitOpen, lastError: lastError ?? "circuit open", lastStatus: lastStatus, attempts: attempts, now: now)
             }
             return postpone(wait: wait, now: now)
+        case .hold(let wait):
+            // Ordered: it waits in memory, keeping its endpoint's turn.
+            if inPlace == nil { inPlace = InPlace(since: now) }
+            state = .waitingToEnter
+            return .wait(wait)
         case .deferred(let wait):
             return postpone(wait: wait, now: now)
         }
     }
 
-    /// HTTP attempts made before this record was read.
-    var attempts: Int { delivery?.attempts ?? 0 }
+    /// HTTP attempts made before this one: before the record was read, and in place.
+    var attempts: Int { (delivery?.attempts ?? 0) + (inPlace?.attempts ?? 0) }
+    /// The first attempt's time (or the first hold's), the last failure's status and error text.
+    var firstAttemptAt: Int64? { delivery?.firstAttemptAtMilliseconds ?? inPlace?.since }
+    var lastStatus: Int? { inPlace?.lastStatus ?? delivery?.lastStatus }
+    var lastError: String? { inPlace?.lastError ?? delivery?.lastError }
+
+    /// Whether an open circuit may still hold the record back (``EndpointPolicy/circuitMaxAge``
+    /// since its first attempt or hold has not passed).
+    func mayHold(now: Int64) -> Bool {
+        guard let policy = endpoint?.policy else { return true }
+        return now - (firstAttemptAt ?? now) <= policy.circuitMaxAge.wholeMilliseconds
+    }
+
+    /// An ordered endpoint admitted the record with settings changed since it was looked up (its
+    /// runtime outlives changes): the attempt uses them.
+    mutating func endpointUpdated(_ endpoint: SharedEndpoint) {
+        guard case .entering = state else {
+            _ = unexpected("endpoint updated")
+            return
+        }
+        if self.endpoint !== endpoint { self.endpoint = endpoint }
+    }
 
     /// Sends the record to the shortest delay topic that covers `wait`, without using an attempt;
     /// with no delay topics (schedule `none`) it waits in memory and looks for its endpoint again.
@@ -232,8 +277,7 @@ struct DeliveryStateMachine: Sendable {
             return .wait(wait)
         }
         var hop = HopState(
-            delivery: delivery, attempts: attempts, firstAttemptAt: delivery?.firstAttemptAtMilliseconds ?? now,
-            lastStatus: delivery?.lastStatus, lastError: delivery?.lastError
+            delivery: delivery, attempts: attempts, firstAttemptAt: firstAttemptAt ?? now, lastStatus: lastStatus, lastError: lastError
         )
         hop.dueAt = now + next.wait.wholeMilliseconds
         return write(.hop(tier: next.tier, afterFailure: false), to: configuration.topics.retry(next.tier), hop, webhookID: delivery?.webhookID)
@@ -242,9 +286,12 @@ struct DeliveryStateMachine: Sendable {
     /// A timed wait ended: the rate limit's, an in-memory postponement's, or a descriptor's.
     mutating func timerFired(now: Int64) -> DeliveryAction {
         switch state {
-        case .waitingForRateLimit:
+        case .waitingToEnter:
             state = .entering
             return .enter(reserved: false, waited: true)
+        case .waitingToRetry:
+            state = .entering
+            return .enter(reserved: true, waited: false)
         case .postponedInMemory:
             return findEndpoint()
         case .waitingToAttempt(let admission, let number):
@@ -266,7 +313,7 @@ struct DeliveryStateMachine: Sendable {
             // It had waited for a descriptor: the relay's attempt, cut short.
             state = .reporting(.abandon(.cutShort))
             return .report(admission, .notMade)
-        case .received, .waitingUntilDue, .findingEndpoint, .entering, .parked, .waitingForRateLimit, .postponedInMemory:
+        case .received, .waitingUntilDue, .findingEndpoint, .entering, .parked, .waitingToEnter, .waitingToRetry, .postponedInMemory:
             state = .abandoned
             return .abandon(.none)
         case .reporting, .writing, .finished, .abandoned:

@@ -25,7 +25,7 @@ public struct Endpoint: Sendable {
     public var tenant: String? = nil
 
     /// What its deliveries may hold in memory.
-    var limits: EndpointLimits { EndpointLimits(maxInFlight: maxInFlight, rateLimit: policy.rateLimit) }
+    var limits: EndpointLimits { EndpointLimits(maxInFlight: maxInFlight, rateLimit: policy.rateLimit, ordered: policy.ordered) }
 
     /// Whether a record of this event type is delivered to the endpoint.
     public func accepts(event: String) -> Bool {

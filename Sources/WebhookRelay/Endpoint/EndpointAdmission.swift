@@ -1,3 +1,5 @@
+import Foundation
+
 /// The admission decisions of one endpoint, as a pure value: the circuit, the rate limit, the
 /// in-flight cap, and how many deliveries may wait in memory for it. ``EndpointRuntime`` keeps
 /// one behind a lock on the replica that owns the endpoint's partition, with the deliveries it
@@ -7,6 +9,12 @@
 /// slot frees, let it wait for the rate limit, or send it elsewhere (circuit open, disabled, too
 /// many waiting). The other events (an attempt's result, one that was not made, disabling) say
 /// how many parked deliveries to resume; each resumed one holds a reserved slot.
+///
+/// An ordered endpoint (``EndpointLimits/ordered``) gives one delivery at a time *the turn*, in
+/// the order they entered: the others park behind it, and the one with the turn keeps it while it
+/// waits for the rate limit or an open circuit (``Decision/hold(_:)``) and while its failed
+/// attempt waits to be made again (``leave(_:_:)`` with ``Result/keepsTurn``). Nothing is sent
+/// to a delay topic; ``overflowing`` tells the owner to stop reading instead.
 struct EndpointAdmission: Sendable {
     /// What to do with a delivery.
     enum Decision: Sendable, Equatable {
@@ -21,8 +29,12 @@ struct EndpointAdmission: Sendable {
         case circuitOpen(Duration)
         /// Too many deliveries wait for this endpoint: send it to a delay topic for this long.
         case deferred(Duration)
-        /// A `410 Gone` disabled the endpoint.
-        case disabled(reason: String)
+        /// The endpoint is disabled on this replica: by a `410 Gone`, or by failing continuously
+        /// for ``EndpointPolicy/autoDisableAfter``.
+        case disabled(reason: String, cause: Disabling = .gone)
+        /// An ordered endpoint's circuit is open: the delivery with the turn waits this long in
+        /// memory, keeping the turn, and enters again with `waited: true`.
+        case hold(Duration)
     }
 
     /// An admitted attempt.
@@ -48,6 +60,18 @@ struct EndpointAdmission: Sendable {
         /// The attempt's error text (failures), and its end, wall-clock epoch milliseconds.
         var error: String?
         var at: Int64?
+        /// An ordered endpoint's failed attempt that is made again in place: the delivery keeps
+        /// the turn (its slot becomes a reservation) and enters again with `reserved: true`.
+        var keepsTurn = false
+    }
+
+    /// What disabled an endpoint on this replica.
+    enum Disabling: Sendable, Equatable {
+        /// It answered `410 Gone`.
+        case gone
+        /// Every attempt failed for ``EndpointPolicy/autoDisableAfter`` (the first failure after
+        /// the last success, wall-clock epoch milliseconds).
+        case failing(since: Int64)
     }
 
     /// Which parked deliveries to resume.
@@ -70,6 +94,12 @@ struct EndpointAdmission: Sendable {
     /// Slots held for resumed deliveries that have not entered again yet.
     private(set) var reserved = 0
     private(set) var disabledReason: String?
+    private(set) var disabledCause: Disabling?
+    /// The first failure after the last success (wall-clock epoch milliseconds); `nil` while
+    /// attempts succeed. Seeded from the status another replica published (``seed(failingSince:)``).
+    private(set) var failingSince: Int64?
+    /// ``EndpointPolicy/autoDisableAfter`` in milliseconds.
+    private let autoDisableAfter: Int64?
     private(set) var lastStatus: Int?
     /// The last failure's error text (at most 256 characters), and when the last attempts succeeded and
     /// failed (wall-clock epoch milliseconds), for the endpoint's status.
@@ -85,6 +115,12 @@ struct EndpointAdmission: Sendable {
         self.limits = limits
         circuit = CircuitBreaker(configuration: policy.circuit)
         rateLimit = policy.rateLimit.map(RateLimit.init)
+        autoDisableAfter = policy.autoDisableAfter?.wholeMilliseconds
+    }
+
+    /// Continues a run of failures another replica saw (the endpoint's partition moved here).
+    mutating func seed(failingSince since: Int64) {
+        failingSince = min(failingSince ?? since, since)
     }
 
     /// Decides about one delivery.
@@ -94,12 +130,16 @@ struct EndpointAdmission: Sendable {
     ///     counted among those waiting.
     /// - Returns: the decision, and the parked deliveries to resume (a delivery that goes
     ///   elsewhere hands the slot it could have taken to the next parked one).
-    mutating func enter(now time: Int64, reserved holdsReservation: Bool = false, waited: Bool = false) -> (Decision, Resumption) {
+    ///   - mayHold: an ordered endpoint's delivery may still be held by an open circuit (it has not
+    ///     been held back longer than ``EndpointPolicy/circuitMaxAge``); if not, it is told
+    ///     ``Decision/circuitOpen(_:)`` and the turn passes on.
+    mutating func enter(now time: Int64, reserved holdsReservation: Bool = false, waited: Bool = false, mayHold: Bool = true) -> (Decision, Resumption) {
         // A resumed delivery's reserved slot becomes an ordinary free slot it may take.
         if holdsReservation { reserved -= 1 }
         if waited { waiting -= 1 }
+        if limits.ordered { return enterInOrder(now: time, hasTurn: holdsReservation || waited, mayHold: mayHold) }
         func elsewhere(_ decision: Decision) -> (Decision, Resumption) { (decision, resumption()) }
-        if let disabledReason { return elsewhere(.disabled(reason: disabledReason)) }
+        if let disabledReason { return elsewhere(.disabled(reason: disabledReason, cause: disabledCause ?? .gone)) }
         if case .open(let until) = circuit.state, time < until { return elsewhere(.circuitOpen(.milliseconds(until - time))) }
         if case .halfOpen(_, true) = circuit.state { return elsewhere(.circuitOpen(.seconds(1))) }
         let hasSlot = inFlight + reserved < limits.maxInFlight
@@ -126,6 +166,43 @@ struct EndpointAdmission: Sendable {
         return (.rateLimited(rateWait ?? .milliseconds(1)), .first(0))
     }
 
+    /// An ordered endpoint's decision: a delivery without the turn parks behind the one that has it
+    /// (or behind those parked); the one with the turn is attempted, or held in memory by the
+    /// rate limit or the circuit.
+    private mutating func enterInOrder(now time: Int64, hasTurn: Bool, mayHold: Bool) -> (Decision, Resumption) {
+        if let disabledReason { return (.disabled(reason: disabledReason, cause: disabledCause ?? .gone), resumption()) }
+        if !hasTurn && inFlight + reserved + waiting > 0 {
+            waiting += 1
+            parked += 1
+            return (.park, .first(0))
+        }
+        let circuitWait: Duration
+        if case .open(let until) = circuit.state, time < until {
+            circuitWait = .milliseconds(until - time)
+        } else if case .halfOpen(_, true) = circuit.state {
+            circuitWait = .seconds(1)
+        } else if let rateWait = rateLimit?.wait(now: time) {
+            waiting += 1
+            return (.rateLimited(rateWait), .first(0))
+        } else {
+            switch circuit.admit(now: time) {
+            case .wait(let wait): circuitWait = wait
+            case .attempt, .probe: return (.attempt(admit(now: time, waited: hasTurn)), .first(0))
+            }
+        }
+        // Held back too long: it goes (dead-lettered) and the next one takes the turn.
+        guard mayHold else { return (.circuitOpen(circuitWait), resumption()) }
+        waiting += 1
+        return (.hold(circuitWait), .first(0))
+    }
+
+    /// An ordered endpoint has more deliveries waiting than it keeps (``EndpointLimits/orderedQueue``):
+    /// the partition they come from should pause.
+    var overflowing: Bool { limits.ordered && parked >= limits.maxWaiting }
+
+    /// An ordered endpoint's queue is down to half again: a partition it paused may resume.
+    var drained: Bool { parked <= limits.maxWaiting / 2 }
+
     /// Takes a slot (and the rate limit's place) for an attempt the circuit admitted.
     private mutating func admit(now time: Int64, waited: Bool) -> Admission {
         let probe = if case .halfOpen = circuit.state { true } else { false }
@@ -136,10 +213,12 @@ struct EndpointAdmission: Sendable {
     }
 
     /// Reports an attempt admitted by ``enter(now:reserved:waited:)``. A `410` disables the
-    /// endpoint at once, so that no parked delivery is attempted after it.
-    /// - Returns: which parked deliveries to resume, and whether this result disabled the endpoint.
-    mutating func leave(_ admission: Admission, _ result: Result) -> (Resumption, disabled: Bool) {
+    /// endpoint at once, so that no parked delivery is attempted after it, and so does a failure
+    /// ``EndpointPolicy/autoDisableAfter`` or more after the first failure since the last success.
+    /// - Returns: which parked deliveries to resume, and what disabled the endpoint, if this result did.
+    mutating func leave(_ admission: Admission, _ result: Result) -> (Resumption, disabled: Disabling?) {
         inFlight -= 1
+        if result.keepsTurn { reserved += 1 }
         progressAt = result.now
         let took = Double(max(0, result.now - admission.admittedAt))
         attemptTime = attemptTime.map { $0 + (took - $0) / 8 } ?? took
@@ -148,16 +227,25 @@ struct EndpointAdmission: Sendable {
         lastStatus = result.status
         if result.success {
             lastSuccessAt = result.at ?? lastSuccessAt
+            failingSince = nil
         } else {
             lastFailureAt = result.at ?? lastFailureAt
             lastError = result.error.map { String($0.prefix(256)) } ?? lastError
+            if let at = result.at { failingSince = min(failingSince ?? at, at) }
         }
-        var disabledNow = false
-        if result.status == 410 && disabledReason == nil {
+        guard disabledReason == nil, !result.success else { return (resumption(), nil) }
+        let cause: Disabling
+        if result.status == 410 {
             disabledReason = result.goneReason
-            disabledNow = true
+            cause = .gone
+        } else if let limit = autoDisableAfter, let since = failingSince, let at = result.at, at - since >= limit {
+            disabledReason = "every attempt failed since \(Date(timeIntervalSince1970: Double(since) / 1_000)) (auto_disable_after \(DurationText.format(.milliseconds(limit))))"
+            cause = .failing(since: since)
+        } else {
+            return (resumption(), nil)
         }
-        return (resumption(), disabledNow)
+        disabledCause = cause
+        return (resumption(), cause)
     }
 
     /// An admitted attempt that was not made, or was cut short by the relay: not a result, so
@@ -169,9 +257,18 @@ struct EndpointAdmission: Sendable {
         return resumption()
     }
 
+    /// An ordered endpoint's settings changed (the registry) and its state is kept: the turn, the
+    /// queue and the attempt in flight stay; a changed circuit configuration or rate limit starts
+    /// afresh (a slot of the old rate limit completes harmlessly on the new one).
+    mutating func reconfigure(_ policy: EndpointPolicy) {
+        if circuit.configuration != policy.circuit { circuit = CircuitBreaker(configuration: policy.circuit) }
+        if rateLimit?.rate != policy.rateLimit { rateLimit = policy.rateLimit.map(RateLimit.init) }
+    }
+
     /// Disables the endpoint, with the reason recorded for logs and dead letters.
     mutating func disable(reason: String) -> Resumption {
         disabledReason = reason
+        disabledCause = .gone
         return resumption()
     }
 
@@ -193,8 +290,15 @@ struct EndpointAdmission: Sendable {
     /// longest parked first (waking every waiter for each freed slot cost a wake-up per waiter
     /// per attempt). When the endpoint was disabled or its circuit is not closed, all of them:
     /// they must go elsewhere, which one at a time would leave stuck.
+    ///
+    /// An ordered endpoint resumes the longest parked one only when no delivery has the turn
+    /// (none in flight, reserved, held or waiting for the rate limit); all of them once disabled.
     private func resumption() -> Resumption {
         guard parked > 0 else { return .first(0) }
+        if limits.ordered {
+            if disabledReason != nil { return .all }
+            return inFlight + reserved + (waiting - parked) == 0 ? .first(1) : .first(0)
+        }
         guard disabledReason == nil, case .closed = circuit.state else { return .all }
         return .first(max(0, limits.maxInFlight - inFlight - reserved))
     }

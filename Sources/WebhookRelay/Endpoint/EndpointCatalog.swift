@@ -56,10 +56,18 @@ final class EndpointCatalog: Sendable {
     private struct Position: Equatable {
         var partition: Int32
         var offset: Int64
+        /// The record's timestamp (when the change was written).
+        var writtenAt: Int64?
 
         /// Whether a record here comes after one at `earlier` of the same endpoint. A record in
         /// another partition (the topic's partitions were added to, moving the key) is newer: it
         /// was read later.
+        init(_ record: KafkaConsumerRecord) {
+            partition = record.partition
+            offset = record.offset
+            writtenAt = record.timestampMilliseconds
+        }
+
         func follows(_ earlier: Position?) -> Bool {
             guard let earlier, earlier.partition == partition else { return true }
             return offset > earlier.offset
@@ -131,7 +139,7 @@ final class EndpointCatalog: Sendable {
                 // Before the start completes only an endpoint's latest record counts.
                 state.fatal[id] = nil
                 switch read {
-                case .change(let change): state.pending[id] = Versioned(change: change, position: Position(partition: record.partition, offset: record.offset))
+                case .change(let change): state.pending[id] = Versioned(change: change, position: Position(record))
                 case .missingKey(let problem): state.fatal[id] = problem
                 case .rejected: break
                 }
@@ -139,7 +147,7 @@ final class EndpointCatalog: Sendable {
             }
             switch read {
             case .change(let change) where applyNow:
-                if let id, apply(change, to: id, at: Position(partition: record.partition, offset: record.offset)) {
+                if let id, apply(change, to: id, at: Position(record)) {
                     logger.info("Endpoint changed in the registry", metadata: [
                         "endpoint.id": "\(EndpointsFile.shown(id))", "relay.change": "\(change.name)",
                     ])
@@ -208,7 +216,7 @@ final class EndpointCatalog: Sendable {
             let parked: ParkedRecords
             switch change {
             case .put(let entry, let document):
-                parked = registry.put(entry.endpoint, disabledReason: entry.disabledReason)
+                parked = registry.put(entry.endpoint, disabledReason: entry.disabledReason, changedAt: position.writtenAt)
                 state.documents[id] = document
                 state.deadlines[id] = entry.changesAt
             case .delete:

@@ -7,7 +7,7 @@ import Yams
 extension EndpointDocument {
     /// Fields whose values are whole numbers, and those that are true or false.
     static let numberFields: Set<String> = ["max_in_flight", "circuit_failure_threshold", "circuit_successes_to_close"]
-    static let flagFields: Set<String> = ["permanent_4xx", "https_only", "disabled"]
+    static let flagFields: Set<String> = ["permanent_4xx", "https_only", "ordered", "disabled"]
 
     /// The JSON object of a document; `nil` when it is not one.
     public static func fields(_ document: [UInt8]) -> [String: Any]? {

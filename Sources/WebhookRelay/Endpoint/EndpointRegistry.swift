@@ -46,6 +46,9 @@ final class EndpointRegistry: Sendable {
     private struct State {
         var endpoints: [String: Registered]
         var deleted: Set<String> = []
+        /// When each endpoint was last changed (its registry record's time, wall-clock epoch
+        /// milliseconds): a run of failures that began before is not continued.
+        var changedAt: [String: Int64] = [:]
         var entries: [String: Entry] = [:]
         var subscriptions: SubscriptionIndex
 
@@ -56,6 +59,9 @@ final class EndpointRegistry: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Where a new endpoint state learns since when the endpoint has been failing (the status
+    /// another replica published; registry mode), for `auto_disable_after` across hand-overs.
+    let failingHistory = LockedValue<(@Sendable (String) -> Int64?)?>(nil)
 
     init(_ endpoints: [Endpoint]) {
         state = Mutex(State(endpoints: Self.byID(endpoints)))
@@ -76,7 +82,10 @@ final class EndpointRegistry: Sendable {
                 if entry.partition != partition { state.entries[id]?.partition = partition }
                 return .found(endpoint, entry.runtime)
             }
-            let runtime = EndpointRuntime(policy: endpoint.policy, limits: endpoint.endpoint.limits)
+            let runtime = EndpointRuntime(endpoint: endpoint)
+            if let since = failingHistory.value?(id), since >= state.changedAt[id] ?? .min {
+                runtime.seed(failingSince: since)
+            }
             state.entries[id] = Entry(runtime: runtime, partition: partition)
             return .found(endpoint, runtime)
         }
@@ -93,12 +102,17 @@ final class EndpointRegistry: Sendable {
     }
 
     /// Adds or replaces one endpoint (enabled, or disabled with a reason); returns the records its
-    /// previous state had parked.
-    func put(_ endpoint: Endpoint, disabledReason: String?) -> ParkedRecords {
-        let replaced = state.withLock { state in
-            state.endpoints[endpoint.id] = Registered(endpoint: SharedEndpoint(endpoint), disabledReason: disabledReason)
+    /// previous state had parked. An ordered endpoint that stays ordered and enabled keeps its
+    /// state (``EndpointRuntime/update(_:)``): its deliveries stay in order across the change.
+    /// - Parameter changedAt: when the change was written (wall-clock epoch milliseconds); now if unknown.
+    func put(_ endpoint: Endpoint, disabledReason: String?, changedAt: Int64? = nil) -> ParkedRecords {
+        let replaced = state.withLock { state -> EndpointRuntime? in
+            let shared = SharedEndpoint(endpoint)
+            state.endpoints[endpoint.id] = Registered(endpoint: shared, disabledReason: disabledReason)
             state.subscriptions.put(endpoint)
             state.deleted.remove(endpoint.id)
+            state.changedAt[endpoint.id] = changedAt ?? WallClock.nowMilliseconds
+            if disabledReason == nil, let kept = state.entries[endpoint.id]?.runtime, kept.update(shared) { return nil }
             return state.entries.removeValue(forKey: endpoint.id)?.runtime
         }
         return replaced?.retire() ?? ParkedRecords()
@@ -110,6 +124,7 @@ final class EndpointRegistry: Sendable {
             state.endpoints[id] = nil
             state.subscriptions.remove(id)
             state.deleted.insert(id)
+            state.changedAt[id] = nil
             return state.entries.removeValue(forKey: id)?.runtime
         }
         return replaced?.retire() ?? ParkedRecords()
@@ -127,12 +142,21 @@ final class EndpointRegistry: Sendable {
     }
 
     /// Replaces the endpoints; every endpoint starts afresh (in-flight attempts finish on the old
-    /// state). Returns the records the old states had parked.
+    /// state), except an ordered one that stays ordered, which keeps its state as in ``put(_:disabledReason:)``.
+    /// Returns the records the old states had parked.
     func reload(_ endpoints: [Endpoint]) -> ParkedRecords {
-        let replaced = state.withLock { state in
-            let runtimes = state.entries.values.map(\.runtime)
+        let replaced = state.withLock { state -> [EndpointRuntime] in
+            let entries = state.entries
             state = State(endpoints: Self.byID(endpoints))
-            return runtimes
+            var replaced: [EndpointRuntime] = []
+            for (id, entry) in entries {
+                if let new = state.endpoints[id], entry.runtime.update(new.endpoint) {
+                    state.entries[id] = entry
+                } else {
+                    replaced.append(entry.runtime)
+                }
+            }
+            return replaced
         }
         return Self.handBack(replaced, retiring: true)
     }
@@ -142,6 +166,7 @@ final class EndpointRegistry: Sendable {
         var parked = ParkedRecords()
         for runtime in runtimes {
             var resumed = retiring ? runtime.retire() : runtime.resumeAll()
+            parked.resume += resumed.resume
             while let flight = resumed.next() { parked.records.append(flight) }
         }
         return parked

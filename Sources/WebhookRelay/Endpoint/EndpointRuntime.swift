@@ -1,4 +1,5 @@
 import DequeModule
+import Kafka
 import Synchronization
 
 /// What the replica that owns an endpoint's partition keeps about it in memory: its
@@ -7,6 +8,11 @@ import Synchronization
 ///
 /// A parked record costs its memory, not a task: the runtime keeps the record itself, and each
 /// freed slot hands the longest-parked one back with the slot reserved for it.
+///
+/// An ordered endpoint's runtime keeps its turn and queue when the endpoint's settings change
+/// (``update(_:)``): retiring it would send its parked records to look the endpoint up again all
+/// at once, out of order. When more of its records wait than it keeps, it pauses the partition
+/// they come from, and resumes it when half are gone.
 final class EndpointRuntime: Sendable {
     /// What ``enter(_:now:)`` did with a record.
     enum Entry: ~Copyable, Sendable {
@@ -25,27 +31,44 @@ final class EndpointRuntime: Sendable {
 
     private struct State: ~Copyable {
         var admission: EndpointAdmission
+        /// The endpoint as last given (an ordered endpoint's runtime outlives changes to it).
+        var endpoint: SharedEndpoint
         var parked = UniqueDeque<RecordFlight>()
         /// Replaced: records that come to it (back from a rate-limit wait, or given it just before
         /// the change) are turned away, so none is attempted with the old settings.
         var retired = false
+        /// The partition an ordered endpoint paused because too many of its records waited.
+        var paused: KafkaTopicPartition?
     }
 
+    /// Deliveries go one at a time in order (fixed for the runtime's life: turning `ordered` on or
+    /// off replaces the runtime).
+    let ordered: Bool
     private let state: Mutex<State>
 
-    init(policy: EndpointPolicy, limits: EndpointLimits) {
-        state = Mutex(State(admission: EndpointAdmission(policy: policy, limits: limits)))
+    init(endpoint: SharedEndpoint) {
+        ordered = endpoint.policy.ordered
+        state = Mutex(State(admission: EndpointAdmission(policy: endpoint.policy, limits: endpoint.endpoint.limits), endpoint: endpoint))
     }
 
     /// Decides about a record that its machine sent to ``DeliveryAction/enter(reserved:waited:)``;
     /// parks it under the same lock when that is the decision.
-    func enter(_ flight: consuming RecordFlight, now: Int64, reserved: Bool, waited: Bool) -> Entry {
+    /// - Parameters:
+    ///   - now: monotonic milliseconds; `wall`: wall-clock epoch milliseconds (how long an ordered
+    ///     endpoint's record has been held back).
+    ///   - pause: pauses a partition's fetching; called under this runtime's lock, so that the
+    ///     resume that follows when the queue drains (``ParkedRecords/resume``) comes after it.
+    func enter(
+        _ flight: consuming RecordFlight, now: Int64, wall: Int64, reserved: Bool, waited: Bool, pause: (KafkaTopicPartition) -> Void
+    ) -> Entry {
         var carried: RecordFlight? = consume flight
         return state.withLock { state -> Entry in
             guard var flight = carried.take() else { return .parked }
             if state.retired { return .retired(flight) }
-            let (decision, resumption) = state.admission.enter(now: now, reserved: reserved, waited: waited)
+            let mayHold = !ordered || flight.machine.mayHold(now: wall)
+            let (decision, resumption) = state.admission.enter(now: now, reserved: reserved, waited: waited, mayHold: mayHold)
             guard case .park = decision else {
+                if ordered, case .attempt = decision { flight.machine.endpointUpdated(state.endpoint) }
                 return .decided(flight, decision, resumed: Self.take(resumption, from: &state))
             }
             // Under this lock, so that a partition being let go either finds the record here
@@ -55,8 +78,26 @@ final class EndpointRuntime: Sendable {
                 return .partitionGoing(flight)
             }
             flight.machine.parked()
+            // Records of a delay topic pause their partition by their due time, not here.
+            if state.admission.overflowing && flight.machine.tier == nil {
+                pause(flight.topicPartition)
+                state.paused = flight.topicPartition
+            }
             state.parked.append(flight)
             return .parked
+        }
+    }
+
+    /// An ordered endpoint's new settings (the registry): later attempts use them, and the turn,
+    /// the queue and the attempt in flight stay. `false` when the runtime must be replaced
+    /// instead: it is not ordered, the new settings are not, it is retired, or a `410` disabled it
+    /// (a new runtime enables it again).
+    func update(_ endpoint: SharedEndpoint) -> Bool {
+        state.withLock { state in
+            guard ordered, endpoint.policy.ordered, !state.retired, state.admission.disabledReason == nil else { return false }
+            state.endpoint = endpoint
+            state.admission.reconfigure(endpoint.policy)
+            return true
         }
     }
 
@@ -80,8 +121,8 @@ final class EndpointRuntime: Sendable {
     struct Reported: ~Copyable, Sendable {
         /// Parked records to resume.
         var resumed: ParkedRecords
-        /// This result (a `410`) disabled the endpoint.
-        var disabled: Bool
+        /// This result disabled the endpoint (a `410`, or failing for `auto_disable_after`).
+        var disabled: EndpointAdmission.Disabling?
         /// This result opened the circuit (it was closed) or closed it again (a probe succeeded).
         var circuit: CircuitChange? = nil
 
@@ -93,16 +134,23 @@ final class EndpointRuntime: Sendable {
     func report(_ admission: EndpointAdmission.Admission, _ report: DeliveryAction.AttemptReport, now: Int64) -> Reported {
         state.withLock { state in
             switch report {
-            case .result(let success, let status, let error, let at, let goneReason):
-                let result = EndpointAdmission.Result(success: success, status: status, now: now, goneReason: goneReason, error: error, at: at)
+            case .result(let success, let status, let error, let at, let goneReason, let keepsTurn):
+                let result = EndpointAdmission.Result(
+                    success: success, status: status, now: now, goneReason: goneReason, error: error, at: at, keepsTurn: keepsTurn
+                )
                 let before = state.admission.circuit.state
                 let (resumption, disabled) = state.admission.leave(admission, result)
                 let change = CircuitChange(from: before, to: state.admission.circuit.state)
                 return Reported(resumed: Self.take(resumption, from: &state), disabled: disabled, circuit: change)
             case .notMade:
-                return Reported(resumed: Self.take(state.admission.cancel(admission, now: now), from: &state), disabled: false)
+                return Reported(resumed: Self.take(state.admission.cancel(admission, now: now), from: &state), disabled: nil)
             }
         }
+    }
+
+    /// Continues a run of failures another replica saw (``EndpointAdmission/seed(failingSince:)``).
+    func seed(failingSince since: Int64) {
+        state.withLock { $0.admission.seed(failingSince: since) }
     }
 
     /// Disables the endpoint on this replica; returns the parked records, which must go elsewhere.
@@ -131,12 +179,17 @@ final class EndpointRuntime: Sendable {
         case .first(let count): min(count, state.parked.count)
         case .all: state.parked.count
         }
-        guard count > 0 else { return taken }
-        for _ in 0..<count {
-            guard let flight = state.parked.popFirst() else { break }
-            taken.records.append(flight)
+        if count > 0 {
+            for _ in 0..<count {
+                guard let flight = state.parked.popFirst() else { break }
+                taken.records.append(flight)
+            }
+            state.admission.resumed(taken.records.count)
         }
-        state.admission.resumed(taken.records.count)
+        if let paused = state.paused, state.admission.drained {
+            state.paused = nil
+            taken.resume.append(paused)
+        }
         return taken
     }
 
@@ -148,7 +201,7 @@ final class EndpointRuntime: Sendable {
                 circuit: admission.circuit.state, healthScore: admission.circuit.healthScore, inFlight: admission.inFlight,
                 waiting: admission.waiting, lastStatus: admission.lastStatus, lastError: admission.lastError,
                 lastSuccessAt: admission.lastSuccessAt, lastFailureAt: admission.lastFailureAt,
-                disabledReason: admission.disabledReason
+                disabledReason: admission.disabledReason, failingSince: admission.failingSince
             )
         }
     }
@@ -166,12 +219,16 @@ final class EndpointRuntime: Sendable {
         var lastSuccessAt: Int64?
         var lastFailureAt: Int64?
         var disabledReason: String?
+        /// The first failure after the last success (wall-clock epoch milliseconds), while failing.
+        var failingSince: Int64? = nil
     }
 }
 
 /// Parked records an endpoint hands back, longest parked first, each to enter again.
 struct ParkedRecords: ~Copyable, Sendable {
     var records = UniqueDeque<RecordFlight>()
+    /// Partitions an ordered endpoint paused that may be fetched again (its queue drained).
+    var resume: [KafkaTopicPartition] = []
 
     var isEmpty: Bool { records.isEmpty }
 

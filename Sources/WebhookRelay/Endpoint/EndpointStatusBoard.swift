@@ -9,8 +9,9 @@ import Synchronization
 /// every replica reads the topic, so that any replica's management API can answer for any endpoint.
 ///
 /// A snapshot is JSON: `circuit`, `health_score`, `in_flight`, `waiting`, `last_status`,
-/// `last_error` (at most 256 characters), `last_success_at`, `last_failure_at` (epoch ms),
-/// `disabled_reason`, `reported_by` (the replica) and `reported_at`.
+/// `last_error` (at most 256 characters), `last_success_at`, `last_failure_at`, `failing_since`
+/// (epoch ms), `disabled_reason`, `reported_by` (the replica) and `reported_at`. A replica that
+/// takes an endpoint over continues its run of failures from `failing_since` (`auto_disable_after`).
 final class EndpointStatusBoard: Sendable {
     private struct State {
         /// The latest snapshot read of each endpoint.
@@ -90,7 +91,13 @@ final class EndpointStatusBoard: Sendable {
             "circuit": snapshot.circuit.name, "health_score": snapshot.healthScore, "in_flight": snapshot.inFlight,
             "waiting": snapshot.waiting, "last_status": snapshot.lastStatus ?? NSNull(), "last_error": snapshot.lastError ?? NSNull(),
             "last_success_at": snapshot.lastSuccessAt ?? NSNull(), "last_failure_at": snapshot.lastFailureAt ?? NSNull(),
-            "disabled_reason": snapshot.disabledReason ?? NSNull(),
+            "disabled_reason": snapshot.disabledReason ?? NSNull(), "failing_since": snapshot.failingSince ?? NSNull(),
         ]
+    }
+
+    /// When the endpoint began failing every attempt, as the replica that owned it last published.
+    func failingSince(_ id: String) -> Int64? {
+        guard let snapshot = snapshot(id), let fields = EndpointDocument.fields(snapshot) else { return nil }
+        return (fields["failing_since"] as? NSNumber)?.int64Value
     }
 }

@@ -161,6 +161,12 @@ extension EndpointsFile {
                 policy.rateLimit = rate
             }
             policy.permanent4xx = try flag("permanent_4xx") ?? false
+            policy.ordered = try flag("ordered") ?? false
+            if fields["auto_disable_after"]?.scalar?.string == "never" {
+                policy.autoDisableAfter = nil
+            } else if let after = try duration("auto_disable_after") {
+                policy.autoDisableAfter = after
+            }
             policy.circuit.failureThreshold = try count("circuit_failure_threshold", 1...1_000_000) ?? policy.circuit.failureThreshold
             policy.circuit.successesToClose = try count("circuit_successes_to_close", 1...1_000) ?? policy.circuit.successesToClose
             policy.circuit.openDuration = try duration("circuit_open_duration") ?? policy.circuit.openDuration

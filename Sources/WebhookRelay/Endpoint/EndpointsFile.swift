@@ -28,6 +28,8 @@ import Darwin
 ///     rate_limit: 50/s               # requests per period at most
 ///     permanent_4xx: true            # 4xx but 408/429 dead-letters at once ("rejected")
 ///     https_only: true               # refuse an http:// URL
+///     ordered: true                  # one at a time, in produce order; failures retried in place
+///     auto_disable_after: 5d         # every attempt failing this long disables it (or never)
 ///     circuit_failure_threshold: 5   # consecutive failures that open the circuit
 ///     circuit_open_duration: 10m     # open time before one probe
 ///     circuit_successes_to_close: 2  # successful probes that close it
@@ -39,7 +41,7 @@ import Darwin
 public enum EndpointsFile {
     static let endpointFields: Set<String> = [
         "id", "url", "scheme", "secrets", "tenant", "events", "timeout", "max_in_flight", "headers", "rate_limit", "permanent_4xx",
-        "https_only", "circuit_failure_threshold", "circuit_open_duration", "circuit_successes_to_close", "circuit_max_age",
+        "https_only", "ordered", "auto_disable_after", "circuit_failure_threshold", "circuit_open_duration", "circuit_successes_to_close", "circuit_max_age",
     ]
 
     /// Reads and validates the file.

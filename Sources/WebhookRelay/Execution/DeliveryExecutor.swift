@@ -106,7 +106,11 @@ final class DeliveryExecutor: Sendable {
                     flight.next = flight.machine.revoked()
                     continue
                 }
-                let entry = runtime.enter(flight, now: clock.monotonicMilliseconds, reserved: reserved, waited: waited)
+                let source = dependencies.source
+                let entry = runtime.enter(
+                    flight, now: clock.monotonicMilliseconds, wall: clock.wallMilliseconds, reserved: reserved, waited: waited,
+                    pause: { source.pause([$0]) }
+                )
                 switch consume entry {
                 case .parked:
                     return
@@ -175,17 +179,30 @@ final class DeliveryExecutor: Sendable {
         return flight.machine.written(outcome, now: clock.wallMilliseconds)
     }
 
-    /// Logs and tells the operator that an endpoint answered `410` (disabled here), or that its
-    /// circuit opened or closed again; nothing to do for most reports.
-    private func announce(disabled: Bool, circuit: EndpointRuntime.CircuitChange?, endpointID: String) {
-        if disabled {
-            logger.warning("Endpoint answered 410 Gone: disabled on this replica until the endpoints file is reloaded",
+    /// Logs and tells the operator that an endpoint was disabled here (it answered `410`, or failed
+    /// for `auto_disable_after`), or that its circuit opened or closed again; nothing to do for most reports.
+    private func announce(disabled: EndpointAdmission.Disabling?, circuit: EndpointRuntime.CircuitChange?, endpointID: String) {
+        switch disabled {
+        case .gone?:
+            logger.warning("Endpoint answered 410 Gone: disabled on this replica until it is changed or reloaded",
                            metadata: ["endpoint.id": "\(endpointID)"])
+        case .failing(let since)?:
+            logger.warning("Endpoint failed every attempt for auto_disable_after: disabled on this replica until it is changed or reloaded",
+                           metadata: ["endpoint.id": "\(endpointID)", "endpoint.failing_since": "\(since)"])
+        case nil:
+            break
         }
-        guard let operational = dependencies.operational, disabled || circuit != nil else { return }
+        guard let operational = dependencies.operational, disabled != nil || circuit != nil else { return }
         let now = clock.wallMilliseconds
-        if disabled {
+        switch disabled {
+        case .gone?:
             operational.report(OperationalEvent(.endpointDisabled, endpointID: endpointID, at: now, data: ["reason": .text("gone"), "status": .number(410)]))
+        case .failing(let since)?:
+            operational.report(OperationalEvent(
+                .endpointDisabled, endpointID: endpointID, at: now, data: ["reason": .text("failing"), "failing_since": .number(since)]
+            ))
+        case nil:
+            break
         }
         switch circuit {
         case .opened: operational.report(OperationalEvent(.circuitOpened, endpointID: endpointID, at: now))
@@ -197,6 +214,7 @@ final class DeliveryExecutor: Sendable {
     /// Hands parked records an endpoint resumed back to the workers, ahead of new work: each
     /// enters again with the slot reserved for it.
     func dispatch(_ resumed: consuming ParkedRecords) {
+        if !resumed.resume.isEmpty { dependencies.source.resume(resumed.resume) }
         while var flight = resumed.next() {
             flight.next = flight.machine.resumed()
             writeWorkers.resume(flight)
@@ -206,6 +224,7 @@ final class DeliveryExecutor: Sendable {
     /// Hands records parked by an endpoint's replaced state back to the workers: each looks its
     /// endpoint up again (it may be changed, disabled or deleted now).
     func requeue(_ parked: consuming ParkedRecords) {
+        if !parked.resume.isEmpty { dependencies.source.resume(parked.resume) }
         while var flight = parked.next() {
             flight.next = flight.machine.endpointChanged()
             writeWorkers.resume(flight)

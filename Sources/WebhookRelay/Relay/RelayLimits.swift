@@ -14,6 +14,7 @@
 /// | per endpoint ``EndpointLimits/maxInFlight`` | the endpoint's `max_in_flight` (32) | records park in memory |
 /// | per endpoint ``EndpointLimits/maxWaiting`` | 4 × its `max_in_flight`, or 2 s of its rate | records are postponed to a delay topic |
 /// | per endpoint ``EndpointLimits/maxWaitingWhenFast`` | 64 × its `max_in_flight`, or 2 s of its rate | (while it drains them within 1 s) |
+/// | per ordered endpoint ``EndpointLimits/orderedQueue`` | 128 (one in flight) | its partition's fetching pauses until half are gone |
 /// | record sizes (``RecordSizeLimits``) | `body_limit` + 64 KiB | larger records are dead-lettered |
 public struct RelayLimits: Sendable, Hashable {
     /// HTTP attempts in flight at once across all endpoints (`max_in_flight`).
@@ -61,11 +62,25 @@ public struct EndpointLimits: Sendable, Hashable {
     /// Records that may wait while the endpoint's recent pace attempts them all within
     /// ``waitBudget``: 64 × `max_in_flight`, but no more than 2 s of its rate.
     public let maxWaitingWhenFast: Int
+    /// One delivery at a time, in order (``EndpointPolicy/ordered``): ``maxInFlight`` is 1 and
+    /// records are never sent to a delay topic to wait; beyond ``orderedQueue`` waiting, the
+    /// partition they come from pauses instead.
+    public let ordered: Bool
     /// How long a record should wait in memory at most, by the endpoint's recent pace (ms).
     public static let waitBudget: Double = 1_000
+    /// Records an ordered endpoint keeps waiting before their partition pauses: as many as an
+    /// endpoint with the default `max_in_flight` keeps waiting (4 × 32).
+    public static let orderedQueue = 128
 
     /// The limits of an endpoint with these settings.
-    public init(maxInFlight: Int, rateLimit: RateLimit.Rate?) {
+    public init(maxInFlight: Int, rateLimit: RateLimit.Rate?, ordered: Bool = false) {
+        self.ordered = ordered
+        if ordered {
+            self.maxInFlight = 1
+            maxWaiting = Self.orderedQueue
+            maxWaitingWhenFast = Self.orderedQueue
+            return
+        }
         self.maxInFlight = maxInFlight
         let perTwoSeconds = rateLimit.map { rate in
             Int(Double(rate.count) * 2_000 / Double(max(1, rate.period.wholeMilliseconds)))

@@ -104,6 +104,7 @@ extension RelayService {
             reporter: configuration.groupInstanceID ?? ProcessInfo.processInfo.hostName, logger: logger
         )
         statusBoard.value = board
+        registry.failingHistory.value = { [weak board] id in board?.failingSince(id) }
         let reader = try EndpointCatalog(
             topic: topic, partitions: partitions, consumerConfiguration: configuration.consumerConfiguration, registry: registry,
             keyring: keyring, logger: logger

@@ -2,6 +2,8 @@ import Foundation
 
 /// A receiver the project did not write: a plain Python aiohttp app (`web.run_app`, default
 /// settings) that answers every POST with 204 at once and logs each request as a JSON line.
+/// Optionally it fails a share of the requests under a path prefix at random with 500, and checks
+/// each request's Standard Webhooks signature with Python's own `hmac` (logged as `verified`).
 ///
 /// Needs Python 3 with aiohttp: Debian's `python3-aiohttp`, which `make deps` and `.ci/run`
 /// install. A test that needs it fails (it does not skip) when it is missing.
@@ -14,18 +16,33 @@ final class AiohttpReceiver {
         var id: String?
         /// The relay's `Webhook-Attempt` header.
         var attempt: String?
+        /// The answer's status, and whether the signature checked out (with a secret given).
+        var status: Int?
+        var verified: Bool?
     }
 
     static let script = """
-        import json, sys, time
+        import base64, hashlib, hmac, json, random, sys, time
         from aiohttp import web
         log = open(sys.argv[1], "w", buffering=1)
+        fail_share, fail_prefix = float(sys.argv[2]), sys.argv[3]
+        key = base64.b64decode(sys.argv[4].removeprefix("whsec_")) if len(sys.argv) > 4 else None
+
+        def verified(request, body):
+            if key is None:
+                return None
+            signed = f"{request.headers.get('webhook-id')}.{request.headers.get('webhook-timestamp')}.".encode() + body
+            expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+            given = [part.split(",", 1)[1] for part in request.headers.get("webhook-signature", "").split() if "," in part]
+            return any(hmac.compare_digest(expected, signature) for signature in given)
 
         async def handle(request):
-            await request.read()
+            body = await request.read()
+            status = 500 if fail_prefix and request.path.startswith(fail_prefix) and random.random() < fail_share else 204
             log.write(json.dumps({"t": time.time(), "path": request.path, "id": request.headers.get("webhook-id"),
-                                  "attempt": request.headers.get("Webhook-Attempt")}) + "\\n")
-            return web.Response(status=204)
+                                  "attempt": request.headers.get("Webhook-Attempt"), "status": status,
+                                  "verified": verified(request, body)}) + "\\n")
+            return web.Response(status=status)
 
         app = web.Application()
         app.router.add_post("/{tail:.*}", handle)
@@ -47,14 +64,15 @@ final class AiohttpReceiver {
     let url: String
     private let logFile: URL
 
-    /// Starts the app on a free port of 127.0.0.1.
-    init(scenario: Scenario) throws {
+    /// Starts the app on a free port of 127.0.0.1; it fails `failureShare` of the requests whose
+    /// path starts with `failingPrefix` (none when empty) and verifies signatures with `secret`.
+    init(scenario: Scenario, failureShare: Double = 0, failingPrefix: String = "", secret: String? = nil) throws {
         let python = try Self.python()
         let scriptFile = scenario.file("aiohttp_receiver.py")
         try Self.script.write(to: scriptFile, atomically: true, encoding: .utf8)
         logFile = scenario.file("aiohttp.jsonl")
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [scriptFile.path, logFile.path]
+        process.arguments = [scriptFile.path, logFile.path, String(failureShare), failingPrefix] + (secret.map { [$0] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = try FileHandle(forWritingTo: {

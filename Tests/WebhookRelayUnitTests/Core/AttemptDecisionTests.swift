@@ -39,7 +39,7 @@ struct AttemptDecisionTests {
         _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
         let report = machine.attempted(answered(204), startedAt: now, now: now, random: 0)
-        guard case .report(_, .result(true, 204, nil, _, _)) = report else {
+        guard case .report(_, .result(true, 204, nil, _, _, false)) = report else {
             Issue.record("\(report)")
             return
         }
@@ -93,14 +93,14 @@ struct AttemptDecisionTests {
         _ = machine.start(now: now)
         _ = machine.endpointFound(.found(SharedEndpoint(CoreTest.endpoint())), now: now)
         _ = machine.admitted(.attempt(admission), now: now)
-        guard case .report(_, .result(false, 410, "HTTP 410", now, let reason)) = machine.attempted(answered(410), startedAt: now, now: now, random: 0) else {
+        guard case .report(_, .result(false, 410, "HTTP 410", now, let reason, false)) = machine.attempted(answered(410), startedAt: now, now: now, random: 0) else {
             Issue.record("a 410 is reported as a result")
             return
         }
         #expect(reason.hasPrefix("410 Gone at 2023-11-14"))
         var admission = EndpointAdmission(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
         guard case (.attempt(let admitted), _) = admission.enter(now: 0) else { return }
-        #expect(admission.leave(admitted, .init(success: false, status: 410, now: 1, goneReason: reason)).disabled)
+        #expect(admission.leave(admitted, .init(success: false, status: 410, now: 1, goneReason: reason)).disabled == .gone)
         #expect(admission.enter(now: 2).0 == .disabled(reason: reason))
     }
 

@@ -19,7 +19,10 @@ struct DeliveryExecutorTests {
         let executor: DeliveryExecutor
         let statistics = DeliveryStatistics()
 
-        init(outcomes: [AttemptOutcome] = [], endpoints: [Endpoint] = [CoreTest.endpoint()], maxInFlight: Int = 8, hang: Bool = false) {
+        init(
+            outcomes: [AttemptOutcome] = [], endpoints: [Endpoint] = [CoreTest.endpoint()], maxInFlight: Int = 8, hang: Bool = false,
+            transport custom: (any DeliveryTransport)? = nil
+        ) {
             let stored = self.stored
             ledger = OffsetLedger { _, offset in stored.withLock { $0.append(offset) } }
             transport = ScriptedTransport(outcomes)
@@ -28,7 +31,7 @@ struct DeliveryExecutorTests {
             configuration.retryJitter = 0
             executor = DeliveryExecutor(
                 configuration: configuration, registry: EndpointRegistry(endpoints), ledger: ledger,
-                dependencies: .init(source: source, sink: sink, transport: hang ? hanging : transport, clock: clock, random: { 0 }),
+                dependencies: .init(source: source, sink: sink, transport: custom ?? (hang ? hanging : transport), clock: clock, random: { 0 }),
                 metrics: RelayMetrics(), statistics: statistics, logger: CoreTest.quietLogger
             )
         }

@@ -25,7 +25,7 @@ struct EndpointAdmissionTests {
         #expect(endpoint.waiting == 3 && endpoint.parked == 3)
 
         let (resumption, disabled) = endpoint.leave(first, .init(success: true, status: 204, now: 5))
-        #expect(resumption == .first(1) && !disabled, "one freed slot resumes one parked record")
+        #expect(resumption == .first(1) && disabled == nil, "one freed slot resumes one parked record")
         endpoint.resumed(1)
         // The slot is reserved for it: a newcomer parks behind instead of taking it.
         #expect(endpoint.enter(now: 5).0 == .park)
@@ -142,7 +142,7 @@ struct EndpointRuntimeTests {
 
     func enter(_ runtime: EndpointRuntime, _ offset: Int64, reserved: Bool = false) -> (decision: EndpointAdmission.Decision?, resumed: [Int64]) {
         guard let flight = flight(offset) else { return (nil, []) }
-        let entry = runtime.enter(flight, now: 0, reserved: reserved, waited: false)
+        let entry = runtime.enter(flight, now: 0, wall: 0, reserved: reserved, waited: false, pause: { _ in })
         switch consume entry {
         case .parked:
             return (nil, [])
@@ -174,7 +174,7 @@ struct EndpointRuntimeTests {
     }
 
     @Test func parkedRecordsComeBackLongestParkedFirstOnePerFreedSlot() {
-        let runtime = EndpointRuntime(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
+        let runtime = EndpointRuntime(endpoint: SharedEndpoint(CoreTest.endpoint(maxInFlight: 1)))
         guard case .attempt(let admission)? = enter(runtime, 0).decision else {
             Issue.record("a free slot admits")
             return
@@ -189,25 +189,25 @@ struct EndpointRuntimeTests {
     }
 
     @Test func aGoneAnswerDisablesTheEndpointAndSendsEveryParkedRecordElsewhere() {
-        let runtime = EndpointRuntime(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
+        let runtime = EndpointRuntime(endpoint: SharedEndpoint(CoreTest.endpoint(maxInFlight: 1)))
         guard case .attempt(let admission)? = enter(runtime, 0).decision else { return }
         _ = enter(runtime, 1)
         _ = enter(runtime, 2)
         let reported = runtime.report(admission, .result(success: false, status: 410, error: "HTTP 410", at: 1, goneReason: "410 Gone at noon"), now: 5)
         let disabled = reported.disabled
-        #expect(disabled)
+        #expect(disabled == .gone)
         #expect(offsets(reported.resumedRecords()) == [1, 2])
         #expect(enter(runtime, 3, reserved: false).decision == .disabled(reason: "410 Gone at noon"))
         #expect(runtime.snapshot.disabledReason == "410 Gone at noon")
     }
 
     @Test func aRecordWhosePartitionIsGoingIsNotParked() {
-        let runtime = EndpointRuntime(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
+        let runtime = EndpointRuntime(endpoint: SharedEndpoint(CoreTest.endpoint(maxInFlight: 1)))
         guard case .attempt(let admission)? = enter(runtime, 0).decision, let second = flight(1) else { return }
         ledger.beginRevoking([partition])
         // At the cap it would park; its partition is going, and the parked records may have been
         // handed back already: it must not wait there.
-        let entry = runtime.enter(second, now: 0, reserved: false, waited: false)
+        let entry = runtime.enter(second, now: 0, wall: 0, reserved: false, waited: false, pause: { _ in })
         switch consume entry {
         case .partitionGoing(let back):
             #expect(back.record.offset == 1)
@@ -227,7 +227,7 @@ struct EndpointRuntimeTests {
     }
 
     @Test func aRetiredRuntimeHandsBackItsParkedRecordsAndTurnsLaterOnesAway() {
-        let runtime = EndpointRuntime(policy: EndpointPolicy(), limits: EndpointLimits(maxInFlight: 1, rateLimit: nil))
+        let runtime = EndpointRuntime(endpoint: SharedEndpoint(CoreTest.endpoint(maxInFlight: 1)))
         guard case .attempt(let admission)? = enter(runtime, 0).decision else { return }
         #expect(enter(runtime, 1).decision == nil && runtime.snapshot.waiting == 1, "parked at the cap")
         // The endpoint changed: the parked record comes back to look it up again.
@@ -240,7 +240,7 @@ struct EndpointRuntimeTests {
         #expect(offsets == [1])
         // One that comes later (back from a rate-limit wait) is turned away, not attempted with the old settings.
         guard let late = flight(2) else { return }
-        let entry = runtime.enter(late, now: 0, reserved: false, waited: true)
+        let entry = runtime.enter(late, now: 0, wall: 0, reserved: false, waited: true, pause: { _ in })
         switch consume entry {
         case .retired(let back):
             #expect(back.record.offset == 2)
