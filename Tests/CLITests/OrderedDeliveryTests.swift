@@ -21,7 +21,10 @@ struct OrderedDeliveryTests {
         defer { broker.stop() }
 
         let neighbours = ["n0", "n1", "n2", "n3"]
+        // A receiver failing 30 % at random fails 5 times in a row now and then, which would open
+        // the circuit for its default 10 minutes: this one opens only for a receiver that is down.
         var yaml = "endpoints:\n  - id: ordered\n    url: \(receiver.url)/ordered\n    secrets: [\"\(secret)\"]\n    ordered: true\n"
+            + "    circuit_failure_threshold: 20\n"
         for id in neighbours { yaml += "  - id: \(id)\n    url: \(receiver.url)/\(id)\n    secrets: [\"\(secret)\"]\n" }
         let endpointsFile = scenario.file("endpoints.yaml")
         try yaml.write(to: endpointsFile, atomically: true, encoding: .utf8)

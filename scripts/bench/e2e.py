@@ -155,12 +155,13 @@ class Relay:
     """`webhook-relay run` (release build) for the endpoints in `urls` (id → URL)."""
 
     def __init__(self, relay: str, work: Path, name: str, broker: Broker, urls: dict[str, str], secret: str,
-                 extra: tuple[str, ...] = (), tenants: dict[str, str] | None = None, ordered: frozenset[str] = frozenset(),
+                 extra: tuple[str, ...] = (), tenants: dict[str, str] | None = None, fields: dict[str, str] | None = None,
                  schedule: str = "1s,5s"):
+        """`fields`: more YAML lines of some endpoints (id → lines, each ending in a newline)."""
         endpoints = work / f"endpoints-{name}.yaml"
         endpoints.write_text("endpoints:\n" + "".join(
             f"  - id: {id}\n    url: {url}\n    secrets: [\"env:BENCH_SECRET\"]\n"
-            + (f"    tenant: {tenants[id]}\n" if tenants else "") + ("    ordered: true\n" if id in ordered else "")
+            + (f"    tenant: {tenants[id]}\n" if tenants else "") + (fields or {}).get(id, "")
             for id, url in urls.items()
         ))
         self.admin = free_port()
