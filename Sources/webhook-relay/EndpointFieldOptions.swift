@@ -34,8 +34,8 @@ struct EndpointFieldOptions: ParsableArguments {
     func apply(to fields: inout [String: Any], id: String, keyring: SecretKeyring?) throws -> [String] {
         let scalars: [(String, Any?)] = [
             ("url", url), ("scheme", scheme), ("tenant", tenant), ("timeout", timeout), ("max_in_flight", maxInFlight), ("rate_limit", rateLimit),
-            ("permanent_4xx", permanent4xx), ("https_only", httpsOnly), ("ordered", ordered), ("auto_disable_after", autoDisableAfter), ("circuit_failure_threshold", circuitFailureThreshold),
-            ("circuit_open_duration", circuitOpenDuration), ("circuit_successes_to_close", circuitSuccessesToClose),
+            ("permanent_4xx", permanent4xx), ("https_only", httpsOnly), ("ordered", ordered), ("auto_disable_after", autoDisableAfter),
+            ("circuit_failure_threshold", circuitFailureThreshold), ("circuit_open_duration", circuitOpenDuration), ("circuit_successes_to_close", circuitSuccessesToClose),
             ("circuit_max_age", circuitMaxAge),
         ]
         for (name, value) in scalars { if let value { fields[name] = value } }

@@ -48,6 +48,15 @@ enum CoreTest {
         )
     }
 
+    /// The admission of an endpoint's decision to attempt; a recorded issue (and a thrown error) otherwise.
+    static func admitted(_ entered: (EndpointAdmission.Decision, EndpointAdmission.Resumption)) throws -> EndpointAdmission.Admission {
+        guard case .attempt(let admission) = entered.0 else {
+            Issue.record("expected an attempt, got \(entered.0)")
+            throw CancellationError()
+        }
+        return admission
+    }
+
     /// A state machine for `record`, decoded as the executor decodes it.
     static func machine(_ record: KafkaConsumerRecord, bodyLimit: Int = 1_048_576) -> DeliveryStateMachine {
         let tier = topics.delay(ofRetryTopic: record.topic)

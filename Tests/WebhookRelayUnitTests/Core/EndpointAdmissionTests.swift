@@ -9,18 +9,10 @@ struct EndpointAdmissionTests {
         EndpointAdmission(policy: policy, limits: EndpointLimits(maxInFlight: maxInFlight, rateLimit: policy.rateLimit))
     }
 
-    func admitted(_ entered: (EndpointAdmission.Decision, EndpointAdmission.Resumption)) throws -> EndpointAdmission.Admission {
-        guard case .attempt(let admission) = entered.0 else {
-            Issue.record("expected an attempt, got \(entered.0)")
-            throw CancellationError()
-        }
-        return admission
-    }
-
     @Test func atTheCapRecordsParkAndEachFreedSlotResumesOneWithTheSlotReserved() throws {
         var endpoint = admission(maxInFlight: 2)
-        let first = try admitted(endpoint.enter(now: 0))
-        _ = try admitted(endpoint.enter(now: 0))
+        let first = try CoreTest.admitted(endpoint.enter(now: 0))
+        _ = try CoreTest.admitted(endpoint.enter(now: 0))
         for _ in 0..<3 { #expect(endpoint.enter(now: 0) == (.park, .first(0))) }
         #expect(endpoint.waiting == 3 && endpoint.parked == 3)
 
@@ -29,7 +21,7 @@ struct EndpointAdmissionTests {
         endpoint.resumed(1)
         // The slot is reserved for it: a newcomer parks behind instead of taking it.
         #expect(endpoint.enter(now: 5).0 == .park)
-        let second = try admitted(endpoint.enter(now: 5, reserved: true))
+        let second = try CoreTest.admitted(endpoint.enter(now: 5, reserved: true))
         #expect(second.waited)
         #expect(endpoint.inFlight == 2 && endpoint.waiting == 3)
     }
@@ -38,7 +30,7 @@ struct EndpointAdmissionTests {
         var policy = EndpointPolicy()
         policy.circuit = CircuitBreaker.Configuration(failureThreshold: 1, openDuration: .seconds(60), successesToClose: 1)
         var endpoint = admission(maxInFlight: 1, policy: policy)
-        let only = try admitted(endpoint.enter(now: 0))
+        let only = try CoreTest.admitted(endpoint.enter(now: 0))
         for _ in 0..<3 { _ = endpoint.enter(now: 0) }
         #expect(endpoint.leave(only, .init(success: false, status: 500, now: 10)).0 == .all,
                 "a single wake-up would leave the others parked behind an open circuit")
@@ -49,7 +41,7 @@ struct EndpointAdmissionTests {
 
     @Test func parkingIsBoundedAndAFastEndpointMayHoldMore() throws {
         var endpoint = admission(maxInFlight: 1)
-        var current = try admitted(endpoint.enter(now: 0))
+        var current = try CoreTest.admitted(endpoint.enter(now: 0))
         // Unknown pace: at most 4 × max_in_flight parked, the next is deferred.
         for _ in 1...4 { #expect(endpoint.enter(now: 0).0 == .park) }
         #expect(endpoint.enter(now: 0).0 == .deferred(.seconds(1)))
@@ -59,7 +51,7 @@ struct EndpointAdmissionTests {
             now += 10
             #expect(endpoint.leave(current, .init(success: true, status: 204, now: now)).0 == .first(1))
             endpoint.resumed(1)
-            current = try admitted(endpoint.enter(now: now, reserved: true))
+            current = try CoreTest.admitted(endpoint.enter(now: now, reserved: true))
         }
         var parked = 0
         while endpoint.enter(now: now).0 == .park { parked += 1 }
@@ -70,8 +62,8 @@ struct EndpointAdmissionTests {
         var policy = EndpointPolicy()
         policy.rateLimit = RateLimit.Rate(count: 2, period: .seconds(1))
         var endpoint = admission(maxInFlight: 10, policy: policy)
-        let first = try admitted(endpoint.enter(now: 0))
-        let second = try admitted(endpoint.enter(now: 0))
+        let first = try CoreTest.admitted(endpoint.enter(now: 0))
+        let second = try CoreTest.admitted(endpoint.enter(now: 0))
         _ = endpoint.leave(first, .init(success: true, status: 204, now: 100))
         _ = endpoint.leave(second, .init(success: true, status: 204, now: 100))
         // Two per second: the third waits until the window moves, counted as waiting.
@@ -82,7 +74,7 @@ struct EndpointAdmissionTests {
         #expect(endpoint.enter(now: 200).0 == .deferred(.milliseconds(2_500)))
         // One that waited keeps its place when it must wait again.
         #expect(endpoint.enter(now: 500, waited: true).0 == .rateLimited(.milliseconds(600)))
-        let third = try admitted(endpoint.enter(now: 1_100, waited: true))
+        let third = try CoreTest.admitted(endpoint.enter(now: 1_100, waited: true))
         #expect(third.waited && endpoint.waiting == 3)
     }
 
@@ -90,14 +82,14 @@ struct EndpointAdmissionTests {
         var policy = EndpointPolicy()
         policy.circuit = CircuitBreaker.Configuration(failureThreshold: 1, openDuration: .seconds(1), successesToClose: 1)
         var endpoint = admission(maxInFlight: 4, policy: policy)
-        _ = endpoint.leave(try admitted(endpoint.enter(now: 0)), .init(success: false, status: 500, now: 0))
+        _ = endpoint.leave(try CoreTest.admitted(endpoint.enter(now: 0)), .init(success: false, status: 500, now: 0))
         #expect(endpoint.enter(now: 500).0 == .circuitOpen(.milliseconds(500)))
-        let probe = try admitted(endpoint.enter(now: 1_000))
+        let probe = try CoreTest.admitted(endpoint.enter(now: 1_000))
         #expect(probe.probe)
         #expect(endpoint.enter(now: 1_001).0 == .circuitOpen(.seconds(1)), "one probe at a time")
         // A probe that was not made frees the probe's place.
         _ = endpoint.cancel(probe, now: 1_002)
-        #expect(try admitted(endpoint.enter(now: 1_003)).probe)
+        #expect(try CoreTest.admitted(endpoint.enter(now: 1_003)).probe)
     }
 
     @Test func anAttemptThatWasNotMadeLeavesTheCircuitAndHealthAsTheyWere() throws {
@@ -105,9 +97,9 @@ struct EndpointAdmissionTests {
         policy.circuit.failureThreshold = 1
         var endpoint = admission(maxInFlight: 2, policy: policy)
         let before = (endpoint.circuit, endpoint.inFlight)
-        _ = endpoint.cancel(try admitted(endpoint.enter(now: 0)), now: 5)
+        _ = endpoint.cancel(try CoreTest.admitted(endpoint.enter(now: 0)), now: 5)
         #expect(endpoint.circuit == before.0 && endpoint.inFlight == before.1, "a cut-short attempt is not a result")
-        _ = endpoint.leave(try admitted(endpoint.enter(now: 10)), .init(success: false, status: nil, now: 20))
+        _ = endpoint.leave(try CoreTest.admitted(endpoint.enter(now: 10)), .init(success: false, status: nil, now: 20))
         guard case .open = endpoint.circuit.state else {
             Issue.record("one failure opens this circuit: \(endpoint.circuit.state)")
             return

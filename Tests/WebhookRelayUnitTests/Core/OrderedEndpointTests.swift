@@ -21,20 +21,12 @@ struct OrderedEndpointTests {
         EndpointAdmission(policy: policy, limits: EndpointLimits(maxInFlight: 32, rateLimit: policy.rateLimit, ordered: policy.ordered))
     }
 
-    func admitted(_ entered: (EndpointAdmission.Decision, EndpointAdmission.Resumption)) throws -> EndpointAdmission.Admission {
-        guard case .attempt(let admission) = entered.0 else {
-            Issue.record("expected an attempt, got \(entered.0)")
-            throw CancellationError()
-        }
-        return admission
-    }
-
     // MARK: admission
 
     @Test func theTurnGoesToOneDeliveryAtATimeAndAFailureRetriedInPlaceKeepsIt() throws {
         var endpoint = admission()
         #expect(endpoint.limits.maxInFlight == 1, "max_in_flight does not apply")
-        let first = try admitted(endpoint.enter(now: 0))
+        let first = try CoreTest.admitted(endpoint.enter(now: 0))
         for _ in 0..<3 { #expect(endpoint.enter(now: 0) == (.park, .first(0))) }
 
         // Failed, to be made again in place: the slot becomes the head's reservation; nobody resumes.
@@ -43,19 +35,19 @@ struct OrderedEndpointTests {
         #expect(endpoint.leave(first, failed).0 == .first(0))
         #expect(endpoint.reserved == 1 && endpoint.inFlight == 0)
         #expect(endpoint.enter(now: 6).0 == .park, "a newcomer parks behind the head waiting to retry")
-        let again = try admitted(endpoint.enter(now: 1_005, reserved: true))
+        let again = try CoreTest.admitted(endpoint.enter(now: 1_005, reserved: true))
 
         // Delivered: the longest parked one gets the turn, and only it.
         #expect(endpoint.leave(again, .init(success: true, status: 204, now: 1_010)).0 == .first(1))
         endpoint.resumed(1)
         #expect(endpoint.enter(now: 1_010).0 == .park, "the resumed one holds the turn before it enters")
-        let second = try admitted(endpoint.enter(now: 1_011, reserved: true))
+        let second = try CoreTest.admitted(endpoint.enter(now: 1_011, reserved: true))
         #expect(second.waited && endpoint.inFlight == 1 && endpoint.parked == 4)
     }
 
     @Test func anOpenCircuitHoldsTheHeadInMemoryUntilItIsTooOldThenTheTurnPasses() throws {
         var endpoint = admission(Self.orderedPolicy(circuit: .init(failureThreshold: 1, openDuration: .seconds(10), successesToClose: 1)))
-        let first = try admitted(endpoint.enter(now: 0))
+        let first = try CoreTest.admitted(endpoint.enter(now: 0))
         for _ in 0..<2 { _ = endpoint.enter(now: 0) }
         var failed = EndpointAdmission.Result(success: false, status: 503, now: 100)
         failed.keepsTurn = true
@@ -74,21 +66,21 @@ struct OrderedEndpointTests {
         var policy = Self.orderedPolicy()
         policy.rateLimit = RateLimit.Rate(count: 1, period: .seconds(1))
         var endpoint = admission(policy)
-        let first = try admitted(endpoint.enter(now: 0))
+        let first = try CoreTest.admitted(endpoint.enter(now: 0))
         _ = endpoint.leave(first, .init(success: true, status: 204, now: 10))
         guard case .rateLimited = endpoint.enter(now: 20).0 else {
             Issue.record("the second must wait for the rate limit")
             return
         }
         #expect(endpoint.enter(now: 30).0 == .park, "the rate-limited one keeps the turn")
-        let second = try admitted(endpoint.enter(now: 1_010, waited: true))
+        let second = try CoreTest.admitted(endpoint.enter(now: 1_010, waited: true))
         let (resumption, disabled) = endpoint.leave(second, .init(success: false, status: 410, now: 1_020, goneReason: "410 Gone"))
         #expect(resumption == .all && disabled == .gone)
     }
 
     @Test func tooManyWaitingAskForThePartitionToPauseUntilHalfAreGone() throws {
         var endpoint = admission()
-        var current = try admitted(endpoint.enter(now: 0))
+        var current = try CoreTest.admitted(endpoint.enter(now: 0))
         for _ in 0..<EndpointLimits.orderedQueue { #expect(endpoint.enter(now: 0).0 == .park) }
         #expect(endpoint.overflowing && !endpoint.drained)
         #expect(endpoint.enter(now: 0).0 == .park, "never deferred to a delay topic")
@@ -97,7 +89,7 @@ struct OrderedEndpointTests {
             time += 1
             #expect(endpoint.leave(current, .init(success: true, status: 204, now: time)).0 == .first(1))
             endpoint.resumed(1)
-            current = try admitted(endpoint.enter(now: time, reserved: true))
+            current = try CoreTest.admitted(endpoint.enter(now: time, reserved: true))
         }
         #expect(endpoint.parked == EndpointLimits.orderedQueue / 2 && !endpoint.overflowing)
     }
