@@ -9,6 +9,8 @@ partition passes the mock broker's 5 MiB retention) and nginx answering 204 as t
               CPU seconds per 1,000 deliveries, its peak RSS (VmHWM);
   wrk         the same nginx under wrk (POST 512 B, 64 connections, 10 s): the receiver's limit;
   python      scripts/bench/baseline.py on the same records: what a user would otherwise write;
+  go          scripts/bench/gopeer (sarama, a goroutine per record, 64 in flight): what a Go team
+              writes in an afternoon; like python, with its CPU per delivery (when built: e2e.sh);
   latency     the relay running, records produced at a steady 10,000/s for 20 s; each record's
               webhook-id carries its produce time (µs), nginx logs the arrival ($msec, 1 ms
               resolution): p50/p90/p99/max after a 2 s warm-up;
@@ -18,7 +20,7 @@ partition passes the mock broker's 5 MiB retention) and nginx answering 204 as t
               on (new records for every endpoint each second).
 Writes one JSON line per run and a summary (median, min–max over runs, ratios per run).
 
-Usage: e2e.py RELAY_BINARY OUTPUT_FILE [--runs N] [--records N]
+Usage: e2e.py RELAY_BINARY OUTPUT_FILE [--runs N] [--records N] [--go-peer BINARY]
 """
 import argparse
 import json
@@ -275,7 +277,30 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def run_throughput(relay: str, work: Path, secret: str, records: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_peer(name: str, command: list[str], work: Path, records: int, secret: str) -> dict:
+    """Runs a comparison worker on the backlog until nginx logged `records` 2xx: its deliveries/s
+    (first to last 2xx) and CPU per 1,000 deliveries."""
+    nginx = Nginx(work, name)
+    peer = subprocess.Popen([*command, f"http://127.0.0.1:{nginx.port}", str(records), secret], stderr=open(work / f"{name}.log", "w"))
+    try:
+        nginx.wait_for(records, 900)
+        cpu = cpu_seconds(peer.pid)
+    finally:
+        peer.kill()
+        peer.wait()
+        nginx.stop()
+    count, per_second = rate(nginx.lines())
+    log(f"{name}: {count} delivered, {per_second:.0f}/s, {cpu / max(1, count) * 1000:.4f} CPU s/1000")
+    return {f"{name}_delivered": count, f"{name}_per_second": round(per_second), f"{name}_cpu_s_per_1000": round(cpu / max(1, count) * 1000, 4)}
+
+
+def run_throughput(relay: str, work: Path, secret: str, records: int, go_peer: str | None = None) -> dict:
     result = {}
     broker = Broker(relay, work, "bench")
     try:
@@ -305,18 +330,13 @@ def run_throughput(relay: str, work: Path, secret: str, records: int) -> dict:
         result["wrk_per_second"] = round(float(next(l.split()[1] for l in output.splitlines() if l.startswith("Requests/sec"))))
         log(f"wrk: {result['wrk_per_second']}/s")
 
-        nginx = Nginx(work, "python")
-        baseline = subprocess.Popen(
-            [sys.executable, str(HERE / "baseline.py"), broker.bootstrap, "bench.deliveries", f"http://127.0.0.1:{nginx.port}",
-             str(records), secret], stderr=open(work / "baseline.log", "w"),
-        )
-        nginx.wait_for(records, 900)
-        baseline.kill()
-        baseline.wait()
-        nginx.stop()
-        count, per_second = rate(nginx.lines())
-        result.update(python_delivered=count, python_per_second=round(per_second))
-        log(f"python: {count} delivered, {per_second:.0f}/s")
+        # Each peer in a consumer group of its own: all the records again. Arguments: BOOTSTRAP TOPIC URL N SECRET.
+        def peer(command: list[str]) -> list[str]:
+            return [*command, broker.bootstrap, "bench.deliveries"]
+
+        result.update(run_peer("python", peer([sys.executable, str(HERE / "baseline.py")]), work, records, secret))
+        if go_peer:
+            result.update(run_peer("go", peer([go_peer]), work, records, secret))
     finally:
         broker.stop()
     return result
@@ -408,6 +428,8 @@ def add_ratios(run: dict) -> None:
     if run.get("wrk_per_second") and run.get("python_per_second"):
         run["ratio_relay_wrk"] = round(run["relay_per_second"] / run["wrk_per_second"], 3)
         run["ratio_relay_python"] = round(run["relay_per_second"] / run["python_per_second"], 3)
+    if run.get("go_per_second"):
+        run["ratio_relay_go"] = round(run["relay_per_second"] / run["go_per_second"], 3)
     if run.get("isolation_healthy_9_per_second"):
         run["ratio_isolation"] = round(run["isolation_stalled_9_per_second"] / run["isolation_healthy_9_per_second"], 3)
 
@@ -430,6 +452,7 @@ def main() -> None:
     parser.add_argument("output")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--go-peer", help="the Go worker's binary (scripts/bench/gopeer); none: not compared")
     args = parser.parse_args()
     secret = subprocess.run([args.relay, "secret", "generate", "--scheme", "standard"], capture_output=True, text=True,
                             check=True).stdout.split()[0]
@@ -440,7 +463,7 @@ def main() -> None:
             work = Path(directory)
             log(f"run {number} of {args.runs}")
             run = {"run": number}
-            run.update(run_throughput(args.relay, work, secret, args.records))
+            run.update(run_throughput(args.relay, work, secret, args.records, args.go_peer))
             run.update(run_latency(args.relay, work, secret))
             run.update(run_isolation(args.relay, work, secret, stalled=False))
             run.update(run_isolation(args.relay, work, secret, stalled=True))
