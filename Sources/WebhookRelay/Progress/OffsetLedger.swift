@@ -24,8 +24,8 @@ final class OffsetLedger: Sendable {
     }
 
     private struct Partition {
+        let topicPartition: KafkaTopicPartition
         var offsets = PartitionOffsets()
-        var generation: UInt64
         var revoking = false
         /// What earlier owners finished, as read when the partition was assigned.
         var inherited: PartitionProgress?
@@ -41,13 +41,38 @@ final class OffsetLedger: Sendable {
             case (nil, let inherited): return inherited
             }
         }
+
+        /// Starts a record unless the partition is being revoked or it was started before (`nil`);
+        /// whether an earlier owner finished it.
+        mutating func start(_ offset: Int64) -> Bool? {
+            guard !revoking, offsets.start(offset) else { return nil }
+            return inherited?.contains(offset) == true
+        }
+
+        /// Finishes a record: the new "done up to" if it moved, and whether the partition is
+        /// being revoked.
+        mutating func finish(_ offset: Int64) -> (doneUpTo: Int64?, revoking: Bool, topicPartition: KafkaTopicPartition) {
+            (offsets.finish(offset), revoking, topicPartition)
+        }
+
+        /// Abandons a record; whether the partition is being revoked.
+        mutating func abandon(_ offset: Int64) -> Bool {
+            offsets.abandon(offset)
+            return revoking
+        }
     }
 
+    /// Partitions by the generation of their assignment (what a ticket names: one look-up of an
+    /// integer per record event, the partition's state changed in place), and the generation of
+    /// each partition held.
     private struct State {
-        var partitions: [KafkaTopicPartition: Partition] = [:]
-        /// The partition of each assignment still held.
-        var assignments: [UInt64: KafkaTopicPartition] = [:]
+        var byGeneration: [UInt64: Partition] = [:]
+        var current: [KafkaTopicPartition: UInt64] = [:]
         var nextGeneration: UInt64 = 1
+
+        func partition(_ topicPartition: KafkaTopicPartition) -> Partition? {
+            current[topicPartition].flatMap { byGeneration[$0] }
+        }
     }
 
     private let state = Mutex(State())
@@ -66,9 +91,9 @@ final class OffsetLedger: Sendable {
     func assign(_ topicPartitions: [KafkaTopicPartition], inherited: [KafkaTopicPartition: PartitionProgress] = [:]) {
         state.withLock { state in
             for topicPartition in topicPartitions {
-                if let previous = state.partitions[topicPartition] { state.assignments[previous.generation] = nil }
-                state.partitions[topicPartition] = Partition(generation: state.nextGeneration, inherited: inherited[topicPartition])
-                state.assignments[state.nextGeneration] = topicPartition
+                if let previous = state.current[topicPartition] { state.byGeneration[previous] = nil }
+                state.byGeneration[state.nextGeneration] = Partition(topicPartition: topicPartition, inherited: inherited[topicPartition])
+                state.current[topicPartition] = state.nextGeneration
                 state.nextGeneration += 1
             }
         }
@@ -77,11 +102,10 @@ final class OffsetLedger: Sendable {
     /// Starts work on a record.
     func start(_ record: KafkaConsumerRecord) -> Start {
         let started = state.withLock { state -> (generation: UInt64, alreadyDone: Bool)? in
-            guard var partition = state.partitions[record.topicPartition], !partition.revoking else { return nil }
-            state.partitions[record.topicPartition] = nil
-            defer { state.partitions[record.topicPartition] = partition }
-            guard partition.offsets.start(record.offset) else { return nil }
-            return (partition.generation, partition.inherited?.contains(record.offset) == true)
+            guard let generation = state.current[record.topicPartition],
+                let alreadyDone = state.byGeneration[generation]?.start(record.offset)
+            else { return nil }
+            return (generation, alreadyDone)
         }
         guard let started else { return .refused }
         let ticket = RecordTicket(generation: started.generation, offset: record.offset, ledger: self)
@@ -92,13 +116,10 @@ final class OffsetLedger: Sendable {
     /// (``RecordTicket/finish()``).
     func finish(generation: UInt64, offset: Int64) {
         let revoking = state.withLock { state -> Bool in
-            guard let topicPartition = state.assignments[generation], var partition = state.partitions[topicPartition] else { return false }
-            state.partitions[topicPartition] = nil
-            defer { state.partitions[topicPartition] = partition }
-            if let doneUpTo = partition.offsets.finish(offset) {
-                store(topicPartition, doneUpTo)
-            }
-            return partition.revoking
+            // Changed in place: the dictionary yields the partition without copying its offsets.
+            guard let finished = state.byGeneration[generation]?.finish(offset) else { return false }
+            if let doneUpTo = finished.doneUpTo { store(finished.topicPartition, doneUpTo) }
+            return finished.revoking
         }
         if revoking { revokingProgress.wakeAll() }
     }
@@ -107,24 +128,19 @@ final class OffsetLedger: Sendable {
     /// (``RecordTicket/abandon()``).
     func abandon(generation: UInt64, offset: Int64) {
         let revoking = state.withLock { state -> Bool in
-            guard let topicPartition = state.assignments[generation] else { return false }
-            state.partitions[topicPartition]?.offsets.abandon(offset)
-            return state.partitions[topicPartition]?.revoking ?? false
+            state.byGeneration[generation]?.abandon(offset) ?? false
         }
         if revoking { revokingProgress.wakeAll() }
     }
 
     /// Whether the assignment still holds and its partition is not being revoked.
     func isCurrent(generation: UInt64) -> Bool {
-        state.withLock { state in
-            guard let topicPartition = state.assignments[generation] else { return false }
-            return state.partitions[topicPartition]?.revoking == false
-        }
+        state.withLock { $0.byGeneration[generation]?.revoking == false }
     }
 
     /// Whether the assignment still holds (revoking or not).
     func isOwned(generation: UInt64) -> Bool {
-        state.withLock { $0.assignments[generation] != nil }
+        state.withLock { $0.byGeneration[generation] != nil }
     }
 
     /// A ticket was dropped without being settled (``RecordTicket``'s `deinit`).
@@ -139,7 +155,9 @@ final class OffsetLedger: Sendable {
     /// Stops new work on the partitions; their in-flight work may still finish.
     func beginRevoking(_ topicPartitions: [KafkaTopicPartition]) {
         state.withLock { state in
-            for topicPartition in topicPartitions { state.partitions[topicPartition]?.revoking = true }
+            for topicPartition in topicPartitions {
+                if let generation = state.current[topicPartition] { state.byGeneration[generation]?.revoking = true }
+            }
         }
         revokingProgress.wakeAll()
     }
@@ -157,7 +175,7 @@ final class OffsetLedger: Sendable {
 
     /// "Done up to" of every owned partition (`nil` before anything was started in it).
     var progress: [KafkaTopicPartition: Int64?] {
-        state.withLock { $0.partitions.mapValues(\.offsets.doneUpTo) }
+        state.withLock { state in state.current.compactMapValues { state.byGeneration[$0].map(\.offsets.doneUpTo) } }
     }
 
     /// What is known to be finished in owned partitions, for the progress topic: those whose
@@ -165,8 +183,9 @@ final class OffsetLedger: Sendable {
     func unwrittenProgress(of topicPartitions: [KafkaTopicPartition]? = nil) -> [KafkaTopicPartition: PartitionProgress] {
         state.withLock { state in
             var result: [KafkaTopicPartition: PartitionProgress] = [:]
-            for (topicPartition, partition) in state.partitions {
+            for (topicPartition, generation) in state.current {
                 if let topicPartitions, !topicPartitions.contains(topicPartition) { continue }
+                guard let partition = state.byGeneration[generation] else { continue }
                 guard let progress = partition.progress, progress != partition.written else { continue }
                 if let written = partition.written, progress.isCovered(by: written) { continue }
                 result[topicPartition] = progress
@@ -178,11 +197,9 @@ final class OffsetLedger: Sendable {
     /// Notes that `progress` reached the progress topic for the partition's current assignment.
     func markWritten(_ topicPartition: KafkaTopicPartition, _ progress: PartitionProgress) {
         state.withLock { state in
-            guard let written = state.partitions[topicPartition]?.written else {
-                state.partitions[topicPartition]?.written = progress
-                return
-            }
-            state.partitions[topicPartition]?.written = written.merged(with: progress)
+            guard let generation = state.current[topicPartition] else { return }
+            let written = state.byGeneration[generation]?.written
+            state.byGeneration[generation]?.written = written.map { $0.merged(with: progress) } ?? progress
         }
     }
 
@@ -190,15 +207,13 @@ final class OffsetLedger: Sendable {
     func remove(_ topicPartitions: [KafkaTopicPartition]) {
         state.withLock { state in
             for topicPartition in topicPartitions {
-                if let partition = state.partitions.removeValue(forKey: topicPartition) {
-                    state.assignments[partition.generation] = nil
-                }
+                if let generation = state.current.removeValue(forKey: topicPartition) { state.byGeneration[generation] = nil }
             }
         }
         revokingProgress.wakeAll()
     }
 
     private static func inFlight(_ state: State, _ topicPartitions: [KafkaTopicPartition]) -> Int {
-        topicPartitions.reduce(0) { $0 + (state.partitions[$1]?.offsets.inFlight ?? 0) }
+        topicPartitions.reduce(0) { $0 + (state.partition($1)?.offsets.inFlight ?? 0) }
     }
 }
