@@ -31,7 +31,9 @@ extension DeliveryExecutor {
         }
         attemptSlots.release()
         observe(result, endpoint: endpoint, webhookID: flight.machine.delivery?.webhookID ?? "", number: number)
-        return flight.machine.attempted(result.outcome, startedAt: startedAt, now: clock.wallMilliseconds, random: dependencies.random())
+        // The draw is for a retry's jitter: a delivered record needs none.
+        let random = result.outcome.succeeded ? 0 : dependencies.random()
+        return flight.machine.attempted(result.outcome, startedAt: startedAt, now: clock.wallMilliseconds, random: random)
     }
 
     /// Logs and metrics of an attempt's outcome.
