@@ -44,6 +44,22 @@ SIZE = 512
 BENCH_EVENT = b"bench.event"
 
 
+# The signing secret of the benchmarks that need a fixed one (fanout, ordered, instructions).
+BENCH_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def scenario_arguments(**defaults: int) -> argparse.Namespace:
+    """A benchmark's command line: RELAY_BINARY OUTPUT_FILE [--runs N] and an integer option per
+    keyword (`deliveries=100_000` → `--deliveries N`, that default)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("relay")
+    parser.add_argument("output")
+    parser.add_argument("--runs", type=int, default=3)
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    return parser.parse_args()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

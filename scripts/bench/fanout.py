@@ -16,7 +16,6 @@ Writes one JSON line per run and prints a table.
 
 Usage: fanout.py RELAY_BINARY OUTPUT_FILE [--runs N] [--deliveries N]
 """
-import argparse
 import json
 import re
 import statistics
@@ -26,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from e2e import PARTITIONS, Broker, Nginx, Relay, body, log, producer, rate
+from e2e import BENCH_SECRET, PARTITIONS, Broker, Nginx, Relay, body, log, producer, rate, scenario_arguments
 
 SUBSCRIBERS = (1, 10, 1000)
 
@@ -90,13 +89,8 @@ def run(relay: str, work: Path, secret: str, subscribers: int, deliveries: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("relay")
-    parser.add_argument("output")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--deliveries", type=int, default=100_000)
-    args = parser.parse_args()
-    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    args = scenario_arguments(deliveries=100_000)
+    secret = BENCH_SECRET
     results = []
     with open(args.output, "a") as out, tempfile.TemporaryDirectory() as directory:
         for number in range(args.runs):

@@ -23,10 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from e2e import Broker, Nginx, free_port, log, produce_backlog
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
+from e2e import BENCH_SECRET, Broker, Nginx, free_port, log, produce_backlog
 
 def instructions(relay: str, plugin: str, work: Path, records: int, idle: float = 0) -> tuple[int, float]:
     """The relay's instructions for `records` deliveries (start to stop), and the wall time; with
@@ -38,7 +35,7 @@ def instructions(relay: str, plugin: str, work: Path, records: int, idle: float 
         nginx = Nginx(work, f"ir{records}{'idle' + str(idle) if idle else ''}")
         endpoints = work / f"endpoints-{records}.yaml"
         endpoints.write_text("endpoints:\n" + "".join(
-            f"  - id: ep{i:03d}\n    url: http://127.0.0.1:{nginx.port}/ep{i:03d}\n    secrets: [\"{SECRET}\"]\n" for i in range(100)
+            f"  - id: ep{i:03d}\n    url: http://127.0.0.1:{nginx.port}/ep{i:03d}\n    secrets: [\"{BENCH_SECRET}\"]\n" for i in range(100)
         ))
         output = work / f"instructions-{records}.txt"
         started = time.monotonic()

@@ -18,14 +18,13 @@ Writes one JSON line per run and prints a table.
 
 Usage: ordered.py RELAY_BINARY OUTPUT_FILE [--runs N] [--neighbours N] [--ordered N]
 """
-import argparse
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from e2e import Broker, Nginx, Relay, log, producer, rate
+from e2e import BENCH_SECRET, Broker, Nginx, Relay, log, producer, rate, scenario_arguments
 
 SCHEDULE = "50ms,100ms,200ms,400ms,800ms"
 SAME, OTHER = ("n0", "n1"), ("n2", "n3")
@@ -95,14 +94,8 @@ def run_case(relay: str, work: Path, secret: str, ordered: bool, neighbours: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("relay")
-    parser.add_argument("output")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--neighbours", type=int, default=40_000)
-    parser.add_argument("--ordered", type=int, default=100)
-    args = parser.parse_args()
-    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    args = scenario_arguments(neighbours=40_000, ordered=100)
+    secret = BENCH_SECRET
     runs = []
     with open(args.output, "a") as out, tempfile.TemporaryDirectory() as directory:
         for number in range(args.runs):

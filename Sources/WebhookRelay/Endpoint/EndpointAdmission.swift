@@ -93,8 +93,9 @@ struct EndpointAdmission: Sendable {
     private(set) var parked = 0
     /// Slots held for resumed deliveries that have not entered again yet.
     private(set) var reserved = 0
-    private(set) var disabledReason: String?
-    private(set) var disabledCause: Disabling?
+    /// Disabled on this replica: the reason recorded for logs and dead letters, and the cause.
+    private(set) var disabled: (reason: String, cause: Disabling)?
+    var disabledReason: String? { disabled?.reason }
     /// The first failure after the last success (wall-clock epoch milliseconds); `nil` while
     /// attempts succeed. Seeded from the status another replica published (``seed(failingSince:)``).
     private(set) var failingSince: Int64?
@@ -139,7 +140,7 @@ struct EndpointAdmission: Sendable {
         if waited { waiting -= 1 }
         if limits.ordered { return enterInOrder(now: time, hasTurn: holdsReservation || waited, mayHold: mayHold) }
         func elsewhere(_ decision: Decision) -> (Decision, Resumption) { (decision, resumption()) }
-        if let disabledReason { return elsewhere(.disabled(reason: disabledReason, cause: disabledCause ?? .gone)) }
+        if let disabled { return elsewhere(.disabled(reason: disabled.reason, cause: disabled.cause)) }
         if case .open(let until) = circuit.state, time < until { return elsewhere(.circuitOpen(.milliseconds(until - time))) }
         if case .halfOpen(_, true) = circuit.state { return elsewhere(.circuitOpen(.seconds(1))) }
         let hasSlot = inFlight + reserved < limits.maxInFlight
@@ -170,7 +171,7 @@ struct EndpointAdmission: Sendable {
     /// (or behind those parked); the one with the turn is attempted, or held in memory by the
     /// rate limit or the circuit.
     private mutating func enterInOrder(now time: Int64, hasTurn: Bool, mayHold: Bool) -> (Decision, Resumption) {
-        if let disabledReason { return (.disabled(reason: disabledReason, cause: disabledCause ?? .gone), resumption()) }
+        if let disabled { return (.disabled(reason: disabled.reason, cause: disabled.cause), resumption()) }
         if !hasTurn && inFlight + reserved + waiting > 0 {
             waiting += 1
             parked += 1
@@ -233,19 +234,14 @@ struct EndpointAdmission: Sendable {
             lastError = result.error.map { String($0.prefix(256)) } ?? lastError
             if let at = result.at { failingSince = min(failingSince ?? at, at) }
         }
-        guard disabledReason == nil, !result.success else { return (resumption(), nil) }
-        let cause: Disabling
+        guard disabled == nil, !result.success else { return (resumption(), nil) }
         if result.status == 410 {
-            disabledReason = result.goneReason
-            cause = .gone
+            disabled = (result.goneReason, .gone)
         } else if let limit = autoDisableAfter, let since = failingSince, let at = result.at, at - since >= limit {
-            disabledReason = "every attempt failed since \(Date(timeIntervalSince1970: Double(since) / 1_000)) (auto_disable_after \(DurationText.format(.milliseconds(limit))))"
-            cause = .failing(since: since)
-        } else {
-            return (resumption(), nil)
+            let reason = "every attempt failed since \(Date(timeIntervalSince1970: Double(since) / 1_000)) (auto_disable_after \(DurationText.format(.milliseconds(limit))))"
+            disabled = (reason, .failing(since: since))
         }
-        disabledCause = cause
-        return (resumption(), cause)
+        return (resumption(), disabled?.cause)
     }
 
     /// An admitted attempt that was not made, or was cut short by the relay: not a result, so
@@ -267,8 +263,7 @@ struct EndpointAdmission: Sendable {
 
     /// Disables the endpoint, with the reason recorded for logs and dead letters.
     mutating func disable(reason: String) -> Resumption {
-        disabledReason = reason
-        disabledCause = .gone
+        disabled = (reason, .gone)
         return resumption()
     }
 
@@ -296,10 +291,10 @@ struct EndpointAdmission: Sendable {
     private func resumption() -> Resumption {
         guard parked > 0 else { return .first(0) }
         if limits.ordered {
-            if disabledReason != nil { return .all }
+            if disabled != nil { return .all }
             return inFlight + reserved + (waiting - parked) == 0 ? .first(1) : .first(0)
         }
-        guard disabledReason == nil, case .closed = circuit.state else { return .all }
+        guard disabled == nil, case .closed = circuit.state else { return .all }
         return .first(max(0, limits.maxInFlight - inFlight - reserved))
     }
 

@@ -106,10 +106,9 @@ final class DeliveryExecutor: Sendable {
                     flight.next = flight.machine.revoked()
                     continue
                 }
-                let source = dependencies.source
+                let source = dependencies.source, wall = clock.wallMilliseconds
                 let entry = runtime.enter(
-                    flight, now: clock.monotonicMilliseconds, wall: clock.wallMilliseconds, reserved: reserved, waited: waited,
-                    pause: { source.pause([$0]) }
+                    flight, now: clock.monotonicMilliseconds, wall: wall, reserved: reserved, waited: waited, pause: { source.pause([$0]) }
                 )
                 switch consume entry {
                 case .parked:
@@ -125,7 +124,7 @@ final class DeliveryExecutor: Sendable {
                     flight = decided
                     dispatch(resumed)
                     if case .deferred = decision { metrics.rateLimitWait(flight.machine.endpointID) }
-                    flight.next = flight.machine.admitted(decision, now: clock.wallMilliseconds)
+                    flight.next = flight.machine.admitted(decision, now: wall)
                 }
             case .attempt(let admission, let number):
                 guard case .attemptWorker = place else {
