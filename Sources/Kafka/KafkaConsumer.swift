@@ -95,6 +95,11 @@ public final class KafkaConsumer: Sendable {
     /// ``records`` gave its first record).
     public func nextBuffered() -> KafkaConsumerRecord? { core.nextBuffered() }
 
+    /// Waits until a record is buffered, without taking it: for an application that takes
+    /// records with ``nextBuffered()`` from several tasks. Returns `false` once the consumer is
+    /// closed or the task is cancelled. Another task may take the record first.
+    public func waitForRecords() async -> Bool { await core.waitForRecords() }
+
     /// The group membership now (member id and generation), for a transaction's offsets;
     /// `nil` when the consumer is not a group member.
     public func groupMetadata() -> KafkaGroupMetadata? {

@@ -37,6 +37,15 @@ public final class AsyncSemaphore: Sendable {
         }
     }
 
+    /// Takes a permit if one is free, without waiting.
+    public func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.available > 0 else { return false }
+            state.available -= 1
+            return true
+        }
+    }
+
     /// Returns a permit, handing it straight to the longest waiter if there is one.
     public func release() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in

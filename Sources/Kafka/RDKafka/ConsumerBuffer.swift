@@ -54,6 +54,10 @@ struct ConsumerBuffer {
     /// Partitions currently assigned.
     var assigned: Set<KafkaTopicPartition> { Set(partitions.keys) }
 
+    /// Whether ``next()`` may have a record: some partition not paused by the application has
+    /// records (a partition paused since it was queued is skipped by ``next()``).
+    var hasReady: Bool { readyHead < ready.count }
+
     /// Records held for the application (including those of paused partitions).
     var bufferedCount: Int { partitions.values.reduce(0) { $0 + $1.count } }
 

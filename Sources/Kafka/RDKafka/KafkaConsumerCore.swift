@@ -9,6 +9,8 @@ final class KafkaConsumerCore: Sendable {
     private struct State {
         var buffer: ConsumerBuffer
         var waiters: [(id: UInt64, continuation: CheckedContinuation<KafkaConsumerRecord?, Never>)] = []
+        /// Tasks waiting for a record to be buffered, without taking it (``waitForRecords()``).
+        var readyWaiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
         var nextWaiterID: UInt64 = 0
         var finished = false
     }
@@ -131,24 +133,40 @@ final class KafkaConsumerCore: Sendable {
     }
 
     private func deliver(_ records: [KafkaConsumerRecord]) {
+        handOut { state in apply(state.buffer.append(records)) }
+    }
+
+    /// Changes the buffer, then gives waiting tasks the records that became available: to those
+    /// waiting in ``next()`` a record each, and to those waiting in ``waitForRecords()`` the news.
+    private func handOut(after change: (inout State) -> Void) {
         var resumptions: [(CheckedContinuation<KafkaConsumerRecord?, Never>, KafkaConsumerRecord)] = []
+        var ready: [CheckedContinuation<Bool, Never>] = []
         state.withLock { state in
-            apply(state.buffer.append(records))
+            change(&state)
             while !state.waiters.isEmpty, let (record, action) = state.buffer.next() {
                 apply(action)
                 resumptions.append((state.waiters.removeFirst().continuation, record))
             }
+            if state.buffer.hasReady && !state.readyWaiters.isEmpty {
+                ready = state.readyWaiters.map(\.continuation)
+                state.readyWaiters.removeAll()
+            }
         }
         for (continuation, record) in resumptions { continuation.resume(returning: record) }
+        for continuation in ready { continuation.resume(returning: true) }
     }
 
     private func finish() {
-        let waiters = state.withLock { state in
+        let (waiters, readyWaiters) = state.withLock { state in
             state.finished = true
-            defer { state.waiters = [] }
-            return state.waiters
+            defer {
+                state.waiters = []
+                state.readyWaiters = []
+            }
+            return (state.waiters, state.readyWaiters)
         }
         for waiter in waiters { waiter.continuation.resume(returning: nil) }
+        for waiter in readyWaiters { waiter.continuation.resume(returning: false) }
     }
 
     /// Has fetching paused or resumed in librdkafka (on the fetch-control thread, without
@@ -314,6 +332,34 @@ final class KafkaConsumerCore: Sendable {
         }
     }
 
+    /// Waits until a record is buffered (without taking it); `false` once the consumer is
+    /// finished or the task is cancelled.
+    func waitForRecords() async -> Bool {
+        let id: UInt64? = state.withLock { state in
+            if state.buffer.hasReady || state.finished { return nil }
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        guard let id else { return state.withLock { !$0.finished } }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now: Bool? = state.withLock { state in
+                    if state.finished || Task.isCancelled { return false }
+                    if state.buffer.hasReady { return true }
+                    state.readyWaiters.append((id, continuation))
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                guard let index = state.readyWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.readyWaiters.remove(at: index).continuation
+            }
+            waiter?.resume(returning: false)
+        }
+    }
+
     func storeOffsets(_ offsets: [(KafkaTopicPartition, Int64)]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let handle = client.handle
@@ -339,15 +385,7 @@ final class KafkaConsumerCore: Sendable {
     }
 
     func resume(_ topicPartitions: [KafkaTopicPartition]) {
-        var resumptions: [(CheckedContinuation<KafkaConsumerRecord?, Never>, KafkaConsumerRecord)] = []
-        state.withLock { state in
-            apply(state.buffer.resume(topicPartitions))
-            while !state.waiters.isEmpty, let (record, action) = state.buffer.next() {
-                apply(action)
-                resumptions.append((state.waiters.removeFirst().continuation, record))
-            }
-        }
-        for (continuation, record) in resumptions { continuation.resume(returning: record) }
+        handOut { state in apply(state.buffer.resume(topicPartitions)) }
     }
 
     var assignment: Set<KafkaTopicPartition> { state.withLock { $0.buffer.assigned } }

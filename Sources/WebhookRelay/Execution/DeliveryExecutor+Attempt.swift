@@ -8,12 +8,10 @@ extension DeliveryExecutor {
     /// a partition that is being let go (the next owner makes it), and one the relay cuts short
     /// (``InFlightAttempts/cutShort(_:)``) is not the endpoint's failure.
     func attempt(_ flight: inout RecordFlight, _ admission: EndpointAdmission.Admission, number: Int) async -> DeliveryAction {
-        // Still ours, and not being let go? Asked before and after waiting for a slot.
-        guard flight.ticket.isCurrent, !Task.isCancelled else { return flight.machine.revoked() }
-        await attemptSlots.acquire()
+        // Still ours, and not being let go? (The attempt workers are as many as attempts may be
+        // in flight: a worker's attempt needs no other slot.)
         let startedAt = clock.wallMilliseconds
         guard flight.ticket.isCurrent, !Task.isCancelled, let made = flight.machine.attemptRequest(number: number, now: startedAt) else {
-            attemptSlots.release()
             return flight.machine.revoked()
         }
         let endpoint = flight.machine.keyText
@@ -29,7 +27,6 @@ extension DeliveryExecutor {
         case .failure(let failure):
             result = AttemptResult(failure.outcome, duration: .zero)
         }
-        attemptSlots.release()
         observe(result, endpoint: endpoint, webhookID: flight.machine.delivery?.webhookID ?? "", number: number)
         // The draw is for a retry's jitter: a delivered record needs none.
         let random = result.outcome.succeeded ? 0 : dependencies.random()

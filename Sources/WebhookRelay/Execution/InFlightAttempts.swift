@@ -25,6 +25,9 @@ final class InFlightAttempts: Sendable {
         }
     }
 
+    /// Attempts on the wire now.
+    var count: Int { state.withLock { $0.attempts.values.reduce(0) { $0 + $1.count } } }
+
     /// Cuts short every attempt of the partitions; returns how many there were.
     @discardableResult
     func cutShort(_ topicPartitions: [KafkaTopicPartition]) -> Int {

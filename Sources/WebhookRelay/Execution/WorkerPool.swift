@@ -20,6 +20,8 @@ final class WorkerPool<Item: ~Copyable & Sendable>: Sendable {
         /// Items given back by ``resume(_:)``, served before `queued`.
         var resumed = UniqueDeque<Item>()
         var idle: [CheckedContinuation<Void, Never>] = []
+        /// Tasks waiting for a worker with nothing to do (``waitForIdleWorker()``).
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
 
         mutating func dequeue() -> Item? {
@@ -65,12 +67,14 @@ final class WorkerPool<Item: ~Copyable & Sendable>: Sendable {
             if let item { return item }
             if state.withLock({ $0.closed }) { return nil }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if state.hasWork || state.closed { return true }
+                let (now, waiters) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    if state.hasWork || state.closed { return (true, []) }
                     state.idle.append(continuation)
-                    return false
+                    defer { state.idleWaiters.removeAll() }
+                    return (false, state.idleWaiters)
                 }
                 if now { continuation.resume() }
+                for waiter in waiters { waiter.resume() }
             }
         }
     }
@@ -78,12 +82,34 @@ final class WorkerPool<Item: ~Copyable & Sendable>: Sendable {
     /// Workers waiting for an item.
     var idleWorkers: Int { state.withLock { $0.idle.count } }
 
+    /// Whether items wait for a worker.
+    var hasQueued: Bool { state.withLock { $0.hasWork } }
+
+    /// Waits until a worker waits for an item that no queued item has woken yet (or the pool is
+    /// closed): for a feeder that should hand out work only to workers that have none. (Each
+    /// item queued takes a worker out of the idle ones as it wakes it.)
+    func waitForIdleWorker() async {
+        let ready = state.withLock { state in !state.idle.isEmpty || state.closed }
+        if ready { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if !state.idle.isEmpty || state.closed { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
     /// No more items: idle workers end, busy ones end after the queues are empty.
     func close() {
         let idle = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.closed = true
-            defer { state.idle = [] }
-            return state.idle
+            defer {
+                state.idle = []
+                state.idleWaiters = []
+            }
+            return state.idle + state.idleWaiters
         }
         for worker in idle { worker.resume() }
     }

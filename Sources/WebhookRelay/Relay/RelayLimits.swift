@@ -4,9 +4,9 @@
 ///
 /// | limit | value | what happens at it |
 /// | --- | --- | --- |
-/// | ``attemptsInFlight`` | `max_in_flight` (256) | an admitted attempt waits for a slot |
-/// | ``recordsInProgress`` | 4 × `max_in_flight` | the consumer loop stops reading until one settles |
-/// | ``attemptWorkers`` | `max_in_flight` + 64 | (enough: attempts are capped above) |
+/// | ``attemptsInFlight`` | `max_in_flight` (256) | an admitted attempt waits for an attempt worker |
+/// | ``recordsInProgress`` | 4 × `max_in_flight` | no record is taken from the consumer until one settles |
+/// | ``attemptWorkers`` | `max_in_flight` | (one attempt each) |
 /// | ``writeWorkers`` | 256 | hops and dead letters queue for a worker |
 /// | ``bufferedRecordsPerPartition`` | 256 | fetching of the partition pauses |
 /// | ``maxFetchBytes`` | 16 MiB | one fetch answer is cut there |
@@ -23,8 +23,8 @@ public struct RelayLimits: Sendable, Hashable {
     /// rate limit, attempted, or being forwarded. Four per attempt slot, so that parking for busy
     /// endpoints does not starve the others.
     public let recordsInProgress: Int
-    /// Worker tasks on NIO's event loops that make attempts: one per attempt slot, and 64 more that
-    /// forward a failed attempt's record meanwhile.
+    /// Worker tasks on NIO's event loops that make attempts, one at a time each: as many as
+    /// attempts may be in flight.
     public let attemptWorkers: Int
     /// Worker tasks on Swift's pool that write hops and dead letters for records not attempted.
     public let writeWorkers: Int
@@ -43,7 +43,7 @@ public struct RelayLimits: Sendable, Hashable {
     public init(maxInFlight: Int, bodyLimit: Int, connectionsPerHost: Int = 256) {
         attemptsInFlight = maxInFlight
         recordsInProgress = 4 * maxInFlight
-        attemptWorkers = maxInFlight + 64
+        attemptWorkers = maxInFlight
         writeWorkers = 256
         bufferedRecordsPerPartition = 256
         maxFetchBytes = 16 * 1_048_576

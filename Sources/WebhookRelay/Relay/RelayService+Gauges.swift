@@ -5,7 +5,7 @@ extension RelayService {
     /// Samples the gauges: attempts in flight, the producer's queue, each endpoint's health and
     /// circuit, each owned partition's lag.
     func sampleGauges(consumer: KafkaConsumer, producer: KafkaProducer, ledger: OffsetLedger, executor: DeliveryExecutor) {
-        metrics.attemptsInFlight(configuration.maxInFlight - executor.attemptSlots.available)
+        metrics.attemptsInFlight(executor.onTheWire.count)
         metrics.producerQueueDepth(producer.pendingCount)
         for (id, snapshot) in registry.snapshots {
             metrics.endpoint(id, healthScore: snapshot.healthScore, circuit: snapshot.circuit)

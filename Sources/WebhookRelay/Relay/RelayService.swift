@@ -219,11 +219,7 @@ public final class RelayService: Service, Sendable {
                 group.addTask { await executor.runTimers() }
                 let loops = EventLoopTaskExecutor.forSharedLoops()
                 for index in 0..<executor.attemptWorkers.workers {
-                    group.addTask(executorPreference: loops[index % loops.count]) {
-                        while let flight = await executor.attemptWorkers.next() {
-                            await executor.drive(flight, at: .attemptWorker)
-                        }
-                    }
+                    group.addTask(executorPreference: loops[index % loops.count]) { await executor.runAttemptWorker() }
                 }
                 for _ in 0..<executor.writeWorkers.workers {
                     group.addTask {
@@ -232,7 +228,7 @@ public final class RelayService: Service, Sendable {
                         }
                     }
                 }
-                await self.readRecords(from: consumer, ledger: ledger, executor: executor)
+                await self.readRecords(from: consumer, executor: executor)
                 // The consumer is closed: every partition was revoked and what is still running
                 // was abandoned to the next owner.
                 executor.attemptWorkers.close()
@@ -253,30 +249,26 @@ public final class RelayService: Service, Sendable {
         }
     }
 
-    /// The consumer loop: each record gets its ticket and goes to the executor, at most
-    /// ``RelayLimits/recordsInProgress`` at a time.
-    private func readRecords(from consumer: KafkaConsumer, ledger: OffsetLedger, executor: DeliveryExecutor) async {
-        var gaps = DelayTopicGaps()
-        for await record in consumer.records {
-            await executor.recordsInProgress.acquire()
-            let started = ledger.start(record)
-            switch consume started {
-            case .refused:
-                executor.recordsInProgress.release()
-            case .alreadyDone(let ticket):
-                // An earlier owner finished it (progress topic): nothing to do again.
-                ticket.finish()
-                metrics.alreadyDone(topic: record.topic)
-                executor.recordsInProgress.release()
-            case .work(let ticket):
-                if configuration.topics.delay(ofRetryTopic: record.topic) != nil,
-                    let last = gaps.skipped(before: record.offset, in: record.topicPartition, generation: ticket.generation)
-                {
-                    logger.error("Offset gap on a delay topic: records were skipped", metadata: [
-                        "kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)", "kafka.last_offset": "\(last)",
-                    ])
+    /// The consumer loop: it feeds records to attempt workers that have nothing to do, at most
+    /// ``RelayLimits/recordsInProgress`` in progress at a time (busy workers feed themselves,
+    /// ``DeliveryExecutor/runAttemptWorker()``). Ends when the consumer is closed.
+    private func readRecords(from consumer: KafkaConsumer, executor: DeliveryExecutor) async {
+        var holdsPlace = false
+        while true {
+            if !holdsPlace {
+                await executor.attemptWorkers.waitForIdleWorker()
+                await executor.recordsInProgress.acquire()
+                holdsPlace = true
+            }
+            // The record's place goes with it: settling gives it back.
+            switch executor.takeBuffered(at: .dispatcher) {
+            case .some:
+                holdsPlace = false
+            case .none:
+                guard await consumer.waitForRecords() else {
+                    executor.recordsInProgress.release()
+                    return
                 }
-                await executor.start(record, ticket: ticket)
             }
         }
     }

@@ -180,9 +180,15 @@ final class HangingTransport: DeliveryTransport {
     var requests: Int { count.withLock { $0 } }
 }
 
-/// Records pauses and resumes of partitions.
+/// Records pauses and resumes of partitions, and hands out the records a test buffers.
 final class RecordingSource: RecordSource {
     private let events = Mutex<[String]>([])
+    private let buffered = Mutex<[KafkaConsumerRecord]>([])
+
+    /// Records for ``nextBuffered()`` to hand out, in order.
+    func buffer(_ records: [KafkaConsumerRecord]) { buffered.withLock { $0 += records } }
+
+    func nextBuffered() -> KafkaConsumerRecord? { buffered.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
 
     func pause(_ topicPartitions: [KafkaTopicPartition]) { events.withLock { $0 += topicPartitions.map { "pause \($0)" } } }
     func resume(_ topicPartitions: [KafkaTopicPartition]) { events.withLock { $0 += topicPartitions.map { "resume \($0)" } } }

@@ -42,7 +42,7 @@ struct DeliveryExecutorTests {
                 let executor = self.executor
                 group.addTask { await executor.runTimers() }
                 for _ in 0..<4 {
-                    group.addTask { while let flight = await executor.attemptWorkers.next() { await executor.drive(flight, at: .attemptWorker) } }
+                    group.addTask { await executor.runAttemptWorker() }
                     group.addTask { while let flight = await executor.writeWorkers.next() { await executor.drive(flight, at: .writeWorker) } }
                 }
                 try await body()
@@ -80,6 +80,21 @@ struct DeliveryExecutorTests {
         #expect(harness.sink.records.isEmpty)
         #expect(harness.statistics.snapshot["orders"]?.delivered == 1)
         #expect(harness.ledger.unsettledTickets == 0)
+    }
+
+    @Test func anAttemptWorkerThatSettledARecordTakesTheNextBufferedOnesItselfInOffsetOrder() async throws {
+        let harness = Harness()
+        harness.ledger.assign([harness.partition])
+        // Only offset 0 goes through the consumer loop; 1…9 wait in the source's buffer.
+        harness.source.buffer((1...9).map { CoreTest.record(offset: $0, id: "msg_\($0 + 1)") })
+        try await harness.run {
+            await harness.read(CoreTest.record(offset: 0))
+            #expect(await eventually { harness.offsets.last == 10 })
+        }
+        #expect(harness.transport.requests.map { $0.headers["webhook-id"] ?? "" } == (1...10).map { "msg_\($0)" },
+                "the worker took them one after the other, in the buffer's order")
+        #expect(harness.executor.recordsInProgress.available == 4 * 8, "the place went from record to record and back at the end")
+        #expect(harness.ledger.unsettledTickets == 0 && harness.statistics.snapshot["orders"]?.delivered == 10)
     }
 
     @Test func aFailedAttemptIsForwardedWithItsHopHeadersBeforeTheOffsetMoves() async throws {
