@@ -172,11 +172,8 @@ public final class WebhookHTTPClient: Sendable {
         cancellation: AttemptCancellation?
     ) async throws -> HTTP1Response {
         let promise = channel.eventLoop.makePromise(of: HTTP1Response.self)
-        let exchange = HTTP1Exchange(request: request, bodyLimit: configuration.responseLimit, promise: promise)
+        let exchange = HTTP1Exchange(request: request, bodyLimit: configuration.responseLimit, deadline: deadline, promise: promise)
         let id = exchange.id
-        let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
-            channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id, reason: .timedOut))
-        }
 
         // A channel that closed meanwhile refuses the write before the handler sees it: the
         // exchange ends here then (completing the promise a second time does nothing).
@@ -189,20 +186,18 @@ public final class WebhookHTTPClient: Sendable {
         }
         // Registered after the write, so that an end it sends reaches the handler after the request.
         cancellation?.onCancel {
-            channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id, reason: .cancelled))
+            channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id))
         }
         defer { cancellation?.clearHandler() }
         do {
             let response = try await withTaskCancellationHandler {
                 try await promise.futureResult.get()
             } onCancel: {
-                channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id, reason: .cancelled))
+                channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id))
             }
-            timer.cancel()
             pool.giveBack(channel, to: server, reusable: response.keepAlive)
             return response
         } catch {
-            timer.cancel()
             if case HTTP1ExchangeError.closedBeforeSend = error {} else { channel.close(promise: nil) }
             throw error
         }

@@ -34,6 +34,21 @@ public final class RelayMetrics: Sendable {
     /// the factory (which locks its registry) for every record.
     private let counters = Mutex<[String: Counter]>([:])
     private let timers = Mutex<[String: Timer]>([:])
+    /// The handles of the families labelled by endpoint, by the endpoint's id as given (one hash
+    /// of the id per look-up; the label and the key string are worked out once, on a miss).
+    /// Emptied when it reaches ``maxCachedHandles`` (endpoints come and go over a long run).
+    private let byEndpoint = Mutex<[EndpointKey: Counter]>([:])
+    private let timersByEndpoint = Mutex<[String: Timer]>([:])
+
+    static let maxCachedHandles = 100_000
+
+    private struct EndpointKey: Hashable {
+        enum Family: UInt8 { case deliveries, failedAttempts, rateLimitWaits }
+        let family: Family
+        let endpointID: String
+        /// The second label's value (`outcome`, `kind`), or empty.
+        let detail: String
+    }
 
     /// Creates the metrics on `factory` (the global one by default).
     public init(factory: any MetricsFactory = MetricsSystem.factory, maxEndpointLabels: Int = 100) {
@@ -61,22 +76,47 @@ public final class RelayMetrics: Sendable {
         }
     }
 
+    /// The counter of a family labelled by endpoint (and by `detail`, a second label).
+    private func counter(_ family: EndpointKey.Family, _ endpointID: String, detail: (name: String, value: String)? = nil) -> Counter {
+        let key = EndpointKey(family: family, endpointID: endpointID, detail: detail?.value ?? "")
+        if let counter = byEndpoint.withLock({ $0[key] }) { return counter }
+        let name = switch family {
+        case .deliveries: "webhook_relay_deliveries_total"
+        case .failedAttempts: "webhook_relay_failed_attempts_total"
+        case .rateLimitWaits: "webhook_relay_rate_limit_waits_total"
+        }
+        // Through the label-keyed handles: endpoints past the label limit share `other`'s.
+        let counter = counter(name, [("endpoint", label(endpointID))] + (detail.map { [($0.name, $0.value)] } ?? []))
+        byEndpoint.withLock { handles in
+            if handles.count >= Self.maxCachedHandles { handles.removeAll() }
+            handles[key] = counter
+        }
+        return counter
+    }
+
     func delivery(_ endpointID: String, _ outcome: DeliveryStatistics.Outcome) {
-        counter("webhook_relay_deliveries_total", [("endpoint", label(endpointID)), ("outcome", outcome.rawValue)]).increment()
+        counter(.deliveries, endpointID, detail: ("outcome", outcome.rawValue)).increment()
     }
 
     func failedAttempt(_ endpointID: String, kind: String) {
-        counter("webhook_relay_failed_attempts_total", [("endpoint", label(endpointID)), ("kind", kind)]).increment()
+        counter(.failedAttempts, endpointID, detail: ("kind", kind)).increment()
     }
 
     func attemptDuration(_ endpointID: String, _ duration: Duration) {
-        let endpoint = label(endpointID)
-        let timer = timers.withLock { timers in
-            if let timer = timers[endpoint] { return timer }
-            let timer = Timer(label: "webhook_relay_attempt_duration_seconds", dimensions: [("endpoint", endpoint)], factory: factory)
-            timers[endpoint] = timer
+        let timer = timersByEndpoint.withLock { $0[endpointID] } ?? {
+            let endpoint = label(endpointID)
+            let timer = timers.withLock { timers in
+                if let timer = timers[endpoint] { return timer }
+                let timer = Timer(label: "webhook_relay_attempt_duration_seconds", dimensions: [("endpoint", endpoint)], factory: factory)
+                timers[endpoint] = timer
+                return timer
+            }
+            timersByEndpoint.withLock { handles in
+                if handles.count >= Self.maxCachedHandles { handles.removeAll() }
+                handles[endpointID] = timer
+            }
             return timer
-        }
+        }()
         timer.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
@@ -131,7 +171,7 @@ public final class RelayMetrics: Sendable {
     }
 
     func rateLimitWait(_ endpointID: String) {
-        counter("webhook_relay_rate_limit_waits_total", [("endpoint", label(endpointID))]).increment()
+        counter(.rateLimitWaits, endpointID).increment()
     }
 
     func endpoint(_ endpointID: String, healthScore: Int, circuit: CircuitBreaker.State) {
