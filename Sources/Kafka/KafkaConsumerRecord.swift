@@ -15,6 +15,10 @@ public struct KafkaConsumerRecord: Sendable, Hashable {
     /// The value is null (a tombstone: on a compacted topic, the key's deletion); ``value`` is
     /// empty then, as it is for an empty value.
     public var isTombstone = false
+    /// When librdkafka handed the record to this process (`nil` for a record made by hand), for
+    /// measuring the application's own latency. Not part of the record's identity: records that
+    /// differ only in it are equal.
+    public var receivedAt: ContinuousClock.Instant?
 
     /// Creates a record (useful for tests of code that consumes records).
     public init(
@@ -31,6 +35,21 @@ public struct KafkaConsumerRecord: Sendable, Hashable {
         self.value = value
         self.headers = headers
         self.timestampMilliseconds = timestampMilliseconds
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.topicPartition == rhs.topicPartition && lhs.offset == rhs.offset && lhs.key == rhs.key && lhs.value == rhs.value
+            && lhs.headers == rhs.headers && lhs.timestampMilliseconds == rhs.timestampMilliseconds && lhs.isTombstone == rhs.isTombstone
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(topicPartition)
+        hasher.combine(offset)
+        hasher.combine(key)
+        hasher.combine(value)
+        hasher.combine(headers)
+        hasher.combine(timestampMilliseconds)
+        hasher.combine(isTombstone)
     }
 
     /// The topic name.

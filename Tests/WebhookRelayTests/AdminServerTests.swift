@@ -21,7 +21,9 @@ struct AdminServerTests {
             let endpoints = try EndpointsFile.parse(yaml, environment: [:])
             let registry = PrometheusCollectorRegistry()
             let metrics = RelayMetrics(factory: PrometheusMetricsFactory(registry: registry))
-            let relay = RelayService(configuration: env.configuration(), endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
+            var configuration = env.configuration()
+            configuration.latencyWindow = .seconds(2)
+            let relay = RelayService(configuration: configuration, endpoints: endpoints, logger: RelayTestEnvironment.logger, metrics: metrics)
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let admin = AdminServer.service(.init(port: 0), relay: relay, metrics: registry, logger: RelayTestEnvironment.logger) { port in
                 portContinuation.yield(port)
@@ -78,6 +80,28 @@ struct AdminServerTests {
             #expect(value("webhook_relay_attempts_in_flight") == 0)
             #expect(value("webhook_relay_producer_queue_depth") == 0)
             #expect(exposition.contains("webhook_relay_consumer_lag{"))
+            // The relay's own latency, over 2-second windows here: a window that saw some of the four
+            // first attempts (three deliveries, one 503; none waited for its endpoint) shows them
+            // once complete.
+            var latency = exposition
+            func measured() -> Double? {
+                latency.split(separator: "\n").first { $0.hasPrefix(#"webhook_relay_internal_latency_records{stage="answered"}"#) }
+                    .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            }
+            for _ in 0..<40 where (measured() ?? 0) == 0 {
+                try await Task.sleep(for: .milliseconds(200))
+                latency = try await get("/metrics").1
+            }
+            func latencyValue(_ labels: [String]) -> Double? {
+                latency.split(separator: "\n").first { $0.hasPrefix("webhook_relay_internal_latency_seconds{") && labels.allSatisfy($0.contains) }
+                    .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            }
+            #expect((1...4).contains(measured() ?? 0), "three deliveries and one failed first attempt at most")
+            let p50 = try #require(latencyValue([#"stage="answered""#, #"quantile="0.5""#]))
+            let maximum = try #require(latencyValue([#"stage="answered""#, #"quantile="1""#]))
+            let written = try #require(latencyValue([#"stage="written""#, #"quantile="1""#]))
+            #expect(p50 > 0 && p50 <= maximum && maximum < 5, "handed over → answered: \(p50) … \(maximum) s")
+            #expect(written > 0 && written <= maximum, "written before answered")
 
             await group.triggerGracefulShutdown()
             try await running.value

@@ -31,4 +31,25 @@ struct WorkerPoolTests {
         pool.close()
         #expect(await worker.value == [1, 2])
     }
+
+    @Test func aFeederWaitsForAWorkerThatNoQueuedItemHasWokenYet() async {
+        let pool = WorkerPool<Int>(workers: 1)
+        let fed = Atomic<Int>(0)
+        let feeder = Task {
+            await pool.waitForIdleWorker()
+            fed.store(1, ordering: .relaxed)
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+        #expect(fed.load(ordering: .relaxed) == 0, "no worker waits yet")
+        let worker = Task { () -> Int? in await pool.next() }
+        await feeder.value
+        #expect(fed.load(ordering: .relaxed) == 1, "a worker waiting wakes the feeder")
+        pool.submit(7)
+        #expect(pool.idleWorkers == 0, "the item took the idle worker")
+        let second = Task { await pool.waitForIdleWorker() }
+        try? await Task.sleep(for: .milliseconds(20))
+        #expect(await worker.value == 7)
+        pool.close()
+        await second.value
+    }
 }

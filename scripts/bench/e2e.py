@@ -366,12 +366,16 @@ def run_latency(relay: str, work: Path, secret: str, per_second: int = 10_000, s
     # (500 ms by default), even when records arrive meanwhile; Kafka answers as soon as they do.
     # 5 ms stands in for Kafka's long poll here (BENCHMARKS.md).
     process = Relay(relay, work, "latency", broker, urls, secret, extra=("--kafka", "fetch.wait.max.ms=5"))
+    own = InternalLatency(process.admin)
     try:
         process.wait_ready()
         time.sleep(1)
+        own.start()
         produced = produce_steady(broker.bootstrap, "latency.deliveries", per_second, seconds, 100, "lat")
+        own.stop()
         nginx.wait_for(produced, 120)
     finally:
+        own.stop()
         process.stop()
         nginx.stop()
         broker.stop()
@@ -389,8 +393,68 @@ def run_latency(relay: str, work: Path, secret: str, per_second: int = 10_000, s
         result.update({f"latency_{name}_ms": round(percentile(measured, q), 1)
                        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))})
         result["latency_max_ms"] = round(max(measured), 1)
+    result.update(own.result())
     log(f"latency: {result}")
     return result
+
+
+class InternalLatency:
+    """The relay's own latency (`webhook_relay_internal_latency_*` at /metrics: librdkafka handing a
+    record over → request written, → response read; quantiles of the last complete 10-second window).
+    Polled while the steady load runs; the window that measured the most records is reported."""
+
+    def __init__(self, admin_port: int):
+        self.url = f"http://127.0.0.1:{admin_port}/metrics"
+        self.best: dict[str, float] = {}
+        self._running = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread:
+            self._thread.join()
+            self._thread = None
+
+    def _poll(self) -> None:
+        while self._running:
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    values = self.parse(response.read().decode())
+                if values.get("answered_records", 0) > self.best.get("answered_records", 0):
+                    self.best = values
+            except OSError:
+                pass
+            time.sleep(0.5)
+
+    @staticmethod
+    def parse(exposition: str) -> dict[str, float]:
+        values = {}
+        for line in exposition.splitlines():
+            if not line.startswith("webhook_relay_internal_latency_"):
+                continue
+            name, _, value = line.rpartition(" ")
+            labels = dict(part.split("=", 1) for part in name[name.index("{") + 1:-1].split(","))
+            stage = labels["stage"].strip('"')
+            if name.startswith("webhook_relay_internal_latency_records"):
+                values[f"{stage}_records"] = float(value)
+            else:
+                values[f"{stage}_{labels['quantile'].strip(chr(34))}"] = float(value)
+        return values
+
+    def result(self) -> dict:
+        if not self.best:
+            return {}
+        out = {"own_records": int(self.best.get("answered_records", 0))}
+        for stage in ("written", "answered"):
+            for quantile, name in (("0.5", "p50"), ("0.99", "p99"), ("0.999", "p999")):
+                if f"{stage}_{quantile}" in self.best:
+                    out[f"own_{stage}_{name}_ms"] = round(self.best[f"{stage}_{quantile}"] * 1000, 3)
+        return out
 
 
 def run_isolation(relay: str, work: Path, secret: str, stalled: bool, per_endpoint: int = 6_000) -> dict:

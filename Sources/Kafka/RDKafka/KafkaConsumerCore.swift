@@ -95,9 +95,11 @@ final class KafkaConsumerCore: Sendable {
         batch.reserveCapacity(Self.pollBatchSize)
         while !closeRequested.load(ordering: .acquiring) {
             guard let first = rd_kafka_consumer_poll(handle, 100) else { continue }
-            take(first, into: &batch)
+            // One reading of the clock per batch: the rest of it is handed over within microseconds.
+            let receivedAt = ContinuousClock.now
+            take(first, into: &batch, receivedAt: receivedAt)
             while batch.count < Self.pollBatchSize, let next = rd_kafka_consumer_poll(handle, 0) {
-                take(next, into: &batch)
+                take(next, into: &batch, receivedAt: receivedAt)
             }
             if !batch.isEmpty {
                 deliver(batch)
@@ -115,7 +117,7 @@ final class KafkaConsumerCore: Sendable {
         closed.signal()
     }
 
-    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord]) {
+    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord], receivedAt: ContinuousClock.Instant) {
         defer { rd_kafka_message_destroy(message) }
         let err = message.pointee.err
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -129,7 +131,9 @@ final class KafkaConsumerCore: Sendable {
             )
             return
         }
-        batch.append(RDKafkaMessage.record(from: message))
+        var record = RDKafkaMessage.record(from: message)
+        record.receivedAt = receivedAt
+        batch.append(record)
     }
 
     private func deliver(_ records: [KafkaConsumerRecord]) {

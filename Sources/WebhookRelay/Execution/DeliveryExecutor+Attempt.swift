@@ -15,6 +15,9 @@ extension DeliveryExecutor {
             return flight.machine.revoked()
         }
         let endpoint = flight.machine.keyText
+        // The relay's own latency is measured for records that waited for nothing but the relay:
+        // first attempts, not from a delay topic (a due time), not held by their endpoint's limits.
+        let handedOver = number == 1 && flight.machine.tier == nil && !admission.waited ? flight.record.receivedAt : nil
         if admission.waited { metrics.rateLimitWait(endpoint) }
         let result: AttemptResult
         switch made {
@@ -28,9 +31,15 @@ extension DeliveryExecutor {
             result = AttemptResult(failure.outcome, duration: .zero)
         }
         observe(result, endpoint: endpoint, webhookID: flight.machine.delivery?.webhookID ?? "", number: number)
+        if let handedOver { noteLatency(handedOver: handedOver, result) }
         // The draw is for a retry's jitter: a delivered record needs none.
         let random = result.outcome.succeeded ? 0 : dependencies.random()
         return flight.machine.attempted(result.outcome, startedAt: startedAt, now: clock.wallMilliseconds, random: random)
+    }
+
+    private func noteLatency(handedOver: ContinuousClock.Instant, _ result: AttemptResult) {
+        guard let answered = result.answeredAt else { return }
+        latency.record(handedOver: handedOver, written: result.writtenAt, answered: answered)
     }
 
     /// Logs and metrics of an attempt's outcome.

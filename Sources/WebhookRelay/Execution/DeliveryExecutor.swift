@@ -57,6 +57,8 @@ final class DeliveryExecutor: Sendable {
     let attemptWorkers: WorkerPool<RecordFlight>
     let writeWorkers: WorkerPool<RecordFlight>
     let timers: DeliveryTimers
+    /// The relay's own latency (``RelayLatency``).
+    let latency: RelayLatency
 
     init(
         configuration: RelayConfiguration, registry: EndpointRegistry, ledger: OffsetLedger, dependencies: Dependencies,
@@ -76,6 +78,7 @@ final class DeliveryExecutor: Sendable {
         attemptWorkers = WorkerPool(workers: limits.attemptWorkers)
         writeWorkers = WorkerPool(workers: limits.writeWorkers)
         timers = DeliveryTimers(clock: dependencies.clock)
+        latency = RelayLatency(window: configuration.latencyWindow)
     }
 
     var clock: any RelayClock { dependencies.clock }
@@ -158,10 +161,9 @@ final class DeliveryExecutor: Sendable {
         /// It settled. At an attempt worker, its place among the records in progress is the
         /// worker's now (for its next record); elsewhere it was given back.
         case settled
-        /// An attempt to make here (an attempt worker).
-        case attempt(RecordFlight, EndpointAdmission.Admission, number: Int)
-        /// A write to make here (a write worker).
-        case write(RecordFlight, DeliveryAction.Write)
+        /// Its next action is I/O to be made here: an attempt at an attempt worker, a write at a
+        /// write worker.
+        case io(RecordFlight)
     }
 
     /// Performs the record's actions until it settles or goes somewhere to wait; returns whether
@@ -179,11 +181,12 @@ final class DeliveryExecutor: Sendable {
                 return false
             case .settled:
                 return place == .attemptWorker
-            case .attempt(var flight, let admission, let number):
-                flight.next = await attempt(&flight, admission, number: number)
-                step = advance(flight, at: place)
-            case .write(var flight, let write):
-                flight.next = await perform(write, for: &flight)
+            case .io(var flight):
+                switch flight.next {
+                case .attempt(let admission, let number): flight.next = await attempt(&flight, admission, number: number)
+                case .write(let write): flight.next = await perform(write, for: &flight)
+                default: break  // (``advance(_:at:)`` hands back only those two)
+                }
                 step = advance(flight, at: place)
             }
         }
@@ -230,12 +233,12 @@ final class DeliveryExecutor: Sendable {
                     if case .deferred = decision { metrics.rateLimitWait(flight.machine.endpointID) }
                     flight.next = flight.machine.admitted(decision, now: wall)
                 }
-            case .attempt(let admission, let number):
+            case .attempt:
                 guard case .attemptWorker = place else {
                     attemptWorkers.submit(flight)
                     return .handedOff
                 }
-                return .attempt(flight, admission, number: number)
+                return .io(flight)
             case .report(let admission, let report):
                 if let runtime = flight.runtime {
                     let reported = runtime.report(admission, report, now: clock.monotonicMilliseconds)
@@ -250,12 +253,12 @@ final class DeliveryExecutor: Sendable {
                 }
                 refused.next = refused.machine.revoked()
                 flight = refused
-            case .write(let write):
+            case .write:
                 guard case .writeWorker = place else {
                     writeWorkers.submit(flight)
                     return .handedOff
                 }
-                return .write(flight, write)
+                return .io(flight)
             case .finish(let tally):
                 settle(flight, finished: true, tally, keepingPlace: place == .attemptWorker)
                 return .settled

@@ -4,6 +4,9 @@ public struct AttemptResult: Sendable {
     public var outcome: AttemptOutcome
     /// How long it took.
     public var duration: Duration
+    /// When the request was written, and when its response was read (`nil` when unknown).
+    public var writtenAt: ContinuousClock.Instant?
+    public var answeredAt: ContinuousClock.Instant?
 
     public init(_ outcome: AttemptOutcome, duration: Duration) {
         self.outcome = outcome

@@ -75,6 +75,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
         var parser: HTTP1ResponseParser
         let promise: EventLoopPromise<HTTP1Response>
         var deadline: NIODeadline
+        /// When the flush that carried the request returned.
+        var writtenAt: ContinuousClock.Instant?
         /// How often the deadline found an answer waiting unread (see ``maxLateChecks``).
         var lateChecks = 0
     }
@@ -109,6 +111,11 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
         // A timer that fires by this deadline sets itself again if it is early.
         if timer.map({ $0.at > exchange.deadline }) ?? true { setTimer(at: exchange.deadline, context: context) }
         context.write(wrapOutboundOut(exchange.request), promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        context.flush()
+        if pending != nil, pending?.writtenAt == nil { pending?.writtenAt = .now }
     }
 
     private func setTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
@@ -160,6 +167,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
                 return
             }
             pending = nil
+            response.writtenAt = current.writtenAt
+            response.answeredAt = .now
             // Bytes beyond the response: the connection is out of step, not reusable.
             response.keepAlive = response.keepAlive && bytes.readableBytes == 0
             current.promise.succeed(response)

@@ -10,6 +10,10 @@ struct HTTP1Response: Sendable, Equatable {
     var bodyPrefix: [UInt8]
     /// Whether the connection may carry another request.
     var keepAlive: Bool
+    /// When the request was written (the flush that carried it returned: NIO writes to the
+    /// socket within it unless the socket is full) and when the response was read whole.
+    var writtenAt: ContinuousClock.Instant?
+    var answeredAt: ContinuousClock.Instant?
 }
 
 /// An HTTP/1.1 response that cannot be read.

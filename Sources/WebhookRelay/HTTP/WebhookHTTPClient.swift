@@ -135,7 +135,10 @@ public final class WebhookHTTPClient: Sendable {
             // The body's start is kept as text for failures only: a 2xx needs nothing but its status.
             let bodyPrefix = (200..<300).contains(response.status) ? "" : String(decoding: response.bodyPrefix, as: UTF8.self)
             let answer = AttemptOutcome.HTTPAnswer(status: response.status, retryAfter: response.retryAfter, bodyPrefix: bodyPrefix)
-            return AttemptResult(.answered(answer), duration: clock.now - started)
+            var result = AttemptResult(.answered(answer), duration: clock.now - started)
+            result.writtenAt = response.writtenAt
+            result.answeredAt = response.answeredAt
+            return result
         } catch {
             return AttemptResult(.failure(error), duration: clock.now - started)
         }

@@ -47,6 +47,9 @@ public struct RelayConfiguration: Sendable {
     /// Each retry delay is varied by up to this fraction either way (0.1 = ±10 %), so that
     /// deliveries that failed together do not retry together.
     public var retryJitter: Double = 0.1
+    /// The window the relay's own latency is summarized over (``RelayLatency``): the metrics show
+    /// the last complete one.
+    public var latencyWindow: Duration = .seconds(10)
     /// Extra librdkafka properties for the consumer and producer (`--kafka KEY=VALUE`).
     public var kafkaProperties: [String: String] = [:]
     /// The shared HTTP client's settings.

@@ -21,6 +21,11 @@ import Synchronization
 ///   by their endpoint's rate limit or in-flight cap.
 /// - `webhook_relay_consumer_lag{topic, partition}`: records behind the partition's end.
 /// - `webhook_relay_producer_queue_depth`: records waiting for the broker's acknowledgement.
+/// - `webhook_relay_internal_latency_seconds{stage, quantile}` and
+///   `webhook_relay_internal_latency_records{stage}`: the relay's own latency, from librdkafka
+///   handing a record over to its request written (`stage="written"`) and its response read
+///   (`"answered"`), quantiles 0.5 … 0.999 and 1 (the maximum) over the last complete 10-second
+///   window, and how many records it measured (``RelayLatency``).
 ///
 /// Cardinality stays bounded: the `endpoint` label names at most ``maxEndpointLabels`` endpoints
 /// (the first seen); the rest share the value `other`. `tier`, `reason` and `outcome` are bounded
@@ -188,6 +193,21 @@ public final class RelayMetrics: Sendable {
     func consumerLag(topic: String, partition: Int32, lag: Int64) {
         Gauge(label: "webhook_relay_consumer_lag", dimensions: [("topic", topic), ("partition", String(partition))], factory: factory)
             .record(lag)
+    }
+
+    /// The relay's own latency over its last complete window (``RelayLatency``).
+    func internalLatency(_ summaries: [RelayLatency.Stage: RelayLatency.Summary]) {
+        for (stage, summary) in summaries {
+            let quantiles: [(String, Duration)] = [
+                ("0.5", summary.p50), ("0.9", summary.p90), ("0.99", summary.p99), ("0.999", summary.p999), ("1", summary.max),
+            ]
+            for (quantile, value) in quantiles {
+                Gauge(label: "webhook_relay_internal_latency_seconds", dimensions: [("stage", stage.rawValue), ("quantile", quantile)], factory: factory)
+                    .record(Double(value.components.seconds) + Double(value.components.attoseconds) / 1e18)
+            }
+            Gauge(label: "webhook_relay_internal_latency_records", dimensions: [("stage", stage.rawValue)], factory: factory)
+                .record(Int64(clamping: summary.count))
+        }
     }
 
     func producerQueueDepth(_ depth: Int) {

@@ -7,6 +7,7 @@ extension RelayService {
     func sampleGauges(consumer: KafkaConsumer, producer: KafkaProducer, ledger: OffsetLedger, executor: DeliveryExecutor) {
         metrics.attemptsInFlight(executor.onTheWire.count)
         metrics.producerQueueDepth(producer.pendingCount)
+        metrics.internalLatency(executor.latency.lastWindow())
         for (id, snapshot) in registry.snapshots {
             metrics.endpoint(id, healthScore: snapshot.healthScore, circuit: snapshot.circuit)
         }
