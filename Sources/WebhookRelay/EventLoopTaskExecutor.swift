@@ -8,11 +8,13 @@ import NIOPosix
 /// resumed by the response on that same thread: no hand-off between Swift's concurrency pool and
 /// NIO per attempt, each of which is a wake-up and a context switch (BENCHMARKS.md).
 ///
-/// Only HTTP attempts may run here. A loop reads its sockets only when it has run every task it
-/// has (NIO's `runOneLoopTick` takes tasks until none is ready), and its timers are tasks too: work
+/// Only HTTP attempts, and the taking and admitting of a worker's next record (no I/O, one record
+/// per attempt), may run here. A loop reads its sockets only when it has run every task it has
+/// (NIO's `runOneLoopTick` takes tasks until none is ready), and its timers are tasks too: work
 /// that arrives from elsewhere at its own pace — records from Kafka being deferred or
 /// dead-lettered, broker acknowledgements — kept a loop busy for seconds while answers waited in
-/// its sockets, and the attempts' timers then called them timeouts.
+/// its sockets, and the attempts' timers then called them timeouts. Writes to Kafka therefore go
+/// to the write workers.
 final class EventLoopTaskExecutor: TaskExecutor {
     /// The loop the jobs run on.
     let eventLoop: any EventLoop
