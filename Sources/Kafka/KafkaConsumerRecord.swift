@@ -15,10 +15,12 @@ public struct KafkaConsumerRecord: Sendable, Hashable {
     /// The value is null (a tombstone: on a compacted topic, the key's deletion); ``value`` is
     /// empty then, as it is for an empty value.
     public var isTombstone = false
-    /// When librdkafka handed the record to this process (`nil` for a record made by hand), for
-    /// measuring the application's own latency. Not part of the record's identity: records that
-    /// differ only in it are equal.
-    public var receivedAt: ContinuousClock.Instant?
+    /// When librdkafka handed the record to this process, in monotonic nanoseconds
+    /// (`DispatchTime.now().uptimeNanoseconds`; 0 for a record made by hand), for measuring the
+    /// application's own latency. Eight bytes, not an optional instant: the record is copied along
+    /// the whole delivery path. Not part of the record's identity: records that differ only in it
+    /// are equal.
+    public var receivedAt: UInt64 = 0
 
     /// Creates a record (useful for tests of code that consumes records).
     public init(

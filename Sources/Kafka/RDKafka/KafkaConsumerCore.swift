@@ -96,7 +96,7 @@ final class KafkaConsumerCore: Sendable {
         while !closeRequested.load(ordering: .acquiring) {
             guard let first = rd_kafka_consumer_poll(handle, 100) else { continue }
             // One reading of the clock per batch: the rest of it is handed over within microseconds.
-            let receivedAt = ContinuousClock.now
+            let receivedAt = DispatchTime.now().uptimeNanoseconds
             take(first, into: &batch, receivedAt: receivedAt)
             while batch.count < Self.pollBatchSize, let next = rd_kafka_consumer_poll(handle, 0) {
                 take(next, into: &batch, receivedAt: receivedAt)
@@ -117,7 +117,7 @@ final class KafkaConsumerCore: Sendable {
         closed.signal()
     }
 
-    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord], receivedAt: ContinuousClock.Instant) {
+    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord], receivedAt: UInt64) {
         defer { rd_kafka_message_destroy(message) }
         let err = message.pointee.err
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {

@@ -17,7 +17,7 @@ extension DeliveryExecutor {
         let endpoint = flight.machine.keyText
         // The relay's own latency is measured for records that waited for nothing but the relay:
         // first attempts, not from a delay topic (a due time), not held by their endpoint's limits.
-        let handedOver = number == 1 && flight.machine.tier == nil && !admission.waited ? flight.record.receivedAt : nil
+        let handedOver = number == 1 && flight.machine.tier == nil && !admission.waited ? flight.record.receivedAt : 0
         if admission.waited { metrics.rateLimitWait(endpoint) }
         let result: AttemptResult
         switch made {
@@ -31,15 +31,12 @@ extension DeliveryExecutor {
             result = AttemptResult(failure.outcome, duration: .zero)
         }
         observe(result, endpoint: endpoint, webhookID: flight.machine.delivery?.webhookID ?? "", number: number)
-        if let handedOver { noteLatency(handedOver: handedOver, result) }
+        if handedOver != 0, result.answeredAt != 0 {
+            latency.record(handedOver: handedOver, written: result.writtenAt, answered: result.answeredAt)
+        }
         // The draw is for a retry's jitter: a delivered record needs none.
         let random = result.outcome.succeeded ? 0 : dependencies.random()
         return flight.machine.attempted(result.outcome, startedAt: startedAt, now: clock.wallMilliseconds, random: random)
-    }
-
-    private func noteLatency(handedOver: ContinuousClock.Instant, _ result: AttemptResult) {
-        guard let answered = result.answeredAt else { return }
-        latency.record(handedOver: handedOver, written: result.writtenAt, answered: answered)
     }
 
     /// Logs and metrics of an attempt's outcome.

@@ -4,9 +4,10 @@ public struct AttemptResult: Sendable {
     public var outcome: AttemptOutcome
     /// How long it took.
     public var duration: Duration
-    /// When the request was written, and when its response was read (`nil` when unknown).
-    public var writtenAt: ContinuousClock.Instant?
-    public var answeredAt: ContinuousClock.Instant?
+    /// When the request was written, and when its response was read, in monotonic nanoseconds
+    /// (`DispatchTime`); 0 when unknown.
+    public var writtenAt: UInt64 = 0
+    public var answeredAt: UInt64 = 0
 
     public init(_ outcome: AttemptOutcome, duration: Duration) {
         self.outcome = outcome

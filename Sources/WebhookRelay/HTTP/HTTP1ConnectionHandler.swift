@@ -75,8 +75,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
         var parser: HTTP1ResponseParser
         let promise: EventLoopPromise<HTTP1Response>
         var deadline: NIODeadline
-        /// When the flush that carried the request returned.
-        var writtenAt: ContinuousClock.Instant?
+        /// When the flush that carried the request returned (monotonic nanoseconds; 0: not yet).
+        var writtenAt: UInt64 = 0
         /// How often the deadline found an answer waiting unread (see ``maxLateChecks``).
         var lateChecks = 0
     }
@@ -115,7 +115,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
 
     func flush(context: ChannelHandlerContext) {
         context.flush()
-        if pending != nil, pending?.writtenAt == nil { pending?.writtenAt = .now }
+        if pending?.writtenAt == 0 { pending?.writtenAt = NIODeadline.now().uptimeNanoseconds }
     }
 
     private func setTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
@@ -168,7 +168,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             }
             pending = nil
             response.writtenAt = current.writtenAt
-            response.answeredAt = .now
+            response.answeredAt = NIODeadline.now().uptimeNanoseconds
             // Bytes beyond the response: the connection is out of step, not reusable.
             response.keepAlive = response.keepAlive && bytes.readableBytes == 0
             current.promise.succeed(response)

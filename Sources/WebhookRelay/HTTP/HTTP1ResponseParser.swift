@@ -11,9 +11,10 @@ struct HTTP1Response: Sendable, Equatable {
     /// Whether the connection may carry another request.
     var keepAlive: Bool
     /// When the request was written (the flush that carried it returned: NIO writes to the
-    /// socket within it unless the socket is full) and when the response was read whole.
-    var writtenAt: ContinuousClock.Instant?
-    var answeredAt: ContinuousClock.Instant?
+    /// socket within it unless the socket is full) and when the response was read whole, in
+    /// monotonic nanoseconds (`DispatchTime`); 0 when unknown.
+    var writtenAt: UInt64 = 0
+    var answeredAt: UInt64 = 0
 }
 
 /// An HTTP/1.1 response that cannot be read.

@@ -1,3 +1,4 @@
+import Dispatch
 import Histogram
 import Synchronization
 
@@ -36,18 +37,23 @@ public final class RelayLatency: Sendable {
     private struct State {
         var written = RelayLatency.histogram()
         var answered = RelayLatency.histogram()
-        var windowStart: ContinuousClock.Instant
+        /// Monotonic nanoseconds.
+        var windowStart: UInt64
         var last: [Stage: Summary] = [:]
     }
 
     /// How long one window lasts.
     public let window: Duration
+    private let windowNanoseconds: UInt64
     private let state: Mutex<State>
     /// The largest latency told apart (larger ones count as this): one minute.
     static let highestMicroseconds: UInt64 = 60_000_000
 
-    public init(window: Duration = .seconds(10), now: ContinuousClock.Instant = .now) {
+    /// - Parameter now: monotonic nanoseconds (`DispatchTime.now().uptimeNanoseconds`), the
+    ///   clock of every time given to this type.
+    public init(window: Duration = .seconds(10), now: UInt64 = DispatchTime.now().uptimeNanoseconds) {
         self.window = window
+        windowNanoseconds = UInt64(max(1, window.components.seconds * 1_000_000_000 + window.components.attoseconds / 1_000_000_000))
         state = Mutex(State(windowStart: now))
     }
 
@@ -55,30 +61,30 @@ public final class RelayLatency: Sendable {
         Histogram(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
     }
 
-    /// Notes one record's latencies; `answered` is also the time now.
-    func record(handedOver: ContinuousClock.Instant, written: ContinuousClock.Instant?, answered: ContinuousClock.Instant) {
-        let toWritten = written.map { Self.microseconds($0 - handedOver) }
-        let toAnswered = Self.microseconds(answered - handedOver)
+    /// Notes one record's latencies (monotonic nanoseconds; `written` 0 when unknown); `answered`
+    /// is also the time now.
+    func record(handedOver: UInt64, written: UInt64, answered: UInt64) {
+        let toAnswered = Self.microseconds(from: handedOver, to: answered)
+        let toWritten = written == 0 ? nil : Self.microseconds(from: handedOver, to: written)
         state.withLock { state in
             rotate(&state, now: answered)
-            if let toWritten { _ = state.written.record(toWritten) }
-            _ = state.answered.record(toAnswered)
+            if let toWritten { state.written.record(toWritten) }
+            state.answered.record(toAnswered)
         }
     }
 
     /// The summaries of the last complete window: empty before one completed, counts of 0 when
     /// nothing was measured in it.
-    public func lastWindow(now: ContinuousClock.Instant = .now) -> [Stage: Summary] {
+    public func lastWindow(now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> [Stage: Summary] {
         state.withLock { state in
             rotate(&state, now: now)
             return state.last
         }
     }
 
-    private func rotate(_ state: inout State, now: ContinuousClock.Instant) {
-        let elapsed = now - state.windowStart
-        guard elapsed >= window else { return }
-        let windows = Int(elapsed / window)
+    private func rotate(_ state: inout State, now: UInt64) {
+        guard now >= state.windowStart, now - state.windowStart >= windowNanoseconds else { return }
+        let windows = (now - state.windowStart) / windowNanoseconds
         // More than one window passed: the last complete one saw nothing.
         let empty = windows > 1
         state.last = [
@@ -87,7 +93,7 @@ public final class RelayLatency: Sendable {
         ]
         state.written.reset()
         state.answered.reset()
-        state.windowStart += window * windows
+        state.windowStart += windowNanoseconds * windows
     }
 
     private static func summary(_ histogram: Histogram<UInt64>) -> Summary {
@@ -96,10 +102,8 @@ public final class RelayLatency: Sendable {
         return Summary(count: histogram.totalCount, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: .microseconds(histogram.max))
     }
 
-    private static func microseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 1 }
-        let value = UInt64(seconds) &* 1_000_000 &+ UInt64(attoseconds / 1_000_000_000_000)
-        return min(max(value, 1), highestMicroseconds)
+    private static func microseconds(from start: UInt64, to end: UInt64) -> UInt64 {
+        guard end > start else { return 1 }
+        return min(max((end - start) / 1_000, 1), highestMicroseconds)
     }
 }
