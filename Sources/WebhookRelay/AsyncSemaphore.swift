@@ -18,12 +18,7 @@ public final class AsyncSemaphore: Sendable {
 
     /// Takes a permit, waiting for one to be released if none is free.
     public func acquire() async {
-        let acquired = state.withLock { state in
-            guard state.available > 0 else { return false }
-            state.available -= 1
-            return true
-        }
-        if acquired { return }
+        if tryAcquire() { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLock { state in
                 if state.available > 0 {

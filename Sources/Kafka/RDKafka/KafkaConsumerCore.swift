@@ -339,12 +339,18 @@ final class KafkaConsumerCore: Sendable {
     /// Waits until a record is buffered (without taking it); `false` once the consumer is
     /// finished or the task is cancelled.
     func waitForRecords() async -> Bool {
-        let id: UInt64? = state.withLock { state in
-            if state.buffer.hasReady || state.finished { return nil }
+        enum Immediate { case answer(Bool), wait(UInt64) }
+        let immediate: Immediate = state.withLock { state in
+            if state.finished { return .answer(false) }
+            if state.buffer.hasReady { return .answer(true) }
             state.nextWaiterID += 1
-            return state.nextWaiterID
+            return .wait(state.nextWaiterID)
         }
-        guard let id else { return state.withLock { !$0.finished } }
+        let id: UInt64
+        switch immediate {
+        case .answer(let answer): return answer
+        case .wait(let waiterID): id = waiterID
+        }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let now: Bool? = state.withLock { state in

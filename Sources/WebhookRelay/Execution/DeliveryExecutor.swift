@@ -83,12 +83,6 @@ final class DeliveryExecutor: Sendable {
 
     var clock: any RelayClock { dependencies.clock }
 
-    /// Starts a record the consumer loop read (it holds one of ``recordsInProgress``, given back
-    /// when the record settles).
-    func start(_ record: KafkaConsumerRecord, ticket: consuming RecordTicket) async {
-        await drive(begin(record, ticket: ticket), at: .dispatcher)
-    }
-
     /// A record's flight, its machine started.
     private func begin(_ record: KafkaConsumerRecord, ticket: consuming RecordTicket) -> RecordFlight {
         let tier = machineConfiguration.topics.delay(ofRetryTopic: record.topic)

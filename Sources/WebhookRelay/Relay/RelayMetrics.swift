@@ -47,6 +47,14 @@ public final class RelayMetrics: Sendable {
 
     static let maxCachedHandles = 100_000
 
+    /// Caches a handle, emptying the cache first when it is full.
+    private static func remember<Key: Hashable & Sendable, Handle: Sendable>(_ handle: Handle, for key: Key, in handles: borrowing Mutex<[Key: Handle]>) {
+        handles.withLock { handles in
+            if handles.count >= maxCachedHandles { handles.removeAll() }
+            handles[key] = handle
+        }
+    }
+
     private struct EndpointKey: Hashable {
         enum Family: UInt8 { case deliveries, failedAttempts, rateLimitWaits }
         let family: Family
@@ -92,10 +100,7 @@ public final class RelayMetrics: Sendable {
         }
         // Through the label-keyed handles: endpoints past the label limit share `other`'s.
         let counter = counter(name, [("endpoint", label(endpointID))] + (detail.map { [($0.name, $0.value)] } ?? []))
-        byEndpoint.withLock { handles in
-            if handles.count >= Self.maxCachedHandles { handles.removeAll() }
-            handles[key] = counter
-        }
+        Self.remember(counter, for: key, in: byEndpoint)
         return counter
     }
 
@@ -116,10 +121,7 @@ public final class RelayMetrics: Sendable {
                 timers[endpoint] = timer
                 return timer
             }
-            timersByEndpoint.withLock { handles in
-                if handles.count >= Self.maxCachedHandles { handles.removeAll() }
-                handles[endpointID] = timer
-            }
+            Self.remember(timer, for: endpointID, in: timersByEndpoint)
             return timer
         }()
         timer.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)

@@ -52,14 +52,19 @@ struct DeliveryExecutorTests {
             }
         }
 
-        /// Reads a record as the consumer loop does.
+        /// Reads a record as the consumer loop does: it is buffered, then taken with a place among
+        /// the records in progress (a busy worker may take it first, with its own).
         func read(_ record: KafkaConsumerRecord) async {
+            source.buffer([record])
+            await takeOne()
+        }
+
+        /// Takes the next buffered record as the consumer loop does.
+        func takeOne() async {
             await executor.recordsInProgress.acquire()
-            let started = ledger.start(record)
-            switch consume started {
-            case .work(let ticket): await executor.start(record, ticket: ticket)
-            case .alreadyDone(let ticket): ticket.finish()
-            case .refused: executor.recordsInProgress.release()
+            switch executor.takeBuffered(at: .dispatcher) {
+            case .some: break
+            case .none: executor.recordsInProgress.release()
             }
         }
 
@@ -86,9 +91,9 @@ struct DeliveryExecutorTests {
         let harness = Harness()
         harness.ledger.assign([harness.partition])
         // Only offset 0 goes through the consumer loop; 1…9 wait in the source's buffer.
-        harness.source.buffer((1...9).map { CoreTest.record(offset: $0, id: "msg_\($0 + 1)") })
+        harness.source.buffer([CoreTest.record(offset: 0)] + (1...9).map { CoreTest.record(offset: $0, id: "msg_\($0 + 1)") })
         try await harness.run {
-            await harness.read(CoreTest.record(offset: 0))
+            await harness.takeOne()
             #expect(await eventually { harness.offsets.last == 10 })
         }
         #expect(harness.transport.requests.map { $0.headers["webhook-id"] ?? "" } == (1...10).map { "msg_\($0)" },
