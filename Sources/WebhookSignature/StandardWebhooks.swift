@@ -20,7 +20,7 @@ public enum StandardWebhooks {
     ) -> String {
         let keyed = HMAC<SHA256>(key: secret.symmetricKey)
         return body.withUnsafeBytes { body in
-            symmetricVersion + "," + Base64.encode(mac(keyed, id: id, timestamp: String(timestamp), body: body))
+            Base64.encode(mac(keyed, id: id, timestamp: String(timestamp), body: body), after: symmetricVersion + ",")
         }
     }
 

@@ -96,17 +96,24 @@ public struct WebhookSigner: Sendable {
     public func headers(
         id: String, timestamp: Int64, event: String? = nil, body: some ContiguousBytes
     ) throws -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(5)
+        try appendHeaders(id: id, timestamp: timestamp, event: event, body: body, to: &headers)
+        return headers
+    }
+
+    /// Appends the headers of ``headers(id:timestamp:event:body:)`` to `headers`: a caller that
+    /// adds its own makes one list, with room reserved once.
+    public func appendHeaders(
+        id: String, timestamp: Int64, event: String? = nil, body: some ContiguousBytes, to headers: inout [(name: String, value: String)]
+    ) throws {
         let timestampString = String(timestamp)
         switch keys {
         case .standard:
-            return [
-                (HeaderName.webhookID, id),
-                (HeaderName.webhookTimestamp, timestampString),
-                (HeaderName.webhookSignature, try signatureValue(id: id, timestamp: timestampString, body: body)),
-            ]
+            headers.append((HeaderName.webhookID, id))
+            headers.append((HeaderName.webhookTimestamp, timestampString))
+            headers.append((HeaderName.webhookSignature, try signatureValue(id: id, timestamp: timestampString, body: body)))
         case .nself(let keyed):
-            var headers: [(name: String, value: String)] = []
-            headers.reserveCapacity(5)
             if let keyed {
                 let mac = body.withUnsafeBytes { NselfSignature.mac(keyed, timestamp: timestampString, body: $0) }
                 headers.append((HeaderName.nselfSignature, NselfSignature.prefix + Hex.encode(mac)))
@@ -117,7 +124,6 @@ public struct WebhookSigner: Sendable {
             }
             headers.append((HeaderName.nselfTimestamp, timestampString))
             headers.append((HeaderName.contentType, "application/json"))
-            return headers
         }
     }
 
@@ -134,19 +140,25 @@ public struct WebhookSigner: Sendable {
         }
     }
 
+    private static let symmetricPrefix = StandardWebhooks.symmetricVersion + ","
+
     private func signatureValue(id: String, timestamp: String, body: some ContiguousBytes) throws -> String {
         guard case .standard(let hmacs, let signingKeys) = keys else { return "" }
         return try body.withUnsafeBytes { body in
+            if hmacs.count == 1, signingKeys.isEmpty {
+                // The common case (one secret, not rotating) makes one string and no list.
+                return Base64.encode(StandardWebhooks.mac(hmacs[0], id: id, timestamp: timestamp, body: body), after: Self.symmetricPrefix)
+            }
             var signatures: [String] = []
             signatures.reserveCapacity(hmacs.count + signingKeys.count)
             for keyed in hmacs {
                 let mac = StandardWebhooks.mac(keyed, id: id, timestamp: timestamp, body: body)
-                signatures.append(StandardWebhooks.symmetricVersion + "," + Base64.encode(mac))
+                signatures.append(Base64.encode(mac, after: Self.symmetricPrefix))
             }
             if !signingKeys.isEmpty {
                 let content = StandardWebhooks.signedContent(id: id, timestamp: timestamp, body: body)
                 for key in signingKeys {
-                    signatures.append(StandardWebhooks.asymmetricVersion + "," + Base64.encode(try key.sign(content)))
+                    signatures.append(Base64.encode(try key.sign(content), after: StandardWebhooks.asymmetricVersion + ","))
                 }
             }
             return signatures.joined(separator: " ")

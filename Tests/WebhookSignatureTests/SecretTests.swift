@@ -112,6 +112,8 @@ struct SecretTests {
         for length in 0..<200 {
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
             let encoded = Base64.encode(bytes)
+            #expect(encoded == Data(bytes).base64EncodedString())
+            #expect(Base64.encode(bytes, after: "v1,") == "v1," + encoded)
             #expect(Base64.decode(encoded) == bytes)
             #expect(Base64.decode(String(encoded.prefix { $0 != "=" })) == bytes)
         }

@@ -14,6 +14,7 @@ struct ConsumerBuffer {
     }
 
     private struct Partition {
+        var key: KafkaTopicPartition
         /// Taken records are cleared at once (`nil`), so the array holds no record the
         /// application has taken; the cleared prefix is dropped from time to time.
         var records: [KafkaConsumerRecord?] = []
@@ -22,8 +23,40 @@ struct ConsumerBuffer {
         var full = false
         var inReadyQueue = false
 
+        init(key: KafkaTopicPartition) {
+            self.key = key
+        }
+
         var count: Int { records.count - head }
         var fetchPaused: Bool { pausedByApp || full }
+
+        /// Buffers a fetched record; a partition that became full is added to `pause` (unless the
+        /// application paused it). Returns whether the partition must join the ready queue.
+        mutating func append(_ record: KafkaConsumerRecord, maxPerPartition: Int, pause: inout [KafkaTopicPartition]) -> Bool {
+            records.append(record)
+            if !full && count >= maxPerPartition {
+                full = true
+                if !pausedByApp { pause.append(key) }
+            }
+            guard !pausedByApp && !inReadyQueue else { return false }
+            inReadyQueue = true
+            return true
+        }
+
+        /// Takes the partition's next record, leaving the ready queue (it just left it): the
+        /// fetch to resume when the buffer drained to half, and whether to queue the partition
+        /// again (it has more records). `nil` when paused by the application or empty.
+        mutating func takeNext(maxPerPartition: Int) -> (record: KafkaConsumerRecord, action: FetchAction, requeue: Bool)? {
+            inReadyQueue = false
+            guard !pausedByApp, let record = popFirst() else { return nil }
+            var action = FetchAction()
+            if full && count <= maxPerPartition / 2 {
+                full = false
+                action.resume.append(key)
+            }
+            inReadyQueue = count > 0
+            return (record, action, inReadyQueue)
+        }
 
         mutating func popFirst() -> KafkaConsumerRecord? {
             guard head < records.count else { return nil }
@@ -42,9 +75,14 @@ struct ConsumerBuffer {
     }
 
     let maxPerPartition: Int
-    private var partitions: [KafkaTopicPartition: Partition] = [:]
-    /// Partitions with records and not paused by the application, in hand-out order.
-    private var ready: [KafkaTopicPartition] = []
+    /// The partitions' state in slots that keep their place while assigned: taking a record (the
+    /// hot path, once per record) indexes an array and hashes no topic name. A revoked
+    /// partition's slot is reused by the next one assigned.
+    private var slots: [Partition?] = []
+    private var slotOf: [KafkaTopicPartition: Int] = [:]
+    private var freeSlots: [Int] = []
+    /// Slots of partitions with records and not paused by the application, in hand-out order.
+    private var ready: [Int] = []
     private var readyHead = 0
 
     init(maxPerPartition: Int) {
@@ -52,19 +90,25 @@ struct ConsumerBuffer {
     }
 
     /// Partitions currently assigned.
-    var assigned: Set<KafkaTopicPartition> { Set(partitions.keys) }
+    var assigned: Set<KafkaTopicPartition> { Set(slotOf.keys) }
 
     /// Whether ``next()`` may have a record: some partition not paused by the application has
     /// records (a partition paused since it was queued is skipped by ``next()``).
     var hasReady: Bool { readyHead < ready.count }
 
     /// Records held for the application (including those of paused partitions).
-    var bufferedCount: Int { partitions.values.reduce(0) { $0 + $1.count } }
+    var bufferedCount: Int { slots.reduce(0) { $0 + ($1?.count ?? 0) } }
 
     /// Starts tracking newly assigned partitions.
     mutating func assign(_ topicPartitions: [KafkaTopicPartition]) {
-        for topicPartition in topicPartitions where partitions[topicPartition] == nil {
-            partitions[topicPartition] = Partition()
+        for topicPartition in topicPartitions where slotOf[topicPartition] == nil {
+            if let slot = freeSlots.popLast() {
+                slots[slot] = Partition(key: topicPartition)
+                slotOf[topicPartition] = slot
+            } else {
+                slotOf[topicPartition] = slots.count
+                slots.append(Partition(key: topicPartition))
+            }
         }
     }
 
@@ -74,10 +118,14 @@ struct ConsumerBuffer {
     @discardableResult
     mutating func revoke(_ topicPartitions: [KafkaTopicPartition]) -> Int {
         var dropped = 0
+        var revoked = Set<Int>()
         for topicPartition in topicPartitions {
-            dropped += partitions.removeValue(forKey: topicPartition)?.count ?? 0
+            guard let slot = slotOf.removeValue(forKey: topicPartition) else { continue }
+            dropped += slots[slot]?.count ?? 0
+            slots[slot] = nil
+            freeSlots.append(slot)
+            revoked.insert(slot)
         }
-        let revoked = Set(topicPartitions)
         ready = ready[readyHead...].filter { !revoked.contains($0) }
         readyHead = 0
         return dropped
@@ -86,20 +134,20 @@ struct ConsumerBuffer {
     /// Adds fetched records. Records of partitions no longer assigned are dropped.
     mutating func append(_ records: [KafkaConsumerRecord]) -> FetchAction {
         var action = FetchAction()
+        // A fetch hands over runs of one partition's records: the slot is looked up once a run.
+        var last: (key: KafkaTopicPartition, slot: Int)?
         for record in records {
             let key = record.topicPartition
-            guard var partition = partitions[key] else { continue }
-            partitions[key] = nil  // keep the storage uniquely referenced while mutating
-            partition.records.append(record)
-            if !partition.full && partition.count >= maxPerPartition {
-                partition.full = true
-                if !partition.pausedByApp { action.pause.append(key) }
+            let slot: Int
+            if let last, last.key == key {
+                slot = last.slot
+            } else if let found = slotOf[key] {
+                slot = found
+                last = (key, found)
+            } else {
+                continue
             }
-            if !partition.pausedByApp && !partition.inReadyQueue {
-                partition.inReadyQueue = true
-                ready.append(key)
-            }
-            partitions[key] = partition
+            if slots[slot]?.append(record, maxPerPartition: maxPerPartition, pause: &action.pause) == true { ready.append(slot) }
         }
         return action
     }
@@ -107,24 +155,12 @@ struct ConsumerBuffer {
     /// Takes the next record for the application, round-robin over ready partitions.
     mutating func next() -> (record: KafkaConsumerRecord, action: FetchAction)? {
         while readyHead < ready.count {
-            let key = ready[readyHead]
+            let slot = ready[readyHead]
             readyHead += 1
             compactReadyQueue()
-            guard var partition = partitions[key] else { continue }
-            partitions[key] = nil
-            partition.inReadyQueue = false
-            defer { partitions[key] = partition }
-            guard !partition.pausedByApp, let record = partition.popFirst() else { continue }
-            var action = FetchAction()
-            if partition.full && partition.count <= maxPerPartition / 2 {
-                partition.full = false
-                if !partition.pausedByApp { action.resume.append(key) }
-            }
-            if partition.count > 0 {
-                partition.inReadyQueue = true
-                ready.append(key)
-            }
-            return (record, action)
+            guard let taken = slots[slot]?.takeNext(maxPerPartition: maxPerPartition) else { continue }
+            if taken.requeue { ready.append(slot) }
+            return (taken.record, taken.action)
         }
         return nil
     }
@@ -133,10 +169,9 @@ struct ConsumerBuffer {
     mutating func pause(_ topicPartitions: [KafkaTopicPartition]) -> FetchAction {
         var action = FetchAction()
         for key in topicPartitions {
-            guard var partition = partitions[key], !partition.pausedByApp else { continue }
+            guard let slot = slotOf[key], let partition = slots[slot], !partition.pausedByApp else { continue }
             if !partition.fetchPaused { action.pause.append(key) }
-            partition.pausedByApp = true
-            partitions[key] = partition
+            slots[slot]?.pausedByApp = true
         }
         return action
     }
@@ -146,21 +181,22 @@ struct ConsumerBuffer {
     mutating func resume(_ topicPartitions: [KafkaTopicPartition]) -> FetchAction {
         var action = FetchAction()
         for key in topicPartitions {
-            guard var partition = partitions[key], partition.pausedByApp else { continue }
+            guard let slot = slotOf[key], var partition = slots[slot], partition.pausedByApp else { continue }
+            slots[slot] = nil  // keep the records' storage uniquely referenced while changing it
             partition.pausedByApp = false
             if !partition.full { action.resume.append(key) }
             if partition.count > 0 && !partition.inReadyQueue {
                 partition.inReadyQueue = true
-                ready.append(key)
+                ready.append(slot)
             }
-            partitions[key] = partition
+            slots[slot] = partition
         }
         return action
     }
 
     /// Whether the application paused the partition.
     func isPaused(_ key: KafkaTopicPartition) -> Bool {
-        partitions[key]?.pausedByApp ?? false
+        slotOf[key].flatMap { slots[$0]?.pausedByApp } ?? false
     }
 
     private mutating func compactReadyQueue() {

@@ -93,13 +93,14 @@ final class KafkaConsumerCore: Sendable {
         let handle = client.handle
         var batch: [KafkaConsumerRecord] = []
         batch.reserveCapacity(Self.pollBatchSize)
+        var topicNames = RDKafkaMessage.TopicNames()
         while !closeRequested.load(ordering: .acquiring) {
             guard let first = rd_kafka_consumer_poll(handle, 100) else { continue }
             // One reading of the clock per batch: the rest of it is handed over within microseconds.
             let receivedAt = DispatchTime.now().uptimeNanoseconds
-            take(first, into: &batch, receivedAt: receivedAt)
+            take(first, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
             while batch.count < Self.pollBatchSize, let next = rd_kafka_consumer_poll(handle, 0) {
-                take(next, into: &batch, receivedAt: receivedAt)
+                take(next, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
             }
             if !batch.isEmpty {
                 deliver(batch)
@@ -117,7 +118,9 @@ final class KafkaConsumerCore: Sendable {
         closed.signal()
     }
 
-    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord], receivedAt: UInt64) {
+    private func take(
+        _ message: UnsafeMutablePointer<rd_kafka_message_t>, into batch: inout [KafkaConsumerRecord], topicNames: inout RDKafkaMessage.TopicNames, receivedAt: UInt64
+    ) {
         defer { rd_kafka_message_destroy(message) }
         let err = message.pointee.err
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -131,7 +134,7 @@ final class KafkaConsumerCore: Sendable {
             )
             return
         }
-        var record = RDKafkaMessage.record(from: message)
+        var record = RDKafkaMessage.record(from: message, topics: &topicNames)
         record.receivedAt = receivedAt
         batch.append(record)
     }

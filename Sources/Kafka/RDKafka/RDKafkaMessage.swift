@@ -1,11 +1,14 @@
 import CRdKafka
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Conversions between librdkafka's messages and this module's records.
 enum RDKafkaMessage {
-    /// Copies a consumed message into a record.
-    static func record(from message: UnsafePointer<rd_kafka_message_t>) -> KafkaConsumerRecord {
+    /// Copies a consumed message into a record; the topic's name comes from `topics`.
+    static func record(from message: UnsafePointer<rd_kafka_message_t>, topics: inout TopicNames) -> KafkaConsumerRecord {
         let m = message.pointee
-        let topic = String(cString: rd_kafka_topic_name(m.rkt))
+        let topic = topics.name(rd_kafka_topic_name(m.rkt))
         let key: [UInt8]? = m.key.map { pointer in
             Array(UnsafeRawBufferPointer(start: pointer, count: m.key_len))
         }
@@ -24,6 +27,22 @@ enum RDKafkaMessage {
         )
         record.isTombstone = m.payload == nil
         return record
+    }
+
+    /// The last topic name read, reused while messages keep naming it: a consumer reads a few
+    /// topics, and making the name's string for every message cost a validation and, past 15
+    /// bytes, an allocation each.
+    struct TopicNames {
+        private var last = ""
+
+        mutating func name(_ cName: UnsafePointer<CChar>) -> String {
+            let length = strlen(cName)
+            let same = last.utf8.count == length && last.utf8.withContiguousStorageIfAvailable { stored in
+                stored.baseAddress.map { memcmp($0, cName, length) == 0 } ?? (length == 0)
+            } == true
+            if !same { last = String(cString: cName) }
+            return last
+        }
     }
 
     private static func headers(of message: UnsafePointer<rd_kafka_message_t>) -> [KafkaHeader] {

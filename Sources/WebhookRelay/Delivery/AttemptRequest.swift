@@ -14,9 +14,10 @@ struct AttemptRequest: Sendable {
     static func make(
         _ delivery: borrowing DeliveryRecord, for endpoint: Endpoint, number: Int, now: Int64
     ) -> Result<AttemptRequest, Failure> {
-        var headers: [(name: String, value: String)]
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(7 + endpoint.headers.count)
         do {
-            headers = try endpoint.signer.headers(id: delivery.webhookID, timestamp: now / 1_000, event: delivery.event, body: delivery.body)
+            try endpoint.signer.appendHeaders(id: delivery.webhookID, timestamp: now / 1_000, event: delivery.event, body: delivery.body, to: &headers)
         } catch {
             return .failure(Failure(outcome: .invalidRequest("signing failed: \(error)")))
         }

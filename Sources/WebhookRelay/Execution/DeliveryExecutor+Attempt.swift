@@ -26,7 +26,7 @@ extension DeliveryExecutor {
             result = await dependencies.transport.post(
                 url: request.url, headers: request.headers, body: request.body, timeout: request.timeout, cancellation: cancellation
             )
-            onTheWire.end(flight.topicPartition, cancellation)
+            onTheWire.end(cancellation)
         case .failure(let failure):
             result = AttemptResult(failure.outcome, duration: .zero)
         }

@@ -5,7 +5,10 @@ import Synchronization
 /// partitions it lets go (after the drain allowed them time to finish).
 final class InFlightAttempts: Sendable {
     private struct State {
-        var attempts: [KafkaTopicPartition: [ObjectIdentifier: AttemptCancellation]] = [:]
+        /// One flat table: begin and end, once per attempt, hash an object identifier and never
+        /// allocate (a table per partition was made and dropped whenever a partition's attempts
+        /// went from none to one and back); ``cutShort(_:)``, rare, scans it.
+        var attempts: [ObjectIdentifier: (topicPartition: KafkaTopicPartition, cancellation: AttemptCancellation)] = [:]
     }
 
     private let state = Mutex(State())
@@ -13,26 +16,24 @@ final class InFlightAttempts: Sendable {
     /// Registers an attempt of a record of `topicPartition`; returns its cancellation.
     func begin(_ topicPartition: KafkaTopicPartition) -> AttemptCancellation {
         let cancellation = AttemptCancellation()
-        state.withLock { $0.attempts[topicPartition, default: [:]][ObjectIdentifier(cancellation)] = cancellation }
+        state.withLock { $0.attempts[ObjectIdentifier(cancellation)] = (topicPartition, cancellation) }
         return cancellation
     }
 
     /// The attempt is over.
-    func end(_ topicPartition: KafkaTopicPartition, _ cancellation: AttemptCancellation) {
-        state.withLock { state in
-            state.attempts[topicPartition]?[ObjectIdentifier(cancellation)] = nil
-            if state.attempts[topicPartition]?.isEmpty == true { state.attempts[topicPartition] = nil }
-        }
+    func end(_ cancellation: AttemptCancellation) {
+        _ = state.withLock { $0.attempts.removeValue(forKey: ObjectIdentifier(cancellation)) }
     }
 
     /// Attempts on the wire now.
-    var count: Int { state.withLock { $0.attempts.values.reduce(0) { $0 + $1.count } } }
+    var count: Int { state.withLock { $0.attempts.count } }
 
     /// Cuts short every attempt of the partitions; returns how many there were.
     @discardableResult
     func cutShort(_ topicPartitions: [KafkaTopicPartition]) -> Int {
+        let partitions = Set(topicPartitions)
         let cancellations = state.withLock { state in
-            topicPartitions.flatMap { state.attempts[$0].map { Array($0.values) } ?? [] }
+            state.attempts.values.filter { partitions.contains($0.topicPartition) }.map(\.cancellation)
         }
         for cancellation in cancellations { cancellation.cancel() }
         return cancellations.count

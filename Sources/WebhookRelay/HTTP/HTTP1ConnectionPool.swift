@@ -61,15 +61,28 @@ final class HTTP1ConnectionPool: Sendable {
         var stale: [any Channel] = []
         defer { for channel in stale { channel.close(promise: nil) } }
         return state.withLock { state -> (any Channel)? in
-            let keys = loop.map { [Key(server: server, loop: ObjectIdentifier($0))] } ?? state.idle.keys.filter { $0.server == server }
-            for key in keys {
-                while let entry = state.idle[key]?.popLast() {
-                    if entry.isUsable(at: now, timeout: idleTimeout) { return entry.channel }
-                    stale.append(entry.channel)
-                }
+            if let loop {
+                return Self.takeUsable(from: &state, Key(server: server, loop: ObjectIdentifier(loop)), at: now, timeout: idleTimeout, stale: &stale)
+            }
+            for key in state.idle.keys where key.server == server {
+                if let channel = Self.takeUsable(from: &state, key, at: now, timeout: idleTimeout, stale: &stale) { return channel }
             }
             return nil
         }
+    }
+
+    /// The most recently used usable connection under `key`; the unusable ones met on the way
+    /// are moved to `stale`.
+    private static func takeUsable(
+        from state: inout State, _ key: Key, at now: NIODeadline, timeout: TimeAmount, stale: inout [any Channel]
+    ) -> (any Channel)? {
+        state.idle.changeValue(forKey: key) { entries -> (any Channel)? in
+            while let entry = entries.popLast() {
+                if entry.isUsable(at: now, timeout: timeout) { return entry.channel }
+                stale.append(entry.channel)
+            }
+            return nil
+        } ?? nil
     }
 
     /// Gives a connection back after an exchange: kept when `reusable` and there is room.
@@ -78,11 +91,18 @@ final class HTTP1ConnectionPool: Sendable {
         let key = Key(server: server, loop: ObjectIdentifier(channel.eventLoop))
         var closing: [any Channel] = []
         state.withLock { state in
-            if reusable, !state.closed, channel.isActive, state.idle[key, default: []].count < maxIdlePerServer {
-                state.idle[key, default: []].append(Idle(channel: channel, since: now))
-            } else {
-                closing.append(channel)
+            var kept = false
+            if reusable, !state.closed, channel.isActive {
+                let idle = Idle(channel: channel, since: now)
+                let added = state.idle.changeValue(forKey: key) { entries -> Bool in
+                    guard entries.count < maxIdlePerServer else { return false }
+                    entries.append(idle)
+                    return true
+                }
+                if added == nil { state.idle[key] = [idle] }
+                kept = added ?? true
             }
+            if !kept { closing.append(channel) }
             guard now - state.lastSweep > .seconds(10) else { return }
             state.lastSweep = now
             for (key, entries) in state.idle {

@@ -103,7 +103,7 @@ final class OffsetLedger: Sendable {
     func start(_ record: KafkaConsumerRecord) -> Start {
         let started = state.withLock { state -> (generation: UInt64, alreadyDone: Bool)? in
             guard let generation = state.current[record.topicPartition],
-                let alreadyDone = state.byGeneration[generation]?.start(record.offset)
+                let alreadyDone = state.byGeneration.changeValue(forKey: generation, { $0.start(record.offset) }) ?? nil
             else { return nil }
             return (generation, alreadyDone)
         }
@@ -116,8 +116,8 @@ final class OffsetLedger: Sendable {
     /// (``RecordTicket/finish()``).
     func finish(generation: UInt64, offset: Int64) {
         let revoking = state.withLock { state -> Bool in
-            // Changed in place: the dictionary yields the partition without copying its offsets.
-            guard let finished = state.byGeneration[generation]?.finish(offset) else { return false }
+            // Changed in place: the partition's offsets are not copied.
+            guard let finished = state.byGeneration.changeValue(forKey: generation, { $0.finish(offset) }) else { return false }
             if let doneUpTo = finished.doneUpTo { store(finished.topicPartition, doneUpTo) }
             return finished.revoking
         }
@@ -128,7 +128,7 @@ final class OffsetLedger: Sendable {
     /// (``RecordTicket/abandon()``).
     func abandon(generation: UInt64, offset: Int64) {
         let revoking = state.withLock { state -> Bool in
-            state.byGeneration[generation]?.abandon(offset) ?? false
+            state.byGeneration.changeValue(forKey: generation) { $0.abandon(offset) } ?? false
         }
         if revoking { revokingProgress.wakeAll() }
     }
