@@ -14,18 +14,18 @@ public enum NselfSignature {
     /// Computes `sha256=<hex>` for one secret, or `nil` for an empty secret (unsigned delivery).
     public static func signature(secret: WebhookSecret, timestamp: Int64, body: some ContiguousBytes) -> String? {
         guard !secret.isEmpty else { return nil }
-        let keyed = HMAC<SHA256>(key: secret.symmetricKey)
+        let keyed = KeyedSHA256(key: secret.symmetricKey)
         return body.withUnsafeBytes { body in
             prefix + Hex.encode(mac(keyed, timestamp: String(timestamp), body: body))
         }
     }
 
     /// HMAC-SHA256 over `timestamp.body`, fed incrementally (the body is not copied).
-    static func mac(_ keyed: HMAC<SHA256>, timestamp: String, body: UnsafeRawBufferPointer) -> HashedAuthenticationCode<SHA256> {
-        var hmac = keyed
-        SignedPrefix.with(timestamp) { hmac.update(data: $0) }
-        hmac.update(data: body)
-        return hmac.finalize()
+    static func mac(_ keyed: KeyedSHA256, timestamp: String, body: UnsafeRawBufferPointer) -> SHA256Digest {
+        keyed.code { hash in
+            SignedPrefix.with(timestamp) { hash.update(bufferPointer: $0) }
+            hash.update(bufferPointer: body)
+        }
     }
 
     /// Parses `sha256=<64 hex digits>` into the 32 MAC bytes, or explains why it cannot.

@@ -18,7 +18,7 @@ public enum StandardWebhooks {
     public static func signature(
         secret: WebhookSecret, id: String, timestamp: Int64, body: some ContiguousBytes
     ) -> String {
-        let keyed = HMAC<SHA256>(key: secret.symmetricKey)
+        let keyed = KeyedSHA256(key: secret.symmetricKey)
         return body.withUnsafeBytes { body in
             Base64.encode(mac(keyed, id: id, timestamp: String(timestamp), body: body), after: symmetricVersion + ",")
         }
@@ -26,14 +26,13 @@ public enum StandardWebhooks {
 
     /// HMAC-SHA256 over `id.timestamp.body`, fed incrementally (the body is not copied).
     static func mac(
-        _ keyed: HMAC<SHA256>, id: String, timestamp: String, body: UnsafeRawBufferPointer
-    ) -> HashedAuthenticationCode<SHA256> {
-        // Two updates (the short "id.timestamp." prefix, then the body in place): each call into
-        // swift-crypto's generic `update(data:)` has a fixed cost that dwarfs a few copied bytes.
-        var hmac = keyed
-        SignedPrefix.with(id, timestamp) { hmac.update(data: $0) }
-        hmac.update(data: body)
-        return hmac.finalize()
+        _ keyed: KeyedSHA256, id: String, timestamp: String, body: UnsafeRawBufferPointer
+    ) -> SHA256Digest {
+        // Two updates: the short "id.timestamp." prefix, then the body in place.
+        keyed.code { hash in
+            SignedPrefix.with(id, timestamp) { hash.update(bufferPointer: $0) }
+            hash.update(bufferPointer: body)
+        }
     }
 
     /// The signed content `id.timestamp.body` as one buffer, for Ed25519 (which cannot be fed

@@ -18,8 +18,8 @@ public struct WebhookSigner: Sendable {
     public let scheme: SignatureScheme
 
     enum Keys: Sendable {
-        case standard(hmacs: [HMAC<SHA256>], ed25519: [Ed25519SigningKey])
-        case nself(HMAC<SHA256>?)
+        case standard(hmacs: [KeyedSHA256], ed25519: [Ed25519SigningKey])
+        case nself(KeyedSHA256?)
     }
 
     let keys: Keys
@@ -37,10 +37,10 @@ public struct WebhookSigner: Sendable {
         switch scheme {
         case .nself:
             let secret = WebhookSecret(nself: secrets.first ?? "")
-            self.keys = .nself(secret.isEmpty ? nil : HMAC<SHA256>(key: secret.symmetricKey))
+            self.keys = .nself(secret.isEmpty ? nil : KeyedSHA256(key: secret.symmetricKey))
         case .standard, .ed25519:
             guard !secrets.isEmpty else { throw .noSecrets }
-            var hmacs: [HMAC<SHA256>] = []
+            var hmacs: [KeyedSHA256] = []
             var signingKeys: [Ed25519SigningKey] = []
             for text in secrets {
                 if text.hasPrefix(Ed25519SigningKey.prefix) {
@@ -52,7 +52,7 @@ public struct WebhookSigner: Sendable {
                 } else if text.hasPrefix(Ed25519VerifyingKey.prefix) {
                     throw .wrongKindForScheme(scheme: scheme, accepted: "whsec_ secrets or whsk_ signing keys, not whpk_ public keys")
                 } else {
-                    hmacs.append(HMAC<SHA256>(key: try WebhookSecret(standard: text).symmetricKey))
+                    hmacs.append(KeyedSHA256(key: try WebhookSecret(standard: text).symmetricKey))
                 }
             }
             self.keys = .standard(hmacs: hmacs, ed25519: signingKeys)
@@ -70,13 +70,13 @@ public struct WebhookSigner: Sendable {
             throw .wrongKindForScheme(scheme: .standard, accepted: "whsec_ secrets")
         }
         self.scheme = standardSecrets.isEmpty ? .ed25519 : .standard
-        self.keys = .standard(hmacs: standardSecrets.map { HMAC<SHA256>(key: $0.symmetricKey) }, ed25519: signingKeys)
+        self.keys = .standard(hmacs: standardSecrets.map { KeyedSHA256(key: $0.symmetricKey) }, ed25519: signingKeys)
     }
 
     /// Creates an nSelf signer. An empty secret means unsigned deliveries.
     public init(nselfSecret: WebhookSecret) {
         self.scheme = .nself
-        self.keys = .nself(nselfSecret.isEmpty ? nil : HMAC<SHA256>(key: nselfSecret.symmetricKey))
+        self.keys = .nself(nselfSecret.isEmpty ? nil : KeyedSHA256(key: nselfSecret.symmetricKey))
     }
 
     /// The headers to send with one webhook, in order.

@@ -33,7 +33,7 @@ public struct WebhookVerifier: Sendable {
     /// The timestamp check in force.
     public let configuration: Configuration
 
-    private let hmacs: [HMAC<SHA256>]
+    private let hmacs: [KeyedSHA256]
     private let verifyingKeys: [Ed25519VerifyingKey]
 
     /// Creates a verifier from serialized secrets.
@@ -49,14 +49,14 @@ public struct WebhookVerifier: Sendable {
         guard !secrets.isEmpty else { throw .noSecrets }
         self.scheme = scheme
         self.configuration = configuration ?? .default(for: scheme)
-        var hmacs: [HMAC<SHA256>] = []
+        var hmacs: [KeyedSHA256] = []
         var keys: [Ed25519VerifyingKey] = []
         for text in secrets {
             switch scheme {
             case .nself:
                 let secret = WebhookSecret(nself: text)
                 guard !secret.isEmpty else { throw .empty }
-                hmacs.append(HMAC<SHA256>(key: secret.symmetricKey))
+                hmacs.append(KeyedSHA256(key: secret.symmetricKey))
             case .standard, .ed25519:
                 if text.hasPrefix(Ed25519VerifyingKey.prefix) {
                     keys.append(try Ed25519VerifyingKey(text))
@@ -67,7 +67,7 @@ public struct WebhookVerifier: Sendable {
                         ? .wrongKindForScheme(scheme: scheme, accepted: "whpk_ public keys")
                         : .missingPrefix(expected: Ed25519VerifyingKey.prefix)
                 } else {
-                    hmacs.append(HMAC<SHA256>(key: try WebhookSecret(standard: text).symmetricKey))
+                    hmacs.append(KeyedSHA256(key: try WebhookSecret(standard: text).symmetricKey))
                 }
             }
         }
@@ -89,7 +89,7 @@ public struct WebhookVerifier: Sendable {
         let scheme: SignatureScheme = standardSecrets.isEmpty ? .ed25519 : .standard
         self.scheme = scheme
         self.configuration = configuration ?? .default(for: scheme)
-        self.hmacs = standardSecrets.map { HMAC<SHA256>(key: $0.symmetricKey) }
+        self.hmacs = standardSecrets.map { KeyedSHA256(key: $0.symmetricKey) }
         self.verifyingKeys = verifyingKeys
     }
 
@@ -102,7 +102,7 @@ public struct WebhookVerifier: Sendable {
         guard nselfSecrets.allSatisfy({ !$0.isEmpty }) else { throw .empty }
         self.scheme = .nself
         self.configuration = configuration ?? .default(for: .nself)
-        self.hmacs = nselfSecrets.map { HMAC<SHA256>(key: $0.symmetricKey) }
+        self.hmacs = nselfSecrets.map { KeyedSHA256(key: $0.symmetricKey) }
         self.verifyingKeys = []
     }
 

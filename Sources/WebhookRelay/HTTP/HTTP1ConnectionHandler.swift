@@ -1,26 +1,5 @@
 import NIOCore
 
-/// One request handed to a connection, and where its response goes.
-struct HTTP1Exchange: Sendable {
-    /// The whole encoded request.
-    let request: ByteBuffer
-    /// Body bytes of the response kept at most.
-    let bodyLimit: Int
-    /// When the exchange times out (unless an answer is waiting unread then, see
-    /// ``HTTP1ConnectionHandler/maxLateChecks``).
-    let deadline: NIODeadline
-    /// Completed with the response, or failed.
-    let promise: EventLoopPromise<HTTP1Response>
-
-    /// Identifies the exchange in ``HTTP1ExchangeEnd``.
-    var id: ObjectIdentifier { Self.id(of: promise) }
-
-    /// The identity of the exchange whose response `promise` is for.
-    static func id(of promise: EventLoopPromise<HTTP1Response>) -> ObjectIdentifier {
-        ObjectIdentifier(promise.futureResult)
-    }
-}
-
 /// Cancels an exchange (sent through the pipeline as a user event): the connection is closed.
 struct HTTP1ExchangeEnd: Sendable {
     /// The exchange to end; a later exchange on the same connection is not affected.
@@ -73,7 +52,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
 
     private struct Pending {
         var parser: HTTP1ResponseParser
-        let promise: EventLoopPromise<HTTP1Response>
+        let exchange: HTTP1Exchange
         var deadline: NIODeadline
         /// When the flush that carried the request returned (monotonic nanoseconds; 0: not yet).
         var writtenAt: UInt64 = 0
@@ -103,11 +82,11 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
         guard pending == nil, context.channel.isActive else {
-            exchange.promise.fail(HTTP1ExchangeError.closedBeforeSend)
+            exchange.fail(HTTP1ExchangeError.closedBeforeSend)
             promise?.fail(HTTP1ExchangeError.closedBeforeSend)
             return
         }
-        pending = Pending(parser: HTTP1ResponseParser(bodyLimit: exchange.bodyLimit), promise: exchange.promise, deadline: exchange.deadline)
+        pending = Pending(parser: HTTP1ResponseParser(bodyLimit: exchange.bodyLimit), exchange: exchange, deadline: exchange.deadline)
         // A timer that fires by this deadline sets itself again if it is early.
         if timer.map({ $0.at > exchange.deadline }) ?? true { setTimer(at: exchange.deadline, context: context) }
         context.write(wrapOutboundOut(exchange.request), promise: promise)
@@ -143,7 +122,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             return
         }
         pending = nil
-        current.promise.fail(HTTP1ExchangeError.timedOut)
+        current.exchange.fail(HTTP1ExchangeError.timedOut)
         context.close(promise: nil)
     }
 
@@ -171,11 +150,11 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             response.answeredAt = NIODeadline.now().uptimeNanoseconds
             // Bytes beyond the response: the connection is out of step, not reusable.
             response.keepAlive = response.keepAlive && bytes.readableBytes == 0
-            current.promise.succeed(response)
+            current.exchange.succeed(response)
             if !response.keepAlive { context.close(promise: nil) }
         } catch {
             pending = nil
-            current.promise.fail(error)
+            current.exchange.fail(error)
             context.close(promise: nil)
         }
     }
@@ -186,9 +165,9 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
         if var current = pending {
             pending = nil
             do {
-                current.promise.succeed(try current.parser.connectionClosed())
+                current.exchange.succeed(try current.parser.connectionClosed())
             } catch {
-                current.promise.fail(HTTP1ExchangeError.connectionFailed(error.description))
+                current.exchange.fail(HTTP1ExchangeError.connectionFailed(error.description))
             }
         }
         context.fireChannelInactive()
@@ -197,7 +176,7 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let current = pending {
             pending = nil
-            current.promise.fail(HTTP1ExchangeError.connectionFailed(WebhookHTTPClient.describe(error)))
+            current.exchange.fail(HTTP1ExchangeError.connectionFailed(WebhookHTTPClient.describe(error)))
         }
         context.close(promise: nil)
     }
@@ -207,9 +186,9 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        guard let current = pending, HTTP1Exchange.id(of: current.promise) == end.exchange else { return }
+        guard let current = pending, current.exchange.id == end.exchange else { return }
         pending = nil
-        current.promise.fail(HTTP1ExchangeError.cancelled)
+        current.exchange.fail(HTTP1ExchangeError.cancelled)
         context.close(promise: nil)
     }
 

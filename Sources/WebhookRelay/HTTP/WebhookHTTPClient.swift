@@ -174,17 +174,23 @@ public final class WebhookHTTPClient: Sendable {
         _ request: ByteBuffer, on channel: any Channel, server: HTTP1ConnectionPool.Server, deadline: NIODeadline,
         cancellation: AttemptCancellation?
     ) async throws -> HTTP1Response {
-        let promise = channel.eventLoop.makePromise(of: HTTP1Response.self)
-        let exchange = HTTP1Exchange(request: request, bodyLimit: configuration.responseLimit, deadline: deadline, promise: promise)
+        let exchange = HTTP1Exchange(request: request, bodyLimit: configuration.responseLimit, deadline: deadline)
         let id = exchange.id
 
-        // A channel that closed meanwhile refuses the write before the handler sees it: the
-        // exchange ends here then (completing the promise a second time does nothing).
-        channel.writeAndFlush(exchange).whenFailure { error in
-            if case ChannelError.ioOnClosedChannel = error {
-                promise.fail(HTTP1ExchangeError.closedBeforeSend)
-            } else {
-                promise.fail(HTTP1ExchangeError.connectionFailed(Self.describe(error)))
+        if channel.eventLoop.inEventLoop && channel.isActive {
+            // On the connection's loop with the connection open, the write reaches the handler
+            // now, and the handler ends the exchange whatever happens to it (a failed socket
+            // write closes the connection: "connection closed before a response").
+            channel.writeAndFlush(exchange, promise: nil)
+        } else {
+            // A channel that closed meanwhile refuses the write before the handler sees it: the
+            // exchange ends here then (completing it a second time does nothing).
+            channel.writeAndFlush(exchange).whenFailure { error in
+                if case ChannelError.ioOnClosedChannel = error {
+                    exchange.fail(HTTP1ExchangeError.closedBeforeSend)
+                } else {
+                    exchange.fail(HTTP1ExchangeError.connectionFailed(Self.describe(error)))
+                }
             }
         }
         // Registered after the write, so that an end it sends reaches the handler after the request.
@@ -194,7 +200,7 @@ public final class WebhookHTTPClient: Sendable {
         defer { cancellation?.clearHandler() }
         do {
             let response = try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
+                try await exchange.response()
             } onCancel: {
                 channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id))
             }
