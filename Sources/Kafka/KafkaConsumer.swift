@@ -72,7 +72,7 @@ public final class KafkaConsumer: Sendable {
     /// Marks everything before `nextOffset` in the partition as done; librdkafka commits it.
     /// - Throws: ``KafkaError`` (``KafkaError/isNotAssigned`` when the partition is not ours any more).
     public func storeOffset(_ nextOffset: Int64, for topicPartition: KafkaTopicPartition) throws(KafkaError) {
-        try core.storeOffsets([(topicPartition, nextOffset)])
+        try core.storeOffset(nextOffset, for: topicPartition)
     }
 
     /// Stores several "done up to" offsets at once; see ``storeOffset(_:for:)``.

@@ -162,6 +162,9 @@ struct KafkaIntegrationTests {
                 for (partition, next) in doneUpTo {
                     try consumer.storeOffset(next, for: KafkaTopicPartition(topic: "resume", partition: partition))
                 }
+                #expect(throws: KafkaError.self, "a partition not assigned") {
+                    try consumer.storeOffset(5, for: KafkaTopicPartition(topic: "resume", partition: 99))
+                }
             }
             try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["resume"], logger: logger) { consumer in
                 let expected = 150 - 17 - 50

@@ -23,6 +23,9 @@ final class KafkaConsumerCore: Sendable {
     private let fetchControl: RDKafkaFetchControl
     private let state: Mutex<State>
     private let closeRequested = Atomic<Bool>(false)
+    /// librdkafka's handles of the topics whose offsets were stored one at a time, made on first
+    /// use and released before the client is destroyed.
+    private let topicHandles = Mutex<(byName: [String: OpaquePointer], closed: Bool)>(([:], false))
     private let logger: Logger
     private let configuration: KafkaConsumerConfiguration
     let closed = OneShotSignal()
@@ -114,6 +117,7 @@ final class KafkaConsumerCore: Sendable {
         }
         finish()
         fetchControl.stop()
+        releaseTopicHandles()
         client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         closed.signal()
     }
@@ -370,6 +374,42 @@ final class KafkaConsumerCore: Sendable {
                 return state.readyWaiters.remove(at: index).continuation
             }
             waiter?.resume(returning: false)
+        }
+    }
+
+    /// Stores one partition's "done up to" offset through the topic's handle: no partition list
+    /// is built (two `calloc`s, a copy of the topic name and a look-up of the topic by name in
+    /// librdkafka per call, and the relay stores once per delivery).
+    func storeOffset(_ nextOffset: Int64, for topicPartition: KafkaTopicPartition) throws(KafkaError) {
+        let err = topicHandles.withLock { handles -> rd_kafka_resp_err_t? in
+            guard !handles.closed else { return RD_KAFKA_RESP_ERR__STATE }
+            let topic: OpaquePointer
+            if let known = handles.byName[topicPartition.topic] {
+                topic = known
+            } else {
+                guard let made = rd_kafka_topic_new(client.handle, topicPartition.topic, nil) else { return nil }
+                handles.byName[topicPartition.topic] = made
+                topic = made
+            }
+            // librdkafka stores `offset + 1`.
+            return rd_kafka_offset_store(topic, topicPartition.partition, nextOffset - 1)
+        }
+        guard let err else {
+            // No handle could be made: the list's path says what is wrong.
+            return try storeOffsets([(topicPartition, nextOffset)])
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(err, message: "store offset \(nextOffset) for \(topicPartition): " + String(cString: rd_kafka_err2str(err)))
+        }
+    }
+
+    /// Releases the topic handles of ``storeOffset(_:for:)``, before the client is destroyed;
+    /// later stores fail (`_STATE`).
+    private func releaseTopicHandles() {
+        topicHandles.withLock { handles in
+            handles.closed = true
+            for topic in handles.byName.values { rd_kafka_topic_destroy(topic) }
+            handles.byName.removeAll()
         }
     }
 
