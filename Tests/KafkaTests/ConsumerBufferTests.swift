@@ -71,6 +71,26 @@ struct ConsumerBufferTests {
         #expect(buffer.bufferedCount == 0)
     }
 
+    @Test func aRevokedPartitionsPlaceIsReusedByAnotherWithoutMixingThem() {
+        let p2 = KafkaTopicPartition(topic: "u", partition: 7)
+        var buffer = ConsumerBuffer(maxPerPartition: 2)
+        buffer.assign([p0, p1])
+        _ = buffer.append([record(p0, 0), record(p0, 1), record(p1, 0)])
+        buffer.revoke([p0])
+        buffer.assign([p2])  // takes p0's place
+        #expect(buffer.append([record(p0, 2), record(p2, 0), record(p2, 1)]) == .init(pause: [p2]), "p0's record is dropped; p2 is full")
+        #expect(buffer.isPaused(p2) == false)
+        #expect(buffer.pause([p2]).isEmpty, "fetching is already paused (full)")
+        #expect(buffer.isPaused(p2) && !buffer.isPaused(p1))
+        #expect(buffer.next()?.record == record(p1, 0))
+        #expect(buffer.next() == nil, "p2 is paused by the application")
+        #expect(buffer.resume([p2]).isEmpty, "still full: fetching stays paused")
+        let first = buffer.next()
+        #expect(first?.record == record(p2, 0) && first?.action == .init(resume: [p2]), "drained to half")
+        #expect(buffer.next()?.record == record(p2, 1))
+        #expect(buffer.assigned == [p1, p2] && buffer.bufferedCount == 0)
+    }
+
     @Test func manyRecordsKeepOrderThroughCompaction() {
         var buffer = ConsumerBuffer(maxPerPartition: 10_000)
         buffer.assign([p0])
