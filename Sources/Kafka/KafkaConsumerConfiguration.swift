@@ -39,6 +39,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// Records of one partition buffered ahead of the application. Above it the partition's
     /// fetching is paused until the application has taken half of them.
     public var maxBufferedRecordsPerPartition: Int = 1_000
+    /// Bytes of one partition's buffered records (keys, values, headers) above which its fetching
+    /// is paused too, until half of them were taken: what bounds the buffer's memory when records
+    /// are large. Unbounded by default.
+    public var maxBufferedBytesPerPartition: Int = .max
     /// librdkafka's pre-fetch buffer (`queued.max.messages.kbytes`).
     public var prefetchKilobytes: Int = 16_384
     /// The largest answer to one fetch request (`fetch.max.bytes`); librdkafka holds each answer

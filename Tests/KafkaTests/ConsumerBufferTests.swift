@@ -91,6 +91,21 @@ struct ConsumerBufferTests {
         #expect(buffer.assigned == [p1, p2] && buffer.bufferedCount == 0)
     }
 
+    @Test func largeRecordsPauseThePartitionByBytesAndResumeAtHalf() {
+        func big(_ offset: Int64) -> KafkaConsumerRecord {
+            KafkaConsumerRecord(topicPartition: p0, offset: offset, key: [1, 2], value: Array(repeating: 0, count: 96), headers: [KafkaHeader(key: "h", value: [1])])
+        }
+        #expect(ConsumerBuffer.size(of: big(0)) == 100, "key, value, header name and value")
+        var buffer = ConsumerBuffer(maxPerPartition: 1_000, maxBytesPerPartition: 400)
+        buffer.assign([p0])
+        #expect(buffer.append([big(0), big(1), big(2)]).isEmpty, "300 bytes")
+        #expect(buffer.append([big(3)]) == .init(pause: [p0]), "400 bytes: full, far below 1,000 records")
+        #expect(buffer.next()?.action == .init(), "300 bytes left")
+        #expect(buffer.next()?.action == .init(resume: [p0]), "200 bytes left: half")
+        #expect(buffer.append([big(4), big(5)]) == .init(pause: [p0]), "full again")
+        #expect(buffer.bufferedCount == 4)
+    }
+
     @Test func manyRecordsKeepOrderThroughCompaction() {
         var buffer = ConsumerBuffer(maxPerPartition: 10_000)
         buffer.assign([p0])

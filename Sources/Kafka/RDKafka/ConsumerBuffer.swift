@@ -3,7 +3,8 @@
 /// fetching librdkafka must pause or resume, and the caller performs that.
 ///
 /// A partition is fetched unless the application paused it or its buffer is full
-/// (``maxPerPartition`` records); a full partition is resumed once half of it was taken.
+/// (``maxPerPartition`` records, or ``maxBytesPerPartition`` bytes of keys, values and headers);
+/// a full partition is resumed once it is down to half of both.
 /// Records are handed out round-robin across partitions so one busy partition cannot starve others.
 struct ConsumerBuffer {
     /// What librdkafka must do to the fetching of some partitions.
@@ -19,6 +20,8 @@ struct ConsumerBuffer {
         /// application has taken; the cleared prefix is dropped from time to time.
         var records: [KafkaConsumerRecord?] = []
         var head = 0
+        /// Bytes of the buffered records' keys, values and headers.
+        var bytes = 0
         var pausedByApp = false
         var full = false
         var inReadyQueue = false
@@ -32,9 +35,10 @@ struct ConsumerBuffer {
 
         /// Buffers a fetched record; a partition that became full is added to `pause` (unless the
         /// application paused it). Returns whether the partition must join the ready queue.
-        mutating func append(_ record: KafkaConsumerRecord, maxPerPartition: Int, pause: inout [KafkaTopicPartition]) -> Bool {
+        mutating func append(_ record: KafkaConsumerRecord, limits: Limits, pause: inout [KafkaTopicPartition]) -> Bool {
             records.append(record)
-            if !full && count >= maxPerPartition {
+            bytes += ConsumerBuffer.size(of: record)
+            if !full && (count >= limits.records || bytes >= limits.bytes) {
                 full = true
                 if !pausedByApp { pause.append(key) }
             }
@@ -46,11 +50,12 @@ struct ConsumerBuffer {
         /// Takes the partition's next record, leaving the ready queue (it just left it): the
         /// fetch to resume when the buffer drained to half, and whether to queue the partition
         /// again (it has more records). `nil` when paused by the application or empty.
-        mutating func takeNext(maxPerPartition: Int) -> (record: KafkaConsumerRecord, action: FetchAction, requeue: Bool)? {
+        mutating func takeNext(limits: Limits) -> (record: KafkaConsumerRecord, action: FetchAction, requeue: Bool)? {
             inReadyQueue = false
             guard !pausedByApp, let record = popFirst() else { return nil }
+            bytes -= ConsumerBuffer.size(of: record)
             var action = FetchAction()
-            if full && count <= maxPerPartition / 2 {
+            if full && count <= limits.records / 2 && bytes <= limits.bytes / 2 {
                 full = false
                 action.resume.append(key)
             }
@@ -74,7 +79,15 @@ struct ConsumerBuffer {
         }
     }
 
+    /// What one partition may buffer.
+    struct Limits {
+        var records: Int
+        var bytes: Int
+    }
+
     let maxPerPartition: Int
+    let maxBytesPerPartition: Int
+    private var limits: Limits { Limits(records: maxPerPartition, bytes: maxBytesPerPartition) }
     /// The partitions' state in slots that keep their place while assigned: taking a record (the
     /// hot path, once per record) indexes an array and hashes no topic name. A revoked
     /// partition's slot is reused by the next one assigned.
@@ -85,8 +98,14 @@ struct ConsumerBuffer {
     private var ready: [Int] = []
     private var readyHead = 0
 
-    init(maxPerPartition: Int) {
+    init(maxPerPartition: Int, maxBytesPerPartition: Int = .max) {
         self.maxPerPartition = max(1, maxPerPartition)
+        self.maxBytesPerPartition = max(1, maxBytesPerPartition)
+    }
+
+    /// What a record counts against ``maxBytesPerPartition``: its key, value and headers.
+    static func size(of record: KafkaConsumerRecord) -> Int {
+        record.headers.reduce((record.key?.count ?? 0) + record.value.count) { $0 + $1.key.utf8.count + ($1.value?.count ?? 0) }
     }
 
     /// Partitions currently assigned.
@@ -134,6 +153,7 @@ struct ConsumerBuffer {
     /// Adds fetched records. Records of partitions no longer assigned are dropped.
     mutating func append(_ records: [KafkaConsumerRecord]) -> FetchAction {
         var action = FetchAction()
+        let limits = self.limits
         // A fetch hands over runs of one partition's records: the slot is looked up once a run.
         var last: (key: KafkaTopicPartition, slot: Int)?
         for record in records {
@@ -147,18 +167,19 @@ struct ConsumerBuffer {
             } else {
                 continue
             }
-            if slots[slot]?.append(record, maxPerPartition: maxPerPartition, pause: &action.pause) == true { ready.append(slot) }
+            if slots[slot]?.append(record, limits: limits, pause: &action.pause) == true { ready.append(slot) }
         }
         return action
     }
 
     /// Takes the next record for the application, round-robin over ready partitions.
     mutating func next() -> (record: KafkaConsumerRecord, action: FetchAction)? {
+        let limits = self.limits
         while readyHead < ready.count {
             let slot = ready[readyHead]
             readyHead += 1
             compactReadyQueue()
-            guard let taken = slots[slot]?.takeNext(maxPerPartition: maxPerPartition) else { continue }
+            guard let taken = slots[slot]?.takeNext(limits: limits) else { continue }
             if taken.requeue { ready.append(slot) }
             return (taken.record, taken.action)
         }

@@ -46,7 +46,9 @@ final class KafkaConsumerCore: Sendable {
     ) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
-        self.state = Mutex(State(buffer: ConsumerBuffer(maxPerPartition: configuration.maxBufferedRecordsPerPartition)))
+        self.state = Mutex(State(buffer: ConsumerBuffer(
+            maxPerPartition: configuration.maxBufferedRecordsPerPartition, maxBytesPerPartition: configuration.maxBufferedBytesPerPartition
+        )))
 
         // The rebalance callback needs this object, which needs the handle: a box breaks the cycle.
         let coreBox = CoreReference()

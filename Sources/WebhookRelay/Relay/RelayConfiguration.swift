@@ -87,6 +87,7 @@ public struct RelayConfiguration: Sendable {
         configuration.revocationTimeout = max(drainTimeout, rebalanceDrainTimeout) + progressTimeout + .seconds(5)
         // Bounded fetching (RelayLimits).
         configuration.maxBufferedRecordsPerPartition = limits.bufferedRecordsPerPartition
+        configuration.maxBufferedBytesPerPartition = limits.bufferedBytesPerPartition
         configuration.maxFetchBytes = limits.maxFetchBytes
         // A busy partition next to idle ones is paused and resumed every 128 records; with the
         // 500 ms default each resume waited for the idle partitions' fetch to time out, which held

@@ -8,7 +8,8 @@
 /// | ``recordsInProgress`` | 4 × `max_in_flight` | no record is taken from the consumer until one settles |
 /// | ``attemptWorkers`` | `max_in_flight` | (one attempt each) |
 /// | ``writeWorkers`` | 256 | hops and dead letters queue for a worker |
-/// | ``bufferedRecordsPerPartition`` | 256 | fetching of the partition pauses |
+/// | ``bufferedRecordsPerPartition`` | 2,048 | fetching of the partition pauses |
+/// | ``bufferedBytesPerPartition`` | 1 MiB | fetching of the partition pauses |
 /// | ``maxFetchBytes`` | 16 MiB | one fetch answer is cut there |
 /// | ``connectionsPerHost`` | ≥ `max_in_flight` | idle connections beyond it are closed |
 /// | per endpoint ``EndpointLimits/maxInFlight`` | the endpoint's `max_in_flight` (32) | records park in memory |
@@ -28,8 +29,14 @@ public struct RelayLimits: Sendable, Hashable {
     public let attemptWorkers: Int
     /// Worker tasks on Swift's pool that write hops and dead letters for records not attempted.
     public let writeWorkers: Int
-    /// Records the consumer buffers per partition before it pauses fetching it.
+    /// Records the consumer buffers per partition before it pauses fetching it. Every pause
+    /// throws away what librdkafka 2.0.2 fetched ahead for the partition, fetched again on resume:
+    /// at 256 a backlog drain received 4.5 times its records' bytes from the broker and the event
+    /// loops sat idle waiting for records (BENCHMARKS.md, "The fetches are amplified").
     public let bufferedRecordsPerPartition: Int
+    /// Bytes of keys, values and headers the consumer buffers per partition before it pauses
+    /// fetching it: the bound on the buffer's memory whatever the records' sizes.
+    public let bufferedBytesPerPartition: Int
     /// The largest fetch answer (librdkafka's 50 MiB default made answers, not records, the
     /// largest part of the relay's memory at full speed).
     public let maxFetchBytes: Int
@@ -45,7 +52,8 @@ public struct RelayLimits: Sendable, Hashable {
         recordsInProgress = 4 * maxInFlight
         attemptWorkers = maxInFlight
         writeWorkers = 256
-        bufferedRecordsPerPartition = 256
+        bufferedRecordsPerPartition = 2_048
+        bufferedBytesPerPartition = 1_048_576
         maxFetchBytes = 16 * 1_048_576
         self.connectionsPerHost = max(connectionsPerHost, maxInFlight)
         sizes = RecordSizeLimits(bodyLimit: bodyLimit)
