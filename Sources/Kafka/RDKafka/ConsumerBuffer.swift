@@ -202,15 +202,13 @@ struct ConsumerBuffer {
     mutating func resume(_ topicPartitions: [KafkaTopicPartition]) -> FetchAction {
         var action = FetchAction()
         for key in topicPartitions {
-            guard let slot = slotOf[key], var partition = slots[slot], partition.pausedByApp else { continue }
-            slots[slot] = nil  // keep the records' storage uniquely referenced while changing it
-            partition.pausedByApp = false
+            guard let slot = slotOf[key], let partition = slots[slot], partition.pausedByApp else { continue }
+            slots[slot]?.pausedByApp = false
             if !partition.full { action.resume.append(key) }
             if partition.count > 0 && !partition.inReadyQueue {
-                partition.inReadyQueue = true
+                slots[slot]?.inReadyQueue = true
                 ready.append(slot)
             }
-            slots[slot] = partition
         }
         return action
     }

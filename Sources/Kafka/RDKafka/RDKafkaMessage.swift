@@ -36,11 +36,8 @@ enum RDKafkaMessage {
         private var last = ""
 
         mutating func name(_ cName: UnsafePointer<CChar>) -> String {
-            let length = strlen(cName)
-            let same = last.utf8.count == length && last.utf8.withContiguousStorageIfAvailable { stored in
-                stored.baseAddress.map { memcmp($0, cName, length) == 0 } ?? (length == 0)
-            } == true
-            if !same { last = String(cString: cName) }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(cName).assumingMemoryBound(to: UInt8.self), count: strlen(cName))
+            if !last.utf8.elementsEqual(bytes) { last = String(decoding: bytes, as: UTF8.self) }
             return last
         }
     }

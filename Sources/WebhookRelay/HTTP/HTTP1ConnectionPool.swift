@@ -91,18 +91,12 @@ final class HTTP1ConnectionPool: Sendable {
         let key = Key(server: server, loop: ObjectIdentifier(channel.eventLoop))
         var closing: [any Channel] = []
         state.withLock { state in
-            var kept = false
-            if reusable, !state.closed, channel.isActive {
-                let idle = Idle(channel: channel, since: now)
-                let added = state.idle.changeValue(forKey: key) { entries -> Bool in
-                    guard entries.count < maxIdlePerServer else { return false }
-                    entries.append(idle)
-                    return true
-                }
-                if added == nil { state.idle[key] = [idle] }
-                kept = added ?? true
+            // The `default:` subscript changes the list in place without allocating (unlike `?.`).
+            if reusable, !state.closed, channel.isActive, state.idle[key, default: []].count < maxIdlePerServer {
+                state.idle[key, default: []].append(Idle(channel: channel, since: now))
+            } else {
+                closing.append(channel)
             }
-            if !kept { closing.append(channel) }
             guard now - state.lastSweep > .seconds(10) else { return }
             state.lastSweep = now
             for (key, entries) in state.idle {
