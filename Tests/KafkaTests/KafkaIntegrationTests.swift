@@ -69,6 +69,37 @@ struct KafkaIntegrationTests {
     /// A tombstone (null value, a compacted topic's deletion) is not an empty value, both ways,
     /// and kcat (a client we did not write) sees the same: payload length -1 (null) for the
     /// tombstone only.
+    /// Watermarks of many partitions are asked in one ListOffsets request per leader and
+    /// position, so they answer within the timeout even when every round trip to the broker is
+    /// slow. Asked one partition at a time (as before), 32 partitions over a 400 ms round trip took
+    /// about 13 s against a 5 s timeout: a relay's assignment handler ran out of time that way.
+    @Test func watermarksOfManyPartitionsAnswerWithinTheTimeoutOverASlowBroker() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["marks": 32], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in
+                for partition in 0..<32 {
+                    for index in 0..<(partition % 5) {
+                        _ = try await producer.send(KafkaProducerRecord(topic: "marks", partition: Int32(partition), value: Array("\(index)".utf8)))
+                    }
+                }
+            }
+            let partitions = (0..<32).map { KafkaTopicPartition(topic: "marks", partition: Int32($0)) }
+            let configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["marks"], logger: logger) { consumer in
+                let marks = try await consumer.watermarks(partitions, timeout: .seconds(5))
+                for partition in partitions {
+                    #expect(marks[partition] == KafkaWatermarks(low: 0, high: Int64(partition.partition % 5)), "\(partition)")
+                }
+
+                try broker.setRoundTripTime(.milliseconds(400), broker: 1)
+                let clock = ContinuousClock()
+                let started = clock.now
+                let slow = try await consumer.watermarks(partitions, timeout: .seconds(5))
+                #expect(clock.now - started < .seconds(5))
+                #expect(slow == marks)
+            }
+        }
+    }
+
     @Test func tombstonesAreNullValuesAndEmptyValuesStayEmpty() async throws {
         try await EmbeddedBroker.withBroker(topics: ["compacted": 1], logger: logger) { broker in
             try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in

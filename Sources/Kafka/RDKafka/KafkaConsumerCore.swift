@@ -474,24 +474,58 @@ final class KafkaConsumerCore: Sendable {
         return try result.get()
     }
 
+    /// Both watermarks of every partition, in two ListOffsets rounds (the oldest offsets, then
+    /// the ends), each one request per partition leader, within `timeout` overall.
+    ///
+    /// One `rd_kafka_query_watermark_offsets` per partition (a round trip each, with the whole
+    /// timeout each) made a relay that took 64 partitions over spend 23 s in its assignment
+    /// handler while the broker was busy serving a backlog: the handler was given up, and the
+    /// partitions' records were refused until the next rebalance.
     func watermarks(_ topicPartitions: [KafkaTopicPartition], timeout: Duration) async throws(KafkaError) -> [KafkaTopicPartition: KafkaWatermarks] {
+        guard !topicPartitions.isEmpty else { return [:] }
         let client = self.client
         let result: Result<[KafkaTopicPartition: KafkaWatermarks], KafkaError> = await RDKafkaThread.run(name: "kafka-watermarks") {
-            var marks: [KafkaTopicPartition: KafkaWatermarks] = [:]
-            for topicPartition in topicPartitions {
-                var low: Int64 = -1
-                var high: Int64 = -1
-                let err = rd_kafka_query_watermark_offsets(
-                    client.handle, topicPartition.topic, topicPartition.partition, &low, &high, Int32(clamping: timeout.milliseconds)
-                )
-                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    return .failure(KafkaError(err, message: "watermarks of \(topicPartition): \(String(cString: rd_kafka_err2str(err)))"))
+            let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeout.milliseconds)) * 1_000_000
+            let oldest = Self.listOffsets(client: client, topicPartitions, at: -2, deadline: deadline)  // OFFSET_BEGINNING
+            let ends = Self.listOffsets(client: client, topicPartitions, at: -1, deadline: deadline)  // OFFSET_END
+            return oldest.flatMap { low in
+                ends.map { high in
+                    Dictionary(topicPartitions.map { ($0, KafkaWatermarks(low: low[$0] ?? -1, high: high[$0] ?? -1)) }, uniquingKeysWith: { first, _ in first })
                 }
-                marks[topicPartition] = KafkaWatermarks(low: low, high: high)
             }
-            return .success(marks)
         }
         return try result.get()
+    }
+
+    /// The offsets ListOffsets answers for `position` (-2: the oldest kept, -1: the end) of each
+    /// partition, asked with `rd_kafka_offsets_for_times` (its "timestamps" -2 and -1 are
+    /// ListOffsets' special positions); runs on a thread of its own (it blocks).
+    private static func listOffsets(
+        client: RDKafkaClient, _ topicPartitions: [KafkaTopicPartition], at position: Int64, deadline: UInt64
+    ) -> Result<[KafkaTopicPartition: Int64], KafkaError> {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let remaining = Int32(clamping: deadline > now ? max(1, (deadline - now) / 1_000_000) : 0)
+        let what = position == -1 ? "end offsets" : "oldest offsets"
+        guard remaining > 0 else {
+            return .failure(KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, message: "\(what) of \(topicPartitions.count) partitions: timed out"))
+        }
+        return RDKafkaTopicPartitionList.with(topicPartitions.map { ($0, position) }) { list in
+            let err = rd_kafka_offsets_for_times(client.handle, list, remaining)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                return .failure(KafkaError(err, message: "\(what) of \(topicPartitions.count) partitions: \(String(cString: rd_kafka_err2str(err)))"))
+            }
+            var offsets: [KafkaTopicPartition: Int64] = [:]
+            let l = list.pointee
+            for index in 0..<Int(l.cnt) {
+                let element = l.elems[index]
+                let key = KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)
+                guard element.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    return .failure(KafkaError(element.err, message: "\(what) of \(key): \(String(cString: rd_kafka_err2str(element.err)))"))
+                }
+                offsets[key] = element.offset
+            }
+            return .success(offsets)
+        }
     }
 
     func cachedHighWatermark(_ topicPartition: KafkaTopicPartition) -> Int64? {

@@ -177,11 +177,13 @@ public final class WebhookHTTPClient: Sendable {
         let exchange = HTTP1Exchange(request: request, bodyLimit: configuration.responseLimit, deadline: deadline)
         let id = exchange.id
 
-        if channel.eventLoop.inEventLoop && channel.isActive {
-            // On the connection's loop with the connection open, the write reaches the handler
-            // now, and the handler ends the exchange whatever happens to it (a failed socket
-            // write closes the connection: "connection closed before a response").
-            channel.writeAndFlush(exchange, promise: nil)
+        if channel.eventLoop.inEventLoop && channel.isActive,
+            let handler = try? channel.pipeline.syncOperations.handler(type: HTTP1ConnectionHandler.self)
+        {
+            // On the connection's loop with the connection open, the handler takes the exchange
+            // now and ends it whatever happens to it (a failed socket write closes the
+            // connection: "connection closed before a response").
+            handler.send(exchange)
         } else {
             // A channel that closed meanwhile refuses the write before the handler sees it: the
             // exchange ends here then (completing it a second time does nothing).
