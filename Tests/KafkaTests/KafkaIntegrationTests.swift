@@ -100,6 +100,39 @@ struct KafkaIntegrationTests {
         }
     }
 
+    /// An assignment handler that runs past the revocation timeout holds the partitions' records
+    /// back until it returns, and then every record arrives. Before, the poll thread went on and
+    /// handed them out at once: the relay, which learns of its partitions in that handler,
+    /// refused them, and they waited for the next rebalance.
+    @Test func recordsOfAnAssignmentWaitForALateAssignmentHandler() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["late": 2], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in
+                for index in 0..<20 {
+                    _ = try await producer.send(KafkaProducerRecord(topic: "late", partition: Int32(index % 2), value: Array("\(index)".utf8)))
+                }
+            }
+            var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            configuration.revocationTimeout = .seconds(1)
+            let handlerReturned = Mutex<ContinuousClock.Instant?>(nil)
+            let received = try await KafkaConsumer.withConsumer(
+                configuration: configuration, topics: ["late"], logger: logger,
+                rebalanceHandler: { event in
+                    guard case .assigned = event else { return }
+                    try? await Task.sleep(for: .seconds(3))
+                    handlerReturned.withLock { $0 = .now }
+                }
+            ) { consumer in
+                let records = await KafkaTestSupport.read(20, from: consumer, timeout: .seconds(30))
+                // Read to the last record: had any come before the handler returned, all 20
+                // would have (1 s after the assignment, 2 s before the handler returns).
+                #expect(handlerReturned.withLock { $0 } != nil, "the records arrived before the assignment handler returned")
+                return records
+            }
+            #expect(received.count == 20)
+            #expect(Set(received.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<20).map(String.init)))
+        }
+    }
+
     @Test func tombstonesAreNullValuesAndEmptyValuesStayEmpty() async throws {
         try await EmbeddedBroker.withBroker(topics: ["compacted": 1], logger: logger) { broker in
             try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in

@@ -13,6 +13,9 @@ final class KafkaConsumerCore: Sendable {
         var readyWaiters: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
         var nextWaiterID: UInt64 = 0
         var finished = false
+        /// Counts assignments and revocations: a late assignment handler releases the partitions
+        /// it held back only while no later rebalance event came.
+        var rebalanceEpoch: UInt64 = 0
     }
 
     /// Records taken from librdkafka per lock of the shared state.
@@ -200,11 +203,13 @@ final class KafkaConsumerCore: Sendable {
         switch event {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             logger.info("Partitions assigned", metadata: ["kafka.partitions": "\(topicPartitions.sorted())"])
-            state.withLock { state in
+            let epoch = state.withLock { state in
+                state.rebalanceEpoch &+= 1
                 state.buffer.assign(topicPartitions)
                 // A partition paused under an earlier assignment starts fetching again (queued
                 // after any pause request of that assignment).
                 apply(ConsumerBuffer.FetchAction(resume: topicPartitions))
+                return state.rebalanceEpoch
             }
             startAtCommittedOffsets(handle: handle, partitions: partitions)
             if cooperative {
@@ -214,14 +219,31 @@ final class KafkaConsumerCore: Sendable {
             } else {
                 rd_kafka_assign(handle, partitions)
             }
-            runHandler(handler, .assigned(topicPartitions))
+            // The application learns of its partitions in the handler (the relay's ledger refuses
+            // records of partitions it does not know): a handler that runs late holds the
+            // partitions' records back until it returns, however long that takes.
+            runHandler(handler, .assigned(topicPartitions)) { [self] in
+                logger.warning("Records of the newly assigned partitions are held until the assignment handler returns", metadata: [
+                    "kafka.partitions": "\(topicPartitions.sorted())",
+                ])
+                state.withLock { apply($0.buffer.pause(topicPartitions)) }
+            } afterLate: { [self] in
+                guard state.withLock({ $0.rebalanceEpoch == epoch }) else { return }
+                logger.info("Assignment handler returned late; its partitions' records are let through", metadata: [
+                    "kafka.partitions": "\(topicPartitions.sorted())",
+                ])
+                resume(topicPartitions)
+            }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(handle) != 0
             logger.info(
                 lost ? "Partitions lost" : "Partitions revoked",
                 metadata: ["kafka.partitions": "\(topicPartitions.sorted())"]
             )
-            let dropped = state.withLock { $0.buffer.revoke(topicPartitions) }
+            let dropped = state.withLock { state in
+                state.rebalanceEpoch &+= 1
+                return state.buffer.revoke(topicPartitions)
+            }
             if dropped > 0 {
                 logger.debug("Dropped buffered records of revoked partitions", metadata: ["kafka.records": "\(dropped)"])
             }
@@ -273,12 +295,20 @@ final class KafkaConsumerCore: Sendable {
     }
 
     /// Runs the application's handler and blocks the poll thread until it returns or the
-    /// revocation timeout passes.
-    private func runHandler(_ handler: (@Sendable (KafkaRebalanceEvent) async -> Void)?, _ event: KafkaRebalanceEvent) {
+    /// revocation timeout passes. When it is late, `whenLate` runs (on the poll thread, before it
+    /// goes on) and `afterLate` once the handler has returned.
+    private func runHandler(
+        _ handler: (@Sendable (KafkaRebalanceEvent) async -> Void)?,
+        _ event: KafkaRebalanceEvent,
+        whenLate: () -> Void = {},
+        afterLate: @escaping @Sendable () -> Void = {}
+    ) {
         guard let handler else { return }
         let done = DispatchSemaphore(value: 0)
+        let progress = HandlerProgress()
         Task {
             await handler(event)
+            if progress.returned() { afterLate() }
             done.signal()
         }
         let timeout = configuration.revocationTimeout.milliseconds
@@ -287,6 +317,9 @@ final class KafkaConsumerCore: Sendable {
                 "Rebalance handler did not finish in time; going on without it",
                 metadata: ["kafka.timeout_ms": "\(timeout)"]
             )
+            whenLate()
+            // Returned meanwhile: nobody else undoes what `whenLate` did.
+            if !progress.markLate() { afterLate() }
         }
     }
 
@@ -541,6 +574,28 @@ final class KafkaConsumerCore: Sendable {
 
     func requestClose() {
         closeRequested.store(true, ordering: .releasing)
+    }
+}
+
+/// Whether a rebalance handler returned, and whether the poll thread went on without it; exactly
+/// one of the two sides sees the other's mark and runs the handler's "after late" step.
+private final class HandlerProgress: Sendable {
+    private let state = Mutex<(returned: Bool, late: Bool)>((false, false))
+
+    /// The handler returned; whether the poll thread had gone on without it.
+    func returned() -> Bool {
+        state.withLock { state in
+            state.returned = true
+            return state.late
+        }
+    }
+
+    /// The poll thread goes on without the handler; `false` when it has returned after all.
+    func markLate() -> Bool {
+        state.withLock { state in
+            if !state.returned { state.late = true }
+            return !state.returned
+        }
     }
 }
 
