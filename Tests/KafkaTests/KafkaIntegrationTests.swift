@@ -100,6 +100,29 @@ struct KafkaIntegrationTests {
         }
     }
 
+    /// What wedged a relay: a consumer that long-polls idle partitions (librdkafka's default
+    /// `fetch.wait.max.ms`, 500 ms) holds a fetch open on its broker connection, and the broker
+    /// answers a connection's requests in order, so each watermark query waited for that fetch.
+    /// One query per partition: 32 partitions took about 32 × 500 ms against a 5 s timeout.
+    @Test func watermarksDoNotQueueBehindALongPollFetchOncePerPartition() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["idle": 32], logger: logger) { broker in
+            var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            configuration.fetchWait = .milliseconds(500)
+            let partitions = (0..<32).map { KafkaTopicPartition(topic: "idle", partition: Int32($0)) }
+            try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["idle"], logger: logger) { consumer in
+                // Fetching (and long-polling) once the group has assigned the partitions.
+                #expect(await KafkaTestSupport.eventually(timeout: .seconds(20)) { consumer.assignment.count == 32 })
+                try await Task.sleep(for: .seconds(1))
+                let clock = ContinuousClock()
+                let started = clock.now
+                let marks = try await consumer.watermarks(partitions, timeout: .seconds(5))
+                #expect(clock.now - started < .seconds(5))
+                #expect(marks.count == 32)
+                #expect(marks.values.allSatisfy { $0 == KafkaWatermarks(low: 0, high: 0) })
+            }
+        }
+    }
+
     /// An assignment handler that runs past the revocation timeout holds the partitions' records
     /// back until it returns, and then every record arrives. Before, the poll thread went on and
     /// handed them out at once: the relay, which learns of its partitions in that handler,
