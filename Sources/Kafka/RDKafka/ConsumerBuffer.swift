@@ -3,7 +3,7 @@
 /// fetching librdkafka must pause or resume, and the caller performs that.
 ///
 /// A partition is fetched unless the application paused it or its buffer is full
-/// (``maxPerPartition`` records, or ``maxBytesPerPartition`` bytes of keys, values and headers);
+/// (``Limits/records`` records, or ``Limits/bytes`` bytes of keys, values and headers);
 /// a full partition is resumed once it is down to half of both.
 /// Records are handed out round-robin across partitions so one busy partition cannot starve others.
 struct ConsumerBuffer {
@@ -17,8 +17,9 @@ struct ConsumerBuffer {
     private struct Partition {
         var key: KafkaTopicPartition
         /// Taken records are cleared at once (`nil`), so the array holds no record the
-        /// application has taken; the cleared prefix is dropped from time to time.
-        var records: [KafkaConsumerRecord?] = []
+        /// application has taken; the cleared prefix is dropped from time to time. Each with its
+        /// ``ConsumerBuffer/size(of:)``, worked out once.
+        var records: [(record: KafkaConsumerRecord, size: Int)?] = []
         var head = 0
         /// Bytes of the buffered records' keys, values and headers.
         var bytes = 0
@@ -36,8 +37,9 @@ struct ConsumerBuffer {
         /// Buffers a fetched record; a partition that became full is added to `pause` (unless the
         /// application paused it). Returns whether the partition must join the ready queue.
         mutating func append(_ record: KafkaConsumerRecord, limits: Limits, pause: inout [KafkaTopicPartition]) -> Bool {
-            records.append(record)
-            bytes += ConsumerBuffer.size(of: record)
+            let size = ConsumerBuffer.size(of: record)
+            records.append((record, size))
+            bytes += size
             if !full && (count >= limits.records || bytes >= limits.bytes) {
                 full = true
                 if !pausedByApp { pause.append(key) }
@@ -52,8 +54,8 @@ struct ConsumerBuffer {
         /// again (it has more records). `nil` when paused by the application or empty.
         mutating func takeNext(limits: Limits) -> (record: KafkaConsumerRecord, action: FetchAction, requeue: Bool)? {
             inReadyQueue = false
-            guard !pausedByApp, let record = popFirst() else { return nil }
-            bytes -= ConsumerBuffer.size(of: record)
+            guard !pausedByApp, let (record, size) = popFirst() else { return nil }
+            bytes -= size
             var action = FetchAction()
             if full && count <= limits.records / 2 && bytes <= limits.bytes / 2 {
                 full = false
@@ -63,7 +65,7 @@ struct ConsumerBuffer {
             return (record, action, inReadyQueue)
         }
 
-        mutating func popFirst() -> KafkaConsumerRecord? {
+        mutating func popFirst() -> (record: KafkaConsumerRecord, size: Int)? {
             guard head < records.count else { return nil }
             let record = records[head]
             records[head] = nil
@@ -85,9 +87,7 @@ struct ConsumerBuffer {
         var bytes: Int
     }
 
-    let maxPerPartition: Int
-    let maxBytesPerPartition: Int
-    private var limits: Limits { Limits(records: maxPerPartition, bytes: maxBytesPerPartition) }
+    let limits: Limits
     /// The partitions' state in slots that keep their place while assigned: taking a record (the
     /// hot path, once per record) indexes an array and hashes no topic name. A revoked
     /// partition's slot is reused by the next one assigned.
@@ -99,11 +99,10 @@ struct ConsumerBuffer {
     private var readyHead = 0
 
     init(maxPerPartition: Int, maxBytesPerPartition: Int = .max) {
-        self.maxPerPartition = max(1, maxPerPartition)
-        self.maxBytesPerPartition = max(1, maxBytesPerPartition)
+        limits = Limits(records: max(1, maxPerPartition), bytes: max(1, maxBytesPerPartition))
     }
 
-    /// What a record counts against ``maxBytesPerPartition``: its key, value and headers.
+    /// What a record counts against ``Limits/bytes``: its key, value and headers.
     static func size(of record: KafkaConsumerRecord) -> Int {
         record.headers.reduce((record.key?.count ?? 0) + record.value.count) { $0 + $1.key.utf8.count + ($1.value?.count ?? 0) }
     }
@@ -153,7 +152,6 @@ struct ConsumerBuffer {
     /// Adds fetched records. Records of partitions no longer assigned are dropped.
     mutating func append(_ records: [KafkaConsumerRecord]) -> FetchAction {
         var action = FetchAction()
-        let limits = self.limits
         // A fetch hands over runs of one partition's records: the slot is looked up once a run.
         var last: (key: KafkaTopicPartition, slot: Int)?
         for record in records {
@@ -174,7 +172,6 @@ struct ConsumerBuffer {
 
     /// Takes the next record for the application, round-robin over ready partitions.
     mutating func next() -> (record: KafkaConsumerRecord, action: FetchAction)? {
-        let limits = self.limits
         while readyHead < ready.count {
             let slot = ready[readyHead]
             readyHead += 1

@@ -91,12 +91,11 @@ final class HTTP1ConnectionPool: Sendable {
         let key = Key(server: server, loop: ObjectIdentifier(channel.eventLoop))
         var closing: [any Channel] = []
         state.withLock { state in
-            // The `default:` subscript changes the list in place without allocating (unlike `?.`).
-            if reusable, !state.closed, channel.isActive, state.idle[key, default: []].count < maxIdlePerServer {
-                state.idle[key, default: []].append(Idle(channel: channel, since: now))
-            } else {
-                closing.append(channel)
-            }
+            // One look-up: the `default:` subscript changes the list in place without allocating
+            // (unlike `?.`).
+            let kept = reusable && !state.closed && channel.isActive
+                && Self.keep(Idle(channel: channel, since: now), in: &state.idle[key, default: []], max: maxIdlePerServer)
+            if !kept { closing.append(channel) }
             guard now - state.lastSweep > .seconds(10) else { return }
             state.lastSweep = now
             for (key, entries) in state.idle {
@@ -109,6 +108,13 @@ final class HTTP1ConnectionPool: Sendable {
             }
         }
         for channel in closing { channel.close(promise: nil) }
+    }
+
+    /// Appends `idle` to `entries` unless they hold `max` already; whether it did.
+    private static func keep(_ idle: Idle, in entries: inout [Idle], max: Int) -> Bool {
+        guard entries.count < max else { return false }
+        entries.append(idle)
+        return true
     }
 
     /// Closes every idle connection; connections given back later are closed too.
