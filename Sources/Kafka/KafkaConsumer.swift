@@ -107,8 +107,9 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Records fetched but not yet taken by the application. Bounded by
-    /// ``KafkaConsumerConfiguration/maxBufferedRecordsPerPartition`` per partition, plus at most
-    /// one poll batch (256 records) that arrived while the limit was being reached.
+    /// ``KafkaConsumerConfiguration/maxBufferedRecordsPerPartition`` per partition, plus less
+    /// than one poll batch (256 records): the rest of the batch that reached the limit. The poll
+    /// thread takes no further batch until librdkafka has paused the full partitions.
     public var bufferedRecordCount: Int { core.bufferedRecordCount }
 
     /// The partitions currently assigned to this consumer.

@@ -319,7 +319,54 @@ struct KafkaIntegrationTests {
                 #expect(offsets == Array(0..<500))
                 // The limit plus at most one poll batch, instead of the whole backlog.
                 #expect(maxBuffered >= 40)
-                #expect(maxBuffered <= 50 + 256)
+                #expect(maxBuffered <= 50 + KafkaConsumerCore.pollBatchSize)
+            }
+        }
+    }
+
+    /// The bound must hold however long a pause request waits behind others: here the
+    /// application keeps pausing and resuming another partition, so the request that stops a
+    /// full partition queues behind about a hundred. Before the poll thread waited for it, that
+    /// partition's whole backlog (2,000 records) reached the buffer meanwhile.
+    @Test func bufferingStaysBoundedWhilePauseRequestsQueue() async throws {
+        try await EmbeddedBroker.withBroker(topics: ["queued-pauses": 2], logger: logger) { broker in
+            try await KafkaProducer.withProducer(configuration: KafkaTestSupport.producerConfiguration(broker), logger: logger) { producer in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for chunk in 0..<20 {
+                        group.addTask {
+                            for index in 0..<100 {
+                                _ = try await producer.send(KafkaProducerRecord(topic: "queued-pauses", partition: 0, value: Array("\(chunk)-\(index)".utf8)))
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            var configuration = KafkaTestSupport.consumerConfiguration(broker, group: KafkaTestSupport.uniqueName("g"))
+            configuration.maxBufferedRecordsPerPartition = 50
+            try await KafkaConsumer.withConsumer(configuration: configuration, topics: ["queued-pauses"], logger: logger) { consumer in
+                let busy = KafkaTopicPartition(topic: "queued-pauses", partition: 1)
+                // Keeps about 100 real requests queued ahead of any other.
+                let toggling = Task {
+                    while !Task.isCancelled {
+                        while consumer.core.pendingFetchRequests < 100 {
+                            consumer.pause([busy])
+                            consumer.resume([busy])
+                        }
+                        try? await Task.sleep(for: .milliseconds(1))
+                    }
+                }
+                defer { toggling.cancel() }
+                var offsets: [Int64] = []
+                var maxBuffered = 0
+                for await record in consumer.records where record.partition == 0 {
+                    offsets.append(record.offset)
+                    maxBuffered = max(maxBuffered, consumer.bufferedRecordCount)
+                    if offsets.count % 50 == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+                    if offsets.count == 2_000 { break }
+                }
+                #expect(offsets == Array(0..<2_000))
+                #expect(maxBuffered <= 50 + KafkaConsumerCore.pollBatchSize, "buffered \(maxBuffered)")
             }
         }
     }

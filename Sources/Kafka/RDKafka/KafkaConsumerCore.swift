@@ -148,8 +148,15 @@ final class KafkaConsumerCore: Sendable {
         batch.append(record)
     }
 
+    /// Buffers a batch. When it filled partitions, waits until their fetching has paused before
+    /// the next poll: pausing bumps the partitions' version in librdkafka, which from then on
+    /// drops what it had fetched for them ahead (and fetches it again on resume). So a partition
+    /// overshoots its limit by less than one batch. Without the wait, the poll thread went on
+    /// taking the paused partitions' records for as long as the request queued behind others.
     private func deliver(_ records: [KafkaConsumerRecord]) {
-        handOut { state in apply(state.buffer.append(records)) }
+        var pauseTicket: UInt64?
+        handOut { state in pauseTicket = fetchControl.submit(state.buffer.append(records)) }
+        if let pauseTicket { fetchControl.waitUntilPerformed(pauseTicket) }
     }
 
     /// Changes the buffer, then gives waiting tasks the records that became available: to those
@@ -482,6 +489,9 @@ final class KafkaConsumerCore: Sendable {
     var assignment: Set<KafkaTopicPartition> { state.withLock { $0.buffer.assigned } }
 
     var bufferedRecordCount: Int { state.withLock { $0.buffer.bufferedCount } }
+
+    /// Pause and resume requests not yet performed.
+    var pendingFetchRequests: Int { fetchControl.pendingCount }
 
     func commit() async throws(KafkaError) {
         let client = self.client
