@@ -67,8 +67,8 @@ struct ConsumerBuffer {
 
         mutating func popFirst() -> (record: KafkaConsumerRecord, size: Int)? {
             guard head < records.count else { return nil }
-            let record = records[head]
-            records[head] = nil
+            // Moved out, not copied: a copy would retain each of the record's buffers once more.
+            let record = records[head].take()
             head += 1
             if head == records.count {
                 records.removeAll(keepingCapacity: true)

@@ -23,6 +23,8 @@ extension DeliveryExecutor {
         switch made {
         case .success(let request):
             let cancellation = onTheWire.begin(flight.topicPartition)
+            // A worker cancelled since the check above cut short what was registered then.
+            if Task.isCancelled { cancellation.cancel() }
             result = await dependencies.transport.post(
                 url: request.url, headers: request.headers, body: request.body, timeout: request.timeout, cancellation: cancellation
             )

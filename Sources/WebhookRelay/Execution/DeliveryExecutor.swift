@@ -132,6 +132,16 @@ final class DeliveryExecutor: Sendable {
     /// attempt without a hop between threads (each a wake-up: 5 % of the relay's CPU, by `perf`).
     /// At most ``recordsTakenPerTurn`` in a row, then the worker asks the pool again.
     func runAttemptWorker() async {
+        // The worker's cancellation cuts its attempt short (the HTTP client, given an attempt's
+        // cancellation, does not watch the task's): one handler for the worker's life.
+        await withTaskCancellationHandler {
+            await runAttemptWorkerLoop()
+        } onCancel: {
+            onTheWire.cutShortAll()
+        }
+    }
+
+    private func runAttemptWorkerLoop() async {
         while let flight = await attemptWorkers.next() {
             var holdsPlace = await drive(flight, at: .attemptWorker)
             var taken = 0

@@ -28,6 +28,12 @@ final class InFlightAttempts: Sendable {
     /// Attempts on the wire now.
     var count: Int { state.withLock { $0.attempts.count } }
 
+    /// Cuts short every attempt on the wire (the attempt workers are being cancelled).
+    func cutShortAll() {
+        let cancellations = state.withLock { $0.attempts.values.map(\.cancellation) }
+        for cancellation in cancellations { cancellation.cancel() }
+    }
+
     /// Cuts short every attempt of the partitions; returns how many there were.
     @discardableResult
     func cutShort(_ topicPartitions: [KafkaTopicPartition]) -> Int {

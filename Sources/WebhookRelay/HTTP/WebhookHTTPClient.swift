@@ -102,7 +102,11 @@ public final class WebhookHTTPClient: Sendable {
 
     /// POSTs `body` with `headers` to `url`, within `timeout` for the whole exchange.
     /// - Parameter cancellation: lets the caller cut the attempt short; the result then has
-    ///   ``AttemptResult/cutShort`` set.
+    ///   ``AttemptResult/cutShort`` set. Given one, the caller owns the attempt's cancellation:
+    ///   the task's own is not watched during the exchange (a cancellation handler per attempt
+    ///   cost a lock and four executor checks), so a caller whose task may be cancelled cancels
+    ///   `cancellation` then, as the relay's attempt workers do. Without one, the task's
+    ///   cancellation cuts the attempt short.
     public func post(
         url: String, headers: [(name: String, value: String)], body: [UInt8], timeout: Duration,
         cancellation: AttemptCancellation? = nil
@@ -201,10 +205,15 @@ public final class WebhookHTTPClient: Sendable {
         }
         defer { cancellation?.clearHandler() }
         do {
-            let response = try await withTaskCancellationHandler {
-                try await exchange.response()
-            } onCancel: {
-                channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id))
+            let response: HTTP1Response
+            if cancellation != nil {
+                response = try await exchange.response()
+            } else {
+                response = try await withTaskCancellationHandler {
+                    try await exchange.response()
+                } onCancel: {
+                    channel.pipeline.fireUserInboundEventTriggered(HTTP1ExchangeEnd(exchange: id))
+                }
             }
             pool.giveBack(channel, to: server, reusable: response.keepAlive)
             return response

@@ -164,6 +164,31 @@ struct DeliveryExecutorTests {
         #expect(harness.executor.recordsInProgress.available == 4 * 8, "every record gave its place back")
     }
 
+    /// The HTTP client watches an attempt's own cancellation, not its task's: a cancelled
+    /// attempt worker (the relay's task group is cancelled) must cut its attempt short itself.
+    @Test func cancellingTheAttemptWorkersCutsTheirAttemptsShort() async throws {
+        let harness = Harness(endpoints: [CoreTest.endpoint("slow")], hang: true)
+        harness.ledger.assign([harness.partition])
+        let executor = harness.executor
+        await withDiscardingTaskGroup { group in
+            group.addTask { await executor.runTimers() }
+            for _ in 0..<2 {
+                group.addTask { await executor.runAttemptWorker() }
+                group.addTask { while let flight = await executor.writeWorkers.next() { await executor.drive(flight, at: .writeWorker) } }
+            }
+            await harness.read(CoreTest.record("slow", offset: 0))
+            #expect(await eventually { harness.hanging.requests == 1 && executor.onTheWire.count == 1 })
+            group.cancelAll()
+            #expect(await eventually { executor.onTheWire.count == 0 }, "the attempt on the wire was cut short")
+            executor.onTheWire.cutShortAll()  // lets a failing run end
+            executor.attemptWorkers.close()
+            executor.writeWorkers.close()
+            executor.timers.close()
+        }
+        #expect(harness.statistics.snapshot["slow"]?.cutShort == 1)
+        #expect(harness.offsets.isEmpty, "left to the partition's next owner")
+    }
+
     @Test func aRecordWaitingForTheRateLimitWhenItsEndpointChangesIsSentWithTheNewSettings() async throws {
         var policy = EndpointPolicy()
         policy.rateLimit = RateLimit.Rate(count: 1, period: .seconds(1))
