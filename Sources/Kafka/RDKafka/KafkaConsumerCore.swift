@@ -490,7 +490,7 @@ final class KafkaConsumerCore: Sendable {
 
     var bufferedRecordCount: Int { state.withLock { $0.buffer.bufferedCount } }
 
-    /// Pause and resume requests not yet performed.
+    /// Pause and resume requests queued and not yet begun.
     var pendingFetchRequests: Int { fetchControl.pendingCount }
 
     func commit() async throws(KafkaError) {

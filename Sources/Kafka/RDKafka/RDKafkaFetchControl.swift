@@ -59,8 +59,8 @@ final class RDKafkaFetchControl: Sendable {
         return ticket
     }
 
-    /// Requests queued and not yet performed.
-    var pendingCount: Int { state.withLock { Int($0.lastTicket - min($0.performed, $0.lastTicket)) } }
+    /// Requests queued and not yet begun.
+    var pendingCount: Int { state.withLock { $0.queue.count } }
 
     /// Blocks until the request with the ticket (and every one before it) has been performed, or
     /// the control has stopped. One thread at a time.

@@ -30,16 +30,20 @@ final class InFlightAttempts: Sendable {
 
     /// Cuts short every attempt on the wire (the attempt workers are being cancelled).
     func cutShortAll() {
-        let cancellations = state.withLock { $0.attempts.values.map(\.cancellation) }
-        for cancellation in cancellations { cancellation.cancel() }
+        cutShort { _ in true }
     }
 
     /// Cuts short every attempt of the partitions; returns how many there were.
     @discardableResult
     func cutShort(_ topicPartitions: [KafkaTopicPartition]) -> Int {
         let partitions = Set(topicPartitions)
+        return cutShort { partitions.contains($0) }
+    }
+
+    @discardableResult
+    private func cutShort(where include: (KafkaTopicPartition) -> Bool) -> Int {
         let cancellations = state.withLock { state in
-            state.attempts.values.filter { partitions.contains($0.topicPartition) }.map(\.cancellation)
+            state.attempts.values.filter { include($0.topicPartition) }.map(\.cancellation)
         }
         for cancellation in cancellations { cancellation.cancel() }
         return cancellations.count
