@@ -26,6 +26,8 @@ final class KafkaConsumerCore: Sendable {
     private let fetchControl: RDKafkaFetchControl
     /// Each assigned partition's own queue, and what wakes the poll thread.
     private let partitionQueues = RDKafkaPartitionQueues()
+    /// Records the poll thread took from partitions' own queues and from the consumer's queue.
+    private let recordsTakenFrom = Mutex<(ownQueues: Int, consumerQueue: Int)>((0, 0))
     private let state: Mutex<State>
     private let closeRequested = Atomic<Bool>(false)
     /// librdkafka's handles of the topics whose offsets were stored one at a time, made on first
@@ -121,6 +123,7 @@ final class KafkaConsumerCore: Sendable {
             while batch.count < Self.pollBatchSize, let next = rd_kafka_consumer_poll(handle, 0) {
                 take(next, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
             }
+            let fromConsumerQueue = batch.count
             if batch.count == Self.pollBatchSize { readiness.mark(RDKafkaPartitionQueues.Readiness.consumerQueue) }
             for index in ready.partitions {
                 let room = Self.pollBatchSize - batch.count
@@ -136,6 +139,10 @@ final class KafkaConsumerCore: Sendable {
                 if count == room { readiness.mark(index) }
             }
             if !batch.isEmpty {
+                recordsTakenFrom.withLock {
+                    $0.consumerQueue += fromConsumerQueue
+                    $0.ownQueues += batch.count - fromConsumerQueue
+                }
                 deliver(batch)
                 batch.removeAll(keepingCapacity: true)
             }
@@ -519,6 +526,9 @@ final class KafkaConsumerCore: Sendable {
 
     /// Pause and resume requests queued and not yet begun.
     var pendingFetchRequests: Int { fetchControl.pendingCount }
+
+    /// Records taken so far from partitions' own queues and from the consumer's queue (for tests).
+    var recordsTaken: (ownQueues: Int, consumerQueue: Int) { recordsTakenFrom.withLock { $0 } }
 
     func commit() async throws(KafkaError) {
         let client = self.client
