@@ -10,10 +10,11 @@ import Synchronization
 /// partition's queue, which by default *is* the shared one. One large fetch answer took the shared
 /// queue over the limit, every partition became "not fetchable" at once, and nothing woke the
 /// broker thread when the poll thread had emptied the queue again: fetching stood still for up to
-/// a second (measured: the buffer ran dry for 60–140 ms at a time while draining a backlog). With
-/// a queue per partition the limit holds per partition, and one partition over it holds up only
-/// itself. Deciding whether to fetch also took nine lock round trips on the shared queue (contended
-/// with the poll thread) per partition, per pass of the broker thread; now three, uncontended.
+/// a second (measured: a 54,000-record drain stood still for 450–500 ms in three runs of four;
+/// BENCHMARKS.md, sixth cut). With a queue per partition the limit holds per partition, and one
+/// partition over it holds up only itself. Deciding whether to fetch also took nine lock round
+/// trips on the shared queue (contended with the poll thread) per partition, per pass of the
+/// broker thread; now three, uncontended.
 ///
 /// A queue is set up before its partition is first assigned (librdkafka keeps an application's
 /// forwarding across fetch restarts, `RD_KAFKA_Q_F_FWD_APP`) and kept until the consumer closes.
