@@ -26,8 +26,9 @@ final class KafkaConsumerCore: Sendable {
     private let fetchControl: RDKafkaFetchControl
     /// Each assigned partition's own queue, and what wakes the poll thread.
     private let partitionQueues = RDKafkaPartitionQueues()
-    /// Records the poll thread took from partitions' own queues and from the consumer's queue.
-    private let recordsTakenFrom = Mutex<(ownQueues: Int, consumerQueue: Int)>((0, 0))
+    /// Records the poll thread took from partitions' own queues, and from the consumer's queue.
+    private let recordsFromOwnQueues = Atomic<Int>(0)
+    private let recordsFromConsumerQueue = Atomic<Int>(0)
     private let state: Mutex<State>
     private let closeRequested = Atomic<Bool>(false)
     /// librdkafka's handles of the topics whose offsets were stored one at a time, made on first
@@ -139,10 +140,8 @@ final class KafkaConsumerCore: Sendable {
                 if count == room { readiness.mark(index) }
             }
             if !batch.isEmpty {
-                recordsTakenFrom.withLock {
-                    $0.consumerQueue += fromConsumerQueue
-                    $0.ownQueues += batch.count - fromConsumerQueue
-                }
+                recordsFromConsumerQueue.add(fromConsumerQueue, ordering: .relaxed)
+                recordsFromOwnQueues.add(batch.count - fromConsumerQueue, ordering: .relaxed)
                 deliver(batch)
                 batch.removeAll(keepingCapacity: true)
             }
@@ -528,7 +527,9 @@ final class KafkaConsumerCore: Sendable {
     var pendingFetchRequests: Int { fetchControl.pendingCount }
 
     /// Records taken so far from partitions' own queues and from the consumer's queue (for tests).
-    var recordsTaken: (ownQueues: Int, consumerQueue: Int) { recordsTakenFrom.withLock { $0 } }
+    var recordsTaken: (ownQueues: Int, consumerQueue: Int) {
+        (recordsFromOwnQueues.load(ordering: .relaxed), recordsFromConsumerQueue.load(ordering: .relaxed))
+    }
 
     func commit() async throws(KafkaError) {
         let client = self.client
