@@ -43,8 +43,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// is paused too, until half of them were taken: what bounds the buffer's memory when records
     /// are large. Unbounded by default.
     public var maxBufferedBytesPerPartition: Int = .max
-    /// librdkafka's pre-fetch buffer (`queued.max.messages.kbytes`).
-    public var prefetchKilobytes: Int = 16_384
+    /// What librdkafka fetches ahead per partition (`queued.max.messages.kbytes`): each assigned
+    /// partition has its own queue, so the limit holds per partition (librdkafka's default
+    /// forwards all partitions to one queue, which the limit then held for all of them).
+    public var prefetchKilobytes: Int = 1_024
     /// The largest answer to one fetch request (`fetch.max.bytes`); librdkafka holds each answer
     /// in one buffer.
     public var maxFetchBytes: Int = 52_428_800

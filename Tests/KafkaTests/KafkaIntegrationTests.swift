@@ -206,6 +206,11 @@ struct KafkaIntegrationTests {
             }
             let records = await KafkaTestSupport.read(30, from: second)
             #expect(Set(records.map(\.partition)) == Set(0..<6))
+            // Each partition's records come through its own queue — also the three the survivor
+            // held before, assigned to it again (librdkafka keeps the application's forwarding
+            // across a fetch stop and start) — so the prefetch limit holds per partition.
+            let taken = second.core.recordsTaken
+            #expect(taken.consumerQueue == 0 && taken.ownQueues == 30, "taken \(taken)")
             try await second.close(timeout: .seconds(20))
         }
     }

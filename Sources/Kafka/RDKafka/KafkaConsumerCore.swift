@@ -24,6 +24,11 @@ final class KafkaConsumerCore: Sendable {
     private let client: RDKafkaClient
     /// Performs pause and resume requests off the caller's thread (they block in librdkafka).
     private let fetchControl: RDKafkaFetchControl
+    /// Each assigned partition's own queue, and what wakes the poll thread.
+    private let partitionQueues = RDKafkaPartitionQueues()
+    /// Records the poll thread took from partitions' own queues, and from the consumer's queue.
+    private let recordsFromOwnQueues = Atomic<Int>(0)
+    private let recordsFromConsumerQueue = Atomic<Int>(0)
     private let state: Mutex<State>
     private let closeRequested = Atomic<Bool>(false)
     /// librdkafka's handles of the topics whose offsets were stored one at a time, made on first
@@ -73,6 +78,7 @@ final class KafkaConsumerCore: Sendable {
         fetchControl = RDKafkaFetchControl(client: client)
         coreBox.core = self
         rd_kafka_poll_set_consumer(handle)
+        partitionQueues.watchConsumerQueue(handle: handle)
 
         let startError: KafkaError?
         switch source {
@@ -84,11 +90,13 @@ final class KafkaConsumerCore: Sendable {
                 : KafkaError(err, message: "subscribe to \(topics): \(String(cString: rd_kafka_err2str(err)))")
         case .partitions(let offsets):
             state.withLock { $0.buffer.assign(Array(offsets.keys)) }
+            partitionQueues.attach(Array(offsets.keys), handle: handle)
             let err = RDKafkaTopicPartitionList.with(offsets.map { ($0.key, $0.value) }) { rd_kafka_assign(handle, $0) }
             startError = err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, message: "assign partitions: \(String(cString: rd_kafka_err2str(err)))")
         }
         if let startError {
             fetchControl.stop()
+            partitionQueues.close()
             client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
             throw startError
         }
@@ -97,20 +105,43 @@ final class KafkaConsumerCore: Sendable {
 
     // MARK: Poll thread
 
+    /// Waits until a queue has something (at most 100 ms, to notice a close), then takes up to
+    /// ``pollBatchSize`` records: first whatever the consumer's own queue holds (serving
+    /// rebalances through the callback), then from each partition queue that was marked, in
+    /// the order they were. A queue that filled what was left of the batch is marked again.
     private func pollLoop() {
         let handle = client.handle
         var batch: [KafkaConsumerRecord] = []
         batch.reserveCapacity(Self.pollBatchSize)
         var topicNames = RDKafkaMessage.TopicNames()
+        let messages = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: Self.pollBatchSize)
+        defer { messages.deallocate() }
+        let readiness = partitionQueues.readiness
         while !closeRequested.load(ordering: .acquiring) {
-            guard let first = rd_kafka_consumer_poll(handle, 100) else { continue }
+            let ready = readiness.take(waitingUpTo: .milliseconds(100))
             // One reading of the clock per batch: the rest of it is handed over within microseconds.
             let receivedAt = DispatchTime.now().uptimeNanoseconds
-            take(first, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
             while batch.count < Self.pollBatchSize, let next = rd_kafka_consumer_poll(handle, 0) {
                 take(next, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
             }
+            let fromConsumerQueue = batch.count
+            if batch.count == Self.pollBatchSize { readiness.mark(RDKafkaPartitionQueues.Readiness.consumerQueue) }
+            for index in ready.partitions {
+                let room = Self.pollBatchSize - batch.count
+                guard room > 0, let queue = partitionQueues.queue(at: index) else {
+                    if room == 0 { readiness.mark(index) }
+                    continue
+                }
+                let count = max(0, rd_kafka_consume_batch_queue(queue, 0, messages, room))
+                for position in 0..<count {
+                    guard let message = messages[position] else { continue }
+                    take(message, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
+                }
+                if count == room { readiness.mark(index) }
+            }
             if !batch.isEmpty {
+                recordsFromConsumerQueue.add(fromConsumerQueue, ordering: .relaxed)
+                recordsFromOwnQueues.add(batch.count - fromConsumerQueue, ordering: .relaxed)
                 deliver(batch)
                 batch.removeAll(keepingCapacity: true)
             }
@@ -122,6 +153,7 @@ final class KafkaConsumerCore: Sendable {
         }
         finish()
         fetchControl.stop()
+        partitionQueues.close()
         releaseTopicHandles()
         client.destroy(flags: Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         closed.signal()
@@ -219,6 +251,7 @@ final class KafkaConsumerCore: Sendable {
                 return state.rebalanceEpoch
             }
             startAtCommittedOffsets(handle: handle, partitions: partitions)
+            partitionQueues.attach(topicPartitions, handle: handle)
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) {
                     logger.error("Incremental assign failed", metadata: ["kafka.error": "\(KafkaError(consuming: error))"])
@@ -492,6 +525,11 @@ final class KafkaConsumerCore: Sendable {
 
     /// Pause and resume requests queued and not yet begun.
     var pendingFetchRequests: Int { fetchControl.pendingCount }
+
+    /// Records taken so far from partitions' own queues and from the consumer's queue (for tests).
+    var recordsTaken: (ownQueues: Int, consumerQueue: Int) {
+        (recordsFromOwnQueues.load(ordering: .relaxed), recordsFromConsumerQueue.load(ordering: .relaxed))
+    }
 
     func commit() async throws(KafkaError) {
         let client = self.client

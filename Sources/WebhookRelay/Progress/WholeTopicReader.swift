@@ -4,7 +4,7 @@ import Logging
 extension KafkaConsumer {
     /// A reader of every partition of a small compacted topic (progress, endpoint registry,
     /// endpoint status), from its beginning and outside any consumer group, with a small fetch
-    /// buffer (the deliveries' 16 MiB would add much to the relay's memory for a few records).
+    /// buffer (what the deliveries fetch ahead would add much to the relay's memory for a few records).
     /// - Parameter role: names the reader in the group id librdkafka requires (no group is joined).
     static func wholeTopicReader(
         _ topic: String, partitions: Int, consumerConfiguration: KafkaConsumerConfiguration, role: String, fetchBytes: Int = 1_048_576,
@@ -13,7 +13,8 @@ extension KafkaConsumer {
         var configuration = consumerConfiguration
         configuration.groupInstanceID = nil
         configuration.groupID += ".\(role)"
-        configuration.prefetchKilobytes = 1_024
+        // Per partition: 64 of them fetch ahead at most 4 MiB.
+        configuration.prefetchKilobytes = 64
         configuration.maxFetchBytes = fetchBytes
         // Offset 0, not `KafkaConsumer.beginning`: librdkafka 2.0.2 resolves a logical offset with a
         // ListOffsets request, and when the partition's leader is not known yet (always, just after

@@ -89,6 +89,8 @@ public struct RelayConfiguration: Sendable {
         configuration.maxBufferedRecordsPerPartition = limits.bufferedRecordsPerPartition
         configuration.maxBufferedBytesPerPartition = limits.bufferedBytesPerPartition
         configuration.maxFetchBytes = limits.maxFetchBytes
+        // librdkafka fetches ahead at most one buffer's worth per partition.
+        configuration.prefetchKilobytes = limits.bufferedBytesPerPartition / 1_024
         // A busy partition next to idle ones is paused and resumed every 128 records; with the
         // 500 ms default each resume waited for the idle partitions' fetch to time out, which held
         // such a partition (one busy endpoint) to about 550 deliveries/s. 50 ms: 10 endpoints'
