@@ -109,13 +109,19 @@ final class KafkaConsumerCore: Sendable {
     /// ``pollBatchSize`` records: first whatever the consumer's own queue holds (serving
     /// rebalances through the callback), then from each partition queue that was marked, in
     /// the order they were. A queue that filled what was left of the batch is marked again.
+    ///
+    /// Records are read one call at a time (`rd_kafka_consume_queue`), never with
+    /// `rd_kafka_consume_batch_queue`: in librdkafka 2.0.2 a pause or resume served while the
+    /// batch call collects records bumps the partition's version, and the barrier it leaves drops
+    /// the records already collected, after the pause moved the fetch position past them (a known
+    /// issue of 2.0.2, fixed in 2.1.0: "intermittently skipping offsets when pause or resume was
+    /// being used"). The relay pauses delay-topic partitions from other threads all the time;
+    /// with the batch call, a broker-fault test lost 26 retries this way.
     private func pollLoop() {
         let handle = client.handle
         var batch: [KafkaConsumerRecord] = []
         batch.reserveCapacity(Self.pollBatchSize)
         var topicNames = RDKafkaMessage.TopicNames()
-        let messages = UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>.allocate(capacity: Self.pollBatchSize)
-        defer { messages.deallocate() }
         let readiness = partitionQueues.readiness
         while !closeRequested.load(ordering: .acquiring) {
             let ready = readiness.take(waitingUpTo: .milliseconds(100))
@@ -132,10 +138,12 @@ final class KafkaConsumerCore: Sendable {
                     if room == 0 { readiness.mark(index) }
                     continue
                 }
-                let count = max(0, rd_kafka_consume_batch_queue(queue, 0, messages, room))
-                for position in 0..<count {
-                    guard let message = messages[position] else { continue }
+                // A record at a time: `rd_kafka_consume_batch_queue` loses records in librdkafka
+                // 2.0.2 when a pause is served while it collects a batch (see the doc above).
+                var count = 0
+                while count < room, let message = rd_kafka_consume_queue(queue, 0) {
                     take(message, into: &batch, topicNames: &topicNames, receivedAt: receivedAt)
+                    count += 1
                 }
                 if count == room { readiness.mark(index) }
             }
