@@ -318,13 +318,19 @@ struct EndpointAdmission: Sendable {
 
     /// Sends a delivery elsewhere for about as long as the deliveries ahead of it take: by the rate
     /// limit, or by the endpoint's pace (a stalled endpoint's deliveries come back seldom instead
-    /// of every second), at least a second, at most a day.
+    /// of every second), at least a second, at most a day. Before any attempt has finished, the
+    /// time the endpoint has been busy stands for its pace: an endpoint that never answers ends
+    /// its first attempts only at their timeout, and with the one-second floor its backlog came
+    /// back every second to be sent away again (13,835 postponements of 6,000 records in the
+    /// benchmark's isolation step, BENCHMARKS.md). Only here: parking limits still treat the pace
+    /// as unknown, or a fresh endpoint would look fast.
     private func deferral(now: Int64) -> Decision {
         let ahead = Double(waiting + 1)
         let byRate = rateLimit.map { limit in
             ahead * Double(limit.rate.period.wholeMilliseconds) / Double(max(1, limit.rate.count))
         }
-        let byPace = pace(now: now).map { ahead * $0 / Double(limits.maxInFlight) }
+        let busyWithoutProgress: Double? = inFlight > 0 ? Double(now - progressAt) : nil
+        let byPace = (pace(now: now) ?? busyWithoutProgress).map { ahead * $0 / Double(limits.maxInFlight) }
         let wait = min(max(byRate ?? 0, byPace ?? 0, 1_000), 86_400_000)
         return .deferred(.milliseconds(Int64(wait)))
     }

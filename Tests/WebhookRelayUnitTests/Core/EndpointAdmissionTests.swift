@@ -58,6 +58,21 @@ struct EndpointAdmissionTests {
         #expect(parked == 64)
     }
 
+    /// An endpoint that never answers finishes no attempt until the attempts time out: its pace is
+    /// unknown, yet the longer it has been busy the longer a deferred record stays away (with a
+    /// one-second deferral, its backlog came back every second to be sent away again).
+    @Test func aStalledEndpointDefersLongerTheLongerItHasBeenBusyBeforeAnyAttemptFinished() throws {
+        var endpoint = admission(maxInFlight: 1)
+        _ = try CoreTest.admitted(endpoint.enter(now: 0))
+        for _ in 1...4 { #expect(endpoint.enter(now: 0).0 == .park) }
+        #expect(endpoint.enter(now: 0).0 == .deferred(.seconds(1)))
+        // Five ahead of the next record (four parked, itself), one slot, busy for 600 ms: 3 s.
+        #expect(endpoint.enter(now: 600).0 == .deferred(.milliseconds(3_000)))
+        #expect(endpoint.enter(now: 4_000).0 == .deferred(.seconds(20)))
+        // Parking still treats the pace as unknown: no more than 4 × max_in_flight wait.
+        #expect(endpoint.waiting == 4)
+    }
+
     @Test func theRateLimitMakesRecordsWaitInMemoryWithinItsBound() throws {
         var policy = EndpointPolicy()
         policy.rateLimit = RateLimit.Rate(count: 2, period: .seconds(1))
