@@ -303,8 +303,13 @@ struct EndpointAdmission: Sendable {
     /// second); `nil` before any attempt finished.
     private func pace(now: Int64) -> Double? {
         guard let attemptTime else { return nil }
-        let sinceProgress = inFlight > 0 ? Double(now - progressAt) : 0
-        return max(attemptTime, sinceProgress, 1)
+        return max(attemptTime, busyWithoutProgress(now: now) ?? 0, 1)
+    }
+
+    /// Milliseconds since the endpoint last finished an attempt, or since it became busy;
+    /// `nil` while nothing is in flight.
+    private func busyWithoutProgress(now: Int64) -> Double? {
+        inFlight > 0 ? Double(now - progressAt) : nil
     }
 
     /// How many deliveries may wait now: ``EndpointLimits/maxWaiting``, or more while the
@@ -329,8 +334,7 @@ struct EndpointAdmission: Sendable {
         let byRate = rateLimit.map { limit in
             ahead * Double(limit.rate.period.wholeMilliseconds) / Double(max(1, limit.rate.count))
         }
-        let busyWithoutProgress: Double? = inFlight > 0 ? Double(now - progressAt) : nil
-        let byPace = (pace(now: now) ?? busyWithoutProgress).map { ahead * $0 / Double(limits.maxInFlight) }
+        let byPace = (pace(now: now) ?? busyWithoutProgress(now: now)).map { ahead * $0 / Double(limits.maxInFlight) }
         let wait = min(max(byRate ?? 0, byPace ?? 0, 1_000), 86_400_000)
         return .deferred(.milliseconds(Int64(wait)))
     }
