@@ -184,12 +184,24 @@ struct EndpointRegistryTopicTests {
             try await env.produce([try document(["secrets": [sealedOld]])])
             let replica = env.startRegistryReplica(keyring: Self.keyring)
             #expect(await RelayTestEnvironment.eventually(timeout: .seconds(60)) { replica.relay.isReady })
+            func current() -> ObjectIdentifier? {
+                if case .found(let endpoint) = replica.relay.registry.answer("rotating") { ObjectIdentifier(endpoint) } else { nil }
+            }
+            let before = current()
             let now = Int64(Date().timeIntervalSince1970 * 1_000)
             let rotated = EndpointDocument.rotated(["secrets": [sealedOld]], to: [sealedNew], grace: .seconds(3), now: now)
             try await env.produce([try document(rotated)])
+            // The registry and the deliveries are different topics, read by different consumers:
+            // nothing orders a delivery produced after a change behind the change. Wait until the
+            // replica applied the rotation (the endpoint is a new instance) before producing one.
+            #expect(await RelayTestEnvironment.eventually(timeout: .seconds(2)) { current().map { $0 != before } ?? false }, "the rotation is in effect")
+            let rotatedInstance = current()
             try await env.produce([env.delivery(endpoint: "rotating", id: "msg_during", body: Array("{}".utf8))])
             #expect(await env.waitForRequests { $0.contains { $0.webhookID == "msg_during" } })
-            try await Task.sleep(for: .milliseconds(max(0, now + 3_200 - Int64(Date().timeIntervalSince1970 * 1_000))))
+            // At the deadline the replica reads the document again without the retiring secret
+            // (a new instance again): never before it.
+            #expect(await RelayTestEnvironment.eventually(timeout: .seconds(10)) { current().map { $0 != rotatedInstance } ?? false }, "the deadline is applied")
+            #expect(Int64(Date().timeIntervalSince1970 * 1_000) >= now + 3_000, "the retiring secret signed until its deadline")
             try await env.produce([env.delivery(endpoint: "rotating", id: "msg_after", body: Array("{}".utf8))])
             #expect(await env.waitForRequests { $0.contains { $0.webhookID == "msg_after" } })
             try await replica.stop()
