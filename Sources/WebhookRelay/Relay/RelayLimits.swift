@@ -9,7 +9,7 @@
 /// | ``attemptWorkers`` | `max_in_flight` | (one attempt each) |
 /// | ``writeWorkers`` | 256 | hops and dead letters queue for a worker |
 /// | ``bufferedRecordsPerPartition`` | 2,048 | fetching of the partition pauses |
-/// | ``bufferedBytesPerPartition`` | 256 KiB | fetching of the partition pauses (librdkafka fetches ahead as much again) |
+/// | ``bufferedBytesPerPartition`` | 128 KiB | fetching of the partition pauses (librdkafka fetches ahead as much again) |
 /// | ``maxFetchBytes`` | 16 MiB | one fetch answer is cut there |
 /// | ``connectionsPerHost`` | ≥ `max_in_flight` | idle connections beyond it are closed |
 /// | per endpoint ``EndpointLimits/maxInFlight`` | the endpoint's `max_in_flight` (32) | records park in memory |
@@ -38,8 +38,10 @@ public struct RelayLimits: Sendable, Hashable {
     /// fetching it: the bound on the buffer's memory whatever the records' sizes. Also what
     /// librdkafka may hold fetched ahead per partition (`queued.max.messages.kbytes`, which
     /// holds per partition: each has its own queue). At 1 MiB, a backlog on 64 partitions filled
-    /// every buffer at start and peak RSS reached 213–258 MiB; at 256 KiB, 140 MiB
-    /// (BENCHMARKS.md, sixth cut).
+    /// every buffer at start and peak RSS reached 213–258 MiB; at 256 KiB, 138 MiB; at 128 KiB,
+    /// 122 MiB with the same drain rate and CPU per delivery. With 32 partitions 128 KiB costs
+    /// 9 MiB more than 256 (117 MiB: more pauses, each refetching what librdkafka fetched ahead)
+    /// (BENCHMARKS.md, sixth cut and eighth session).
     public let bufferedBytesPerPartition: Int
     /// The largest fetch answer (librdkafka's 50 MiB default made answers, not records, the
     /// largest part of the relay's memory at full speed).
@@ -57,7 +59,7 @@ public struct RelayLimits: Sendable, Hashable {
         attemptWorkers = maxInFlight
         writeWorkers = 256
         bufferedRecordsPerPartition = 2_048
-        bufferedBytesPerPartition = 262_144
+        bufferedBytesPerPartition = 131_072
         maxFetchBytes = 16 * 1_048_576
         self.connectionsPerHost = max(connectionsPerHost, maxInFlight)
         sizes = RecordSizeLimits(bodyLimit: bodyLimit)
