@@ -184,24 +184,29 @@ struct EndpointRegistryTopicTests {
             try await env.produce([try document(["secrets": [sealedOld]])])
             let replica = env.startRegistryReplica(keyring: Self.keyring)
             #expect(await RelayTestEnvironment.eventually(timeout: .seconds(60)) { replica.relay.isReady })
+            // Each change the replica applies makes the endpoint a new instance.
             func current() -> ObjectIdentifier? {
                 if case .found(let endpoint) = replica.relay.registry.answer("rotating") { ObjectIdentifier(endpoint) } else { nil }
             }
+            func replaced(_ instance: ObjectIdentifier?, within timeout: Duration) async -> ObjectIdentifier? {
+                guard await RelayTestEnvironment.eventually(timeout: timeout, { current().map { $0 != instance } ?? false }) else { return nil }
+                return current()
+            }
             let before = current()
-            let now = Int64(Date().timeIntervalSince1970 * 1_000)
+            let now = WallClock.nowMilliseconds
             let rotated = EndpointDocument.rotated(["secrets": [sealedOld]], to: [sealedNew], grace: .seconds(3), now: now)
             try await env.produce([try document(rotated)])
             // The registry and the deliveries are different topics, read by different consumers:
             // nothing orders a delivery produced after a change behind the change. Wait until the
-            // replica applied the rotation (the endpoint is a new instance) before producing one.
-            #expect(await RelayTestEnvironment.eventually(timeout: .seconds(2)) { current().map { $0 != before } ?? false }, "the rotation is in effect")
-            let rotatedInstance = current()
+            // replica applied the rotation before producing one.
+            let rotatedInstance = await replaced(before, within: .seconds(2))
+            #expect(rotatedInstance != nil, "the rotation is in effect")
             try await env.produce([env.delivery(endpoint: "rotating", id: "msg_during", body: Array("{}".utf8))])
             #expect(await env.waitForRequests { $0.contains { $0.webhookID == "msg_during" } })
-            // At the deadline the replica reads the document again without the retiring secret
-            // (a new instance again): never before it.
-            #expect(await RelayTestEnvironment.eventually(timeout: .seconds(10)) { current().map { $0 != rotatedInstance } ?? false }, "the deadline is applied")
-            #expect(Int64(Date().timeIntervalSince1970 * 1_000) >= now + 3_000, "the retiring secret signed until its deadline")
+            // At the deadline the replica reads the document again without the retiring secret:
+            // never before it (on the clock the deadline is kept on).
+            #expect(await replaced(rotatedInstance, within: .seconds(10)) != nil, "the deadline is applied")
+            #expect(WallClock.nowMilliseconds >= now + 3_000, "the retiring secret signed until its deadline")
             try await env.produce([env.delivery(endpoint: "rotating", id: "msg_after", body: Array("{}".utf8))])
             #expect(await env.waitForRequests { $0.contains { $0.webhookID == "msg_after" } })
             try await replica.stop()

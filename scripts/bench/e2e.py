@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -316,6 +317,26 @@ def run_peer(name: str, command: list[str], work: Path, records: int, secret: st
     return {f"{name}_delivered": count, f"{name}_per_second": round(per_second), f"{name}_cpu_s_per_1000": round(cpu / max(1, count) * 1000, 4)}
 
 
+def drain_relay(relay: str, work: Path, broker: Broker, secret: str, records: int,
+                measure: Callable[[Relay], dict] | None = None) -> dict:
+    """The relay alone drains `records` already produced to `broker`'s deliveries topic (100
+    endpoints) into nginx: delivered count, rate, CPU seconds and peak RSS (`VmHWM`, KiB), and
+    whatever `measure` reads from the running relay before it stops."""
+    nginx = Nginx(work, "relay")
+    urls = {f"ep{i:03d}": f"http://127.0.0.1:{nginx.port}/ep{i:03d}" for i in range(100)}
+    process = Relay(relay, work, "throughput", broker, urls, secret)
+    try:
+        nginx.wait_for(records, 600)
+        result = {"cpu_s": process.cpu_seconds(), "peak_rss_kib": process.status("VmHWM")}
+        if measure:
+            result.update(measure(process))
+    finally:
+        process.stop()
+        nginx.stop()
+    count, per_second = rate(nginx.lines())
+    return {"count": count, "per_second": per_second, **result}
+
+
 def run_throughput(relay: str, work: Path, secret: str, records: int, go_peer: str | None = None) -> dict:
     result = {}
     broker = Broker(relay, work, "bench")
@@ -324,14 +345,8 @@ def run_throughput(relay: str, work: Path, secret: str, records: int, go_peer: s
         produce_backlog(broker.bootstrap, "bench.deliveries", records, 100)
         log(f"produced {records} records in {time.monotonic() - started:.1f} s")
 
-        nginx = Nginx(work, "relay")
-        urls = {f"ep{i:03d}": f"http://127.0.0.1:{nginx.port}/ep{i:03d}" for i in range(100)}
-        process = Relay(relay, work, "throughput", broker, urls, secret)
-        nginx.wait_for(records, 600)
-        cpu, hwm = process.cpu_seconds(), process.status("VmHWM")
-        process.stop()
-        nginx.stop()
-        count, per_second = rate(nginx.lines())
+        drained = drain_relay(relay, work, broker, secret, records)
+        count, per_second, cpu, hwm = drained["count"], drained["per_second"], drained["cpu_s"], drained["peak_rss_kib"]
         result.update(relay_delivered=count, relay_per_second=round(per_second),
                       relay_cpu_s_per_1000=round(cpu / max(1, count) * 1000, 4), relay_peak_rss_mib=round(hwm / 1024, 1))
         log(f"relay: {count} delivered, {per_second:.0f}/s, {result['relay_cpu_s_per_1000']} CPU s/1000, "

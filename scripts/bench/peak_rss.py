@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import e2e
-from e2e import BENCH_SECRET, Broker, Nginx, Relay, produce_backlog, rate
+from e2e import BENCH_SECRET, Broker, drain_relay, produce_backlog
 
 
 def received_bytes(pid: int) -> int:
@@ -39,23 +39,12 @@ def drain(relay: str, broker_binary: str, records: int) -> dict[str, float]:
     broker = Broker(broker_binary, work, "bench")
     try:
         produce_backlog(broker.bootstrap, "bench.deliveries", records, 100)
-        nginx = Nginx(work, "relay")
-        try:
-            urls = {f"ep{i:03d}": f"http://127.0.0.1:{nginx.port}/ep{i:03d}" for i in range(100)}
-            process = Relay(relay, work, "throughput", broker, urls, BENCH_SECRET)
-            try:
-                nginx.wait_for(records, 600)
-                peak = process.status("VmHWM") / 1024
-                cpu = process.cpu_seconds()
-                received = received_bytes(process.process.pid)
-            finally:
-                process.stop()
-        finally:
-            nginx.stop()
-        _, per_second = rate(nginx.lines())
+        drained = drain_relay(relay, work, broker, BENCH_SECRET, records,
+                              measure=lambda process: {"received": received_bytes(process.process.pid)})
     finally:
         broker.stop()
-    return {"peak_rss_mib": peak, "per_second": per_second, "cpu_us": cpu / records * 1e6, "received_mb": received / 1e6}
+    return {"peak_rss_mib": drained["peak_rss_kib"] / 1024, "per_second": drained["per_second"],
+            "cpu_us": drained["cpu_s"] / records * 1e6, "received_mb": drained["received"] / 1e6}
 
 
 def main() -> None:
